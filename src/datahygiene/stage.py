@@ -1,0 +1,108 @@
+"""The contract every scorer, tagger and dedup stage implements.
+
+Stages only *add* columns (score, then decide): they never drop rows or change
+existing columns. The policy turns the columns into verdicts afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import pyarrow as pa
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+
+class StageParams(BaseModel):
+    """Base class of every stage's parameters; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Run-wide settings a stage may need to load its models."""
+
+    models_dir: Path | None = None
+    offline: bool = False
+    device: str = "auto"
+
+
+@dataclass
+class Batch:
+    """One record batch on its way through the stages.
+
+    ``records`` holds the canonical columns (``id``, ``text``, ``image`` ...),
+    the passthrough input columns and every column added so far. ``images``
+    holds the decoded picture of each row (``None`` where there is no image or
+    it failed to decode), decoded once and shared by all stages. ``artifacts``
+    carries per-batch intermediates between stages that are not written out
+    (for example image embeddings computed once and reused by dedup).
+    """
+
+    records: pa.RecordBatch
+    images: list[Image.Image | None] | None = None
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return self.records.num_rows
+
+    def column(self, name: str) -> pa.Array | None:
+        """The named column, or ``None`` when the batch has no such column."""
+        index = self.records.schema.get_field_index(name)
+        return None if index < 0 else self.records.column(index)
+
+    def texts(self) -> list[str | None]:
+        """The ``text`` column as Python strings (``None`` where absent or invalid)."""
+        column = self.column("text")
+        if column is None:
+            return [None] * self.num_rows
+        values: list[str | None] = column.to_pylist()
+        return values
+
+    def with_columns(self, columns: dict[str, pa.Array]) -> Batch:
+        """A new batch with ``columns`` appended to the records."""
+        records = self.records
+        for name, values in columns.items():
+            records = records.append_column(name, values)
+        return Batch(records=records, images=self.images, artifacts=self.artifacts)
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """A registered scorer, tagger or dedup step.
+
+    ``name`` is the registry name (``"toxicity.detoxify"``), ``version`` is
+    bumped whenever the stage's output for the same input can change.
+    ``process`` returns only the new columns, each with ``batch.num_rows``
+    values, matching ``output_schema()``.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    Params: ClassVar[type[StageParams]]
+
+    def output_schema(self) -> pa.Schema: ...
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What produced the columns: model name, weights file, sha256 ..."""
+        ...
+
+
+@runtime_checkable
+class StatefulStage(Stage, Protocol):
+    """A stage whose decisions depend on earlier rows (dedup, id checks).
+
+    The runner saves the state with every shard commit and restores the last
+    committed state on ``--resume``, so a resumed run decides exactly like an
+    uninterrupted one.
+    """
+
+    def save_state(self, directory: Path) -> None: ...
+
+    def load_state(self, directory: Path) -> None: ...
