@@ -28,6 +28,8 @@ class StageContext:
     models_dir: Path | None = None
     offline: bool = False
     device: str = "auto"
+    #: Persistent dedup index shared across runs (``--dedup-index DIR``), if any.
+    dedup_index: Path | None = None
 
 
 @dataclass
@@ -106,3 +108,7 @@ class StatefulStage(Stage, Protocol):
     def save_state(self, directory: Path) -> None: ...
 
     def load_state(self, directory: Path) -> None: ...
+
+    def commit_run(self) -> None:
+        """Called once after every shard committed: publish persistent indexes here."""
+        ...
