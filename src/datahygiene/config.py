@@ -142,6 +142,7 @@ class RunConfig(_Strict):
     columns: ColumnMap = Field(default_factory=ColumnMap)
     limits: InputLimits = Field(default_factory=InputLimits)
     batch_size: int = Field(default=8192, gt=0)
+    image_batch_size: int = Field(default=64, gt=0)
     stages: list[StageConfig] = Field(default_factory=list)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

@@ -102,7 +102,8 @@ class StatefulStage(Stage, Protocol):
 
     The runner saves the state with every shard commit and restores the last
     committed state on ``--resume``, so a resumed run decides exactly like an
-    uninterrupted one.
+    uninterrupted one. ``load_state`` on an empty directory means "start
+    fresh" (used to roll back a shard that failed before any commit).
     """
 
     def save_state(self, directory: Path) -> None: ...

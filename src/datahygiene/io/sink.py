@@ -1,0 +1,226 @@
+"""Output directory layout and the two-phase shard commit.
+
+Layout of a run directory::
+
+    kept/part-NNNNN.parquet         rows the policy kept
+    rejected/part-NNNNN.parquet     rows with at least one reject reason
+    quarantined/part-NNNNN.parquet  rows routed aside by a quarantine rule
+    manifest.json                   counts, reasons, files, hashes, models
+    _run.json                       identity of the run (config hash, inputs)
+    _commits/NNNNN.json             one record per committed input shard
+    _state/NNNNN/                   stage state saved with that commit
+    _tmp/                           work in progress, never read
+
+A shard's files are written under ``_tmp``, fsynced, renamed into place, and
+only then is its commit record written (atomically). A shard without a commit
+record is not committed, whatever files exist; a rerun rewrites them with the
+same bytes. A committed shard is never rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROUTES = ("kept", "rejected", "quarantined")
+_ROW_GROUP_ROWS = 65_536
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+    fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    """Write pretty, key-sorted JSON atomically."""
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A committed Parquet file: path relative to the run directory, rows, hash."""
+
+    path: str
+    rows: int
+    sha256: str
+
+
+class _RouteWriter:
+    """Streams one route's rows of one shard into a temporary Parquet file."""
+
+    def __init__(self, path: Path, metadata: dict[bytes, bytes]) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self._pending_rows >= _ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.Table.from_batches(self._pending)
+        if self._writer is None:
+            schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.metadata})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, schema, compression="zstd", write_statistics=True)
+        self._writer.write_table(table.replace_schema_metadata(self._writer.schema.metadata), row_group_size=_ROW_GROUP_ROWS)
+        self._pending, self._pending_rows = [], 0
+
+    def close(self) -> bool:
+        """Finish the file; returns whether a file was written."""
+        self._flush()
+        if self._writer is None:
+            return False
+        self._writer.close()
+        with self.path.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        return True
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class ShardWriter:
+    """Two-phase writer of one input shard's outputs."""
+
+    run: RunDir
+    index: int
+    metadata: dict[bytes, bytes]
+    writers: dict[str, _RouteWriter] = field(init=False)
+
+    def __post_init__(self) -> None:
+        staging = self.run.staging(self.index)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        self.writers = {route: _RouteWriter(staging / f"{route}.parquet", self.metadata) for route in ROUTES}
+
+    def write(self, route: str, batch: pa.RecordBatch) -> None:
+        """Append rows to one route's file."""
+        self.writers[route].write(batch)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where stateful stages save their snapshot for this commit."""
+        path = self.run.staging(self.index) / "state"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Publish the files, then the commit record; returns the record with file entries."""
+        files: dict[str, list[dict[str, Any]]] = {}
+        moves: list[tuple[Path, Path]] = []
+        for route, writer in self.writers.items():
+            files[route] = []
+            if not writer.close():
+                continue
+            relative = f"{route}/{self.run.part_name(self.index)}"
+            files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
+            moves.append((writer.path, self.run.root / relative))
+        for source, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+            fsync_dir(target.parent)
+        staging = self.run.staging(self.index)
+        state = staging / "state"
+        final_state = self.run.state_dir(self.index)
+        if final_state.exists():
+            shutil.rmtree(final_state)
+        if state.exists():
+            final_state.parent.mkdir(parents=True, exist_ok=True)
+            state.replace(final_state)
+        record = {**record, "files": files}
+        atomic_write_json(self.run.commit_path(self.index), record)
+        shutil.rmtree(staging, ignore_errors=True)
+        return record
+
+    def abort(self) -> None:
+        """Drop everything written for this shard."""
+        for writer in self.writers.values():
+            writer.abort()
+        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths inside one run's output directory."""
+
+    root: Path
+
+    def part_name(self, index: int) -> str:
+        return f"part-{index:05d}.parquet"
+
+    def staging(self, index: int) -> Path:
+        return self.root / "_tmp" / f"{index:05d}"
+
+    def state_dir(self, index: int) -> Path:
+        return self.root / "_state" / f"{index:05d}"
+
+    def commit_path(self, index: int) -> Path:
+        return self.root / "_commits" / f"{index:05d}.json"
+
+    @property
+    def identity_path(self) -> Path:
+        return self.root / "_run.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def committed(self) -> dict[int, dict[str, Any]]:
+        """Commit records by shard index."""
+        records: dict[int, dict[str, Any]] = {}
+        directory = self.root / "_commits"
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.json")):
+                records[int(path.stem)] = json.loads(path.read_text())
+        return records
+
+    def is_empty(self) -> bool:
+        return not self.root.exists() or not any(self.root.iterdir())

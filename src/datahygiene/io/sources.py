@@ -1,0 +1,376 @@
+"""Input shards: discovery from ``--input`` arguments and streaming readers.
+
+A shard is the unit of progress and of exactly-once commits: one input file,
+one chunk of an image folder, or one shard of a Hugging Face dataset. Every
+reader yields :class:`SourceBatch` objects in input order and never drops a
+row: a line that cannot be parsed becomes a row with ``failure`` set.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+_DATA_SUFFIXES: dict[str, ShardKind] = {
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tar": "webdataset",
+}
+
+
+class InputError(ValueError):
+    """An ``--input`` argument that names nothing readable."""
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    """Why a row could not be parsed, with its original bytes."""
+
+    reason: str
+    raw: bytes
+
+
+@dataclass
+class SourceBatch:
+    """Rows as read. ``records`` is columnar; ``rows`` is used by row-based formats.
+
+    Exactly one of ``records`` and ``rows`` is set. In ``rows``, a failed row is a
+    :class:`RowFailure`; in columnar batches failures are listed in ``failures``
+    as (row index, failure) and their record values are null.
+    """
+
+    records: pa.RecordBatch | None = None
+    rows: list[dict[str, Any] | RowFailure] | None = None
+    failures: list[tuple[int, RowFailure]] = field(default_factory=list)
+
+    @property
+    def num_rows(self) -> int:
+        if self.records is not None:
+            return self.records.num_rows
+        return len(self.rows or [])
+
+
+@dataclass(frozen=True)
+class ShardSource:
+    """One input shard."""
+
+    index: int
+    kind: ShardKind
+    shard_id: str
+    path: Path | None
+    root: Path | None
+    files: tuple[Path, ...] = ()
+    hf_args: tuple[tuple[str, str], ...] = ()
+    hf_shard: tuple[int, int] | None = None
+
+    def fingerprint(self) -> str:
+        """Identity of the shard's content: path, size and mtime of every file."""
+        digest = hashlib.sha256(f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}".encode())
+        for path in self.files or ((self.path,) if self.path is not None else ()):
+            stat = path.stat()
+            digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()
+
+    def read(self, batch_size: int) -> Iterator[SourceBatch]:
+        """Stream the shard's rows in batches of at most ``batch_size``."""
+        readers = {
+            "parquet": _read_parquet,
+            "jsonl": _read_jsonl,
+            "csv": _read_csv,
+            "webdataset": _read_webdataset,
+            "images": _read_images,
+            "hf": _read_hf,
+        }
+        return readers[self.kind](self, batch_size)
+
+
+def _kind_of(path: Path) -> ShardKind | None:
+    name = path.name.lower()
+    for suffix, kind in _DATA_SUFFIXES.items():
+        if name.endswith(suffix):
+            return kind
+    return None
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _expand_directory(directory: Path, images_per_shard: int) -> list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]]:
+    data_files: list[Path] = []
+    images: list[Path] = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        if _kind_of(path) is not None:
+            data_files.append(path)
+        elif _is_image(path):
+            images.append(path)
+    found: list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]] = []
+    for path in data_files:
+        kind = _kind_of(path)
+        assert kind is not None
+        found.append((kind, str(path), path, path.parent, (path,)))
+    for start in range(0, len(images), images_per_shard):
+        chunk = tuple(images[start : start + images_per_shard])
+        shard_id = f"{directory}#{start // images_per_shard:05d}"
+        found.append(("images", shard_id, directory, directory, chunk))
+    return found
+
+
+def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
+    """``hf:PATH?name=..&split=..&data_files=..`` -> one shard per HF dataset shard."""
+    parts = urlsplit(spec[len("hf:") :])
+    path = parts.path
+    args = tuple(sorted(parse_qsl(parts.query)))
+    if not path:
+        raise InputError(f"{spec}: expected hf:PATH[?split=...&name=...&data_files=...]")
+    dataset = _load_hf(path, dict(args))
+    count = max(1, int(getattr(dataset, "num_shards", getattr(dataset, "n_shards", 1))))
+    return [
+        ShardSource(
+            index=start_index + number,
+            kind="hf",
+            shard_id=f"{spec}#{number:05d}" if count > 1 else spec,
+            path=None,
+            root=Path(path) if Path(path).exists() else None,
+            hf_args=(("path", path), *args),
+            hf_shard=(number, count),
+        )
+        for number in range(count)
+    ]
+
+
+def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[ShardSource]:
+    """Turn ``--input`` arguments (files, folders, globs, ``hf:`` specs) into shards.
+
+    Order is deterministic: arguments in the order given, files sorted within
+    each argument. A file named twice is read once.
+    """
+    shards: list[ShardSource] = []
+    seen: set[Path] = set()
+    for argument in inputs:
+        if argument.startswith("hf:"):
+            shards.extend(_hf_shards(argument, len(shards)))
+            continue
+        matches = sorted(Path(p) for p in glob.glob(argument, recursive=True)) if glob.has_magic(argument) else []
+        if not glob.has_magic(argument):
+            matches = [Path(argument)]
+        if not matches or not all(m.exists() for m in matches):
+            raise InputError(f"input {argument!r} matches no file or folder")
+        for match in matches:
+            if match.is_dir():
+                entries = _expand_directory(match, images_per_shard)
+                if not entries:
+                    raise InputError(f"input folder {str(match)!r} holds no readable data files or images")
+            else:
+                kind = _kind_of(match)
+                if kind is None:
+                    if _is_image(match):
+                        entries = [("images", str(match), match.parent, match.parent, (match,))]
+                    else:
+                        known = ", ".join(sorted(_DATA_SUFFIXES))
+                        raise InputError(f"input {str(match)!r} has an unsupported type (known: {known}, images)")
+                else:
+                    entries = [(kind, str(match), match, match.parent, (match,))]
+            for kind, shard_id, path, root, files in entries:
+                resolved = {f.resolve() for f in files}
+                if kind != "images" and resolved <= seen:
+                    continue
+                seen |= resolved
+                shards.append(ShardSource(len(shards), kind, shard_id, path, root, files))
+    if not shards:
+        raise InputError("no input shards found")
+    return shards
+
+
+# --- readers -----------------------------------------------------------------
+
+
+def _read_parquet(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+    assert shard.path is not None
+    with pq.ParquetFile(shard.path) as parquet:
+        for records in parquet.iter_batches(batch_size=batch_size):
+            yield SourceBatch(records=records)
+
+
+def _open_lines(path: Path) -> io.BufferedIOBase:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
+    """Parse one JSONL line; failures say whether the bytes or the JSON are bad."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return RowFailure("invalid_utf8", line)
+        try:
+            value = orjson.loads(text.encode("utf-8", "surrogatepass"))
+        except orjson.JSONDecodeError:
+            import json
+
+            try:
+                json.loads(text)
+            except ValueError:
+                return RowFailure("malformed_json", line)
+            # Valid JSON that orjson refuses: lone surrogates in \u escapes.
+            return RowFailure("lone_surrogate", line)
+    if not isinstance(value, dict):
+        return RowFailure("malformed_json", line)
+    return value
+
+
+def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+    assert shard.path is not None
+    rows: list[dict[str, Any] | RowFailure] = []
+    with _open_lines(shard.path) as handle:
+        for line in handle:
+            stripped = line.strip()
+            if not stripped:
+                continue
+            rows.append(parse_json_line(stripped))
+            if len(rows) >= batch_size:
+                yield SourceBatch(rows=rows)
+                rows = []
+    if rows:
+        yield SourceBatch(rows=rows)
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+    assert shard.path is not None
+    header = _csv_header(shard.path)
+    if not header:
+        return
+    bad_rows: list[RowFailure] = []
+
+    def on_invalid(row: Any) -> str:
+        bad_rows.append(RowFailure("malformed_csv", str(row.text).encode("utf-8", "surrogateescape")))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        shard.path,
+        read_options=pacsv.ReadOptions(block_size=1 << 22),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()), check_utf8=False, strings_can_be_null=False
+        ),
+    )
+    for records in reader:
+        for start in range(0, records.num_rows, batch_size):
+            yield SourceBatch(records=records.slice(start, batch_size))
+    if bad_rows:
+        empty = pa.RecordBatch.from_pydict(
+            {name: pa.nulls(len(bad_rows), pa.string()) for name in header},
+        )
+        yield SourceBatch(records=empty, failures=list(enumerate(bad_rows)))
+
+
+def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+    """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each."""
+    assert shard.path is not None
+    rows: list[dict[str, Any] | RowFailure] = []
+    current_key: str | None = None
+    sample: dict[str, Any] = {}
+    with tarfile.open(shard.path, "r|*") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            directory, _, base = member.name.rpartition("/")
+            key, dot, extension = base.partition(".")
+            if not dot:
+                continue
+            key = f"{directory}/{key}" if directory else key
+            if key != current_key:
+                if sample:
+                    rows.append(sample)
+                current_key, sample = key, {"__key__": key}
+            handle = archive.extractfile(member)
+            sample[extension.lower()] = handle.read() if handle is not None else b""
+            if len(rows) >= batch_size:
+                yield SourceBatch(rows=rows)
+                rows = []
+    if sample:
+        rows.append(sample)
+    if rows:
+        yield SourceBatch(rows=rows)
+
+
+def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+    assert shard.root is not None
+    for start in range(0, len(shard.files), batch_size):
+        chunk = shard.files[start : start + batch_size]
+        rows: list[dict[str, Any] | RowFailure] = [
+            {"id": path.relative_to(shard.root).as_posix(), "image": {"path": str(path.relative_to(shard.root))}}
+            for path in chunk
+        ]
+        yield SourceBatch(rows=rows)
+
+
+def _load_hf(path: str, args: dict[str, str]) -> Any:
+    import datasets
+
+    options: dict[str, Any] = {"streaming": True, "split": args.get("split", "train")}
+    if "name" in args:
+        options["name"] = args["name"]
+    if "data_files" in args:
+        options["data_files"] = args["data_files"].split(",")
+    if "data_dir" in args:
+        options["data_dir"] = args["data_dir"]
+    return datasets.load_dataset(path, **options)
+
+
+def _read_hf(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+    args = dict(shard.hf_args)
+    dataset = _load_hf(args.pop("path"), args)
+    if shard.hf_shard is not None and shard.hf_shard[1] > 1:
+        number, count = shard.hf_shard
+        dataset = dataset.shard(num_shards=count, index=number)
+    for table in dataset.with_format("arrow").iter(batch_size=batch_size):
+        for records in table.to_batches():
+            yield SourceBatch(records=records)
+
+
+def file_bytes(root: Path, relative: str) -> bytes:
+    """Read an image path found in the data, refusing paths that leave ``root``."""
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base):
+        raise PermissionError(relative)
+    with target.open("rb") as handle:
+        return handle.read()
+
+
+def stat_signature(path: Path) -> str:
+    """Size and modification time of a file, for quick change detection."""
+    stat = os.stat(path)
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
