@@ -148,6 +148,17 @@ def inspect_command(
             console.print(f"[red]failed shard[/] {entry['shard']}: {entry['error']}", highlight=False)
 
 
+@app.command("make-demo")
+def make_demo_command(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the demo dataset into.")] = Path("demo-data"),
+) -> None:
+    """Generate the small demo dataset (text and images with planted problems)."""
+    from datahygiene.demo import make_demo
+
+    for name, rows in make_demo(directory).items():
+        typer.echo(f"{directory / name}: {rows} rows")
+
+
 @app.command("stages")
 def stages_command() -> None:
     """List the registered stage names."""

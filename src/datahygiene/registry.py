@@ -18,7 +18,7 @@ from datahygiene.stage import Stage, StageContext, StageParams
 StageT = TypeVar("StageT", bound=type[Any])
 
 # Modules that hold the built-in stages. Each registers on import.
-BUILTIN_MODULES: tuple[str, ...] = ()
+BUILTIN_MODULES: tuple[str, ...] = ("datahygiene.stages.textstats",)
 
 _REGISTRY: dict[str, type[Any]] = {}
 _builtins_loaded = False

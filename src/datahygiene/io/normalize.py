@@ -9,6 +9,7 @@ that do not fit a role's type are kept as JSON text and flagged.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,12 +59,21 @@ def resolve_roles(names: Sequence[str], mapping: ColumnMap) -> tuple[dict[str, s
     return roles, missing
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    return repr(value)
+
+
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=repr).decode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_json_default).decode()
 
 
-def _scalar_text(values: list[Any], role: str, reasons: Reasons, offset: int = 0) -> list[str | None]:
-    """Coerce Python values to strings; non-strings are kept as JSON and flagged."""
+def _scalar_text(values: list[Any], role: str, reasons: Reasons, raw: list[bytes | None]) -> list[str | None]:
+    """Coerce Python values to strings; non-strings are kept as JSON and flagged.
+
+    Bytes that are not UTF-8 become null, with the original bytes kept in ``raw``.
+    """
     out: list[str | None] = []
     for index, value in enumerate(values):
         if value is None or isinstance(value, str):
@@ -73,11 +83,12 @@ def _scalar_text(values: list[Any], role: str, reasons: Reasons, offset: int = 0
                 out.append(value.decode("utf-8"))
             except UnicodeDecodeError:
                 out.append(None)
-                reasons.add_row(offset + index, "invalid_utf8")
+                raw[index] = value
+                reasons.add_row(index, "invalid_utf8")
         else:
             out.append(_json_text(value))
             if role != C.ID or not isinstance(value, int | float):
-                reasons.add_row(offset + index, f"wrong_type:{role}")
+                reasons.add_row(index, f"wrong_type:{role}")
     return out
 
 
@@ -131,7 +142,7 @@ class _Images:
         )
 
 
-def _text_array(values: pa.Array, role: str, reasons: Reasons) -> pa.Array:
+def _text_array(values: pa.Array, role: str, reasons: Reasons, raw: list[bytes | None]) -> pa.Array:
     """A string column from any Arrow column; bad rows become null or JSON and get a reason."""
     kind = values.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -145,12 +156,12 @@ def _text_array(values: pa.Array, role: str, reasons: Reasons) -> pa.Array:
         try:
             return values.cast(pa.string())
         except pa.ArrowInvalid:
-            return pa.array(_scalar_text(values.to_pylist(), role, reasons), pa.string())
+            return pa.array(_scalar_text(values.to_pylist(), role, reasons, raw), pa.string())
     if pa.types.is_null(kind):
         return pa.nulls(len(values), pa.string())
     if role == C.ID and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
         return values.cast(pa.string())
-    return pa.array(_scalar_text(values.to_pylist(), role, reasons), pa.string())
+    return pa.array(_scalar_text(values.to_pylist(), role, reasons, raw), pa.string())
 
 
 def _image_array(values: pa.Array, context: ShardContext, reasons: Reasons) -> pa.Array:
@@ -168,14 +179,14 @@ def _image_array(values: pa.Array, context: ShardContext, reasons: Reasons) -> p
     return images.array()
 
 
-def _empty_text(text: pa.Array, image: pa.Array, has_text: bool, reasons: Reasons, failed: np.ndarray) -> None:
-    """Rows with no usable text and no image carry nothing to train on."""
+def _empty_text(text: pa.Array, image: pa.Array, has_text: bool, reasons: Reasons) -> None:
+    """Rows with no usable text and no image, and no other problem, carry nothing to train on."""
     if has_text:
         blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
     else:
         blank = pa.array(np.ones(len(text), dtype=bool))
     no_image = image.is_null()
-    mask = np.asarray(pc.and_(blank, no_image).to_numpy(zero_copy_only=False), dtype=bool) & ~failed
+    mask = np.asarray(pc.and_(blank, no_image).to_numpy(zero_copy_only=False), dtype=bool) & ~reasons.any()
     reasons.add_mask(mask, "empty_text" if has_text else "no_content")
 
 
@@ -233,23 +244,23 @@ def _normalize_columnar(batch: SourceBatch, context: ShardContext, first_row: in
     roles, missing = resolve_roles(records.schema.names, context.columns)
     for name in missing:
         reasons.add_mask(np.ones(n, dtype=bool), f"missing_column:{name}")
-    failed = np.zeros(n, dtype=bool)
     raw_values: list[bytes | None] = [None] * n
     for row, failure in batch.failures:
-        failed[row] = True
         raw_values[row] = failure.raw
         reasons.add_row(row, failure.reason)
     role_arrays: dict[str, pa.Array] = {}
     for role, name in roles.items():
         values = records.column(name)
-        role_arrays[role] = _image_array(values, context, reasons) if role == C.IMAGE else _text_array(values, role, reasons)
+        if role == C.IMAGE:
+            role_arrays[role] = _image_array(values, context, reasons)
+        else:
+            role_arrays[role] = _text_array(values, role, reasons, raw_values)
     role_arrays[C.ID] = _derive_ids(role_arrays.get(C.ID, pa.nulls(n, pa.string())), context, first_row)
     _empty_text(
         role_arrays.get(C.TEXT, pa.nulls(n, pa.string())),
         role_arrays.get(C.IMAGE, pa.nulls(n, C.IMAGE_TYPE)),
         C.TEXT in roles or C.IMAGE in roles,
         reasons,
-        failed,
     )
     role_columns = set(roles.values())
     passthrough = [(name, records.column(name)) for name in records.schema.names if name not in role_columns]
@@ -273,11 +284,9 @@ def _normalize_rows(
     role_values: dict[str, list[Any]] = {role: [] for role in roles}
     metadata: list[str | None] = []
     raw: list[bytes | None] = []
-    failed = np.zeros(n, dtype=bool)
     role_keys = set(roles.values())
     for index, row in enumerate(rows):
         if isinstance(row, RowFailure):
-            failed[index] = True
             reasons.add_row(index, row.reason)
             raw.append(row.raw)
             metadata.append(None)
@@ -297,14 +306,13 @@ def _normalize_rows(
                 images.add(index, value)
             role_arrays[role] = images.array()
         else:
-            role_arrays[role] = pa.array(_scalar_text(values, role, reasons), pa.string())
+            role_arrays[role] = pa.array(_scalar_text(values, role, reasons, raw), pa.string())
     role_arrays[C.ID] = _derive_ids(role_arrays.get(C.ID, pa.nulls(n, pa.string())), context, first_row)
     _empty_text(
         role_arrays.get(C.TEXT, pa.nulls(n, pa.string())),
         role_arrays.get(C.IMAGE, pa.nulls(n, C.IMAGE_TYPE)),
         C.TEXT in roles or C.IMAGE in roles,
         reasons,
-        failed,
     )
     metadata_array = pa.array(metadata, pa.string())
     record_batch = _assemble(role_arrays, [], metadata_array, pa.array(raw, pa.binary()), context, first_row)

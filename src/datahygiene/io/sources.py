@@ -12,7 +12,6 @@ import glob
 import gzip
 import hashlib
 import io
-import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -248,10 +247,10 @@ def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
     rows: list[dict[str, Any] | RowFailure] = []
     with _open_lines(shard.path) as handle:
         for line in handle:
-            stripped = line.strip()
-            if not stripped:
-                continue
-            rows.append(parse_json_line(stripped))
+            content = line.rstrip(b"\r\n")
+            if not content.strip():
+                continue  # blank lines are separators, not rows
+            rows.append(parse_json_line(content))
             if len(rows) >= batch_size:
                 yield SourceBatch(rows=rows)
                 rows = []
@@ -312,7 +311,7 @@ def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatc
             key = f"{directory}/{key}" if directory else key
             if key != current_key:
                 if sample:
-                    rows.append(sample)
+                    rows.append(_webdataset_sample(sample))
                 current_key, sample = key, {"__key__": key}
             handle = archive.extractfile(member)
             sample[extension.lower()] = handle.read() if handle is not None else b""
@@ -320,9 +319,30 @@ def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatc
                 yield SourceBatch(rows=rows)
                 rows = []
     if sample:
-        rows.append(sample)
+        rows.append(_webdataset_sample(sample))
     if rows:
         yield SourceBatch(rows=rows)
+
+
+_WDS_TEXT = ("txt", "text", "caption")
+
+
+def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
+    """Name a sample's members by role: the first image extension becomes ``image``,
+    the first text member ``text``, and a ``json`` member's fields are merged in."""
+    sample: dict[str, Any] = {"__key__": members.pop("__key__")}
+    for extension in list(members):
+        if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
+            sample["image"] = members.pop(extension)
+        elif extension in _WDS_TEXT and "text" not in sample:
+            sample["text"] = members.pop(extension)
+    if "json" in members:
+        parsed = parse_json_line(members.pop("json"))
+        if isinstance(parsed, RowFailure):
+            return parsed
+        sample.update({k: v for k, v in parsed.items() if k not in sample})
+    sample.update(members)
+    return sample
 
 
 def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
@@ -370,7 +390,3 @@ def file_bytes(root: Path, relative: str) -> bytes:
         return handle.read()
 
 
-def stat_signature(path: Path) -> str:
-    """Size and modification time of a file, for quick change detection."""
-    stat = os.stat(path)
-    return f"{stat.st_size}:{stat.st_mtime_ns}"

@@ -1,0 +1,32 @@
+# Two entry points a newcomer needs: `make demo` and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	rm -rf demo-data demo-out
+	$(VENV)/bin/datahygiene make-demo demo-data
+	$(VENV)/bin/datahygiene run configs/default.yaml --offline \
+		--input demo-data/texts.jsonl --input demo-data/pairs.parquet --input demo-data/photos \
+		--output demo-out
+	$(VENV)/bin/datahygiene inspect demo-out --samples 12
+
+lint: setup
+	$(VENV)/bin/ruff check src tests flows bench
+	$(VENV)/bin/ruff format --check src tests flows bench
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf demo-data demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m datahygiene`` runs the CLI."""
+
+from datahygiene.cli import main
+
+main()

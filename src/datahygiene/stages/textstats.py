@@ -1,0 +1,52 @@
+"""``text.stats``: cheap quality signals (length, words, symbol share) for policy rules."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datahygiene.registry import register
+from datahygiene.stage import Batch, StageContext, StageParams
+
+
+class TextStatsParams(StageParams):
+    """No parameters."""
+
+
+@register("text.stats")
+class TextStats:
+    """Characters, words and the share of alphabetic characters of each text."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[StageParams]] = TextStatsParams
+
+    def __init__(self, params: StageParams, context: StageContext) -> None:
+        self.params = params
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field("text_chars", pa.int32()),
+                pa.field("text_words", pa.int32()),
+                pa.field("text_alpha_ratio", pa.float32()),
+            ]
+        )
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]:
+        text = batch.column("text")
+        assert text is not None
+        chars = pc.utf8_length(text)
+        words = pc.if_else(pc.greater(chars, 0), pc.list_value_length(pc.utf8_split_whitespace(text)), 0)
+        letters = pc.utf8_length(pc.replace_substring_regex(text, r"[^\p{L}]", ""))
+        ratio = pc.if_else(pc.greater(chars, 0), pc.divide(pc.cast(letters, pa.float32()), pc.cast(chars, pa.float32())), None)
+        return {
+            "text_chars": chars.cast(pa.int32()),
+            "text_words": words.cast(pa.int32()),
+            "text_alpha_ratio": ratio.cast(pa.float32()),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": None}

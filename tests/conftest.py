@@ -1,0 +1,53 @@
+"""Shared fixtures: offline settings and small datasets built in code."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def jpeg_bytes(size: tuple[int, int] = (32, 24), colour: str = "red", quality: int = 90) -> bytes:
+    """A small real JPEG."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def png_bytes(size: tuple[int, int] = (32, 24), colour: str = "blue") -> bytes:
+    """A small real PNG."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def write_parquet(tmp_path: Path) -> Callable[..., Path]:
+    """Write a table of Python columns to ``tmp_path/name``."""
+
+    def write(name: str, columns: dict[str, Any], schema: pa.Schema | None = None) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(columns, schema=schema), path)
+        return path
+
+    return write
+
+
+def eval_data_dir() -> Path | None:
+    """The shared evaluation data, if it is beside the checkout (or named by env)."""
+    candidate = Path(os.environ.get("DATAHYGIENE_EVAL_DATA", REPO.parent / "shared" / "eval-data"))
+    return candidate if candidate.is_dir() else None
