@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from datahygiene.config import load_config
 from datahygiene.runner import RunResult, run
 
 
-def run_inputs(inputs: list[Path | str], output: Path, *overrides: str, **kwargs: Any) -> RunResult:
+def run_inputs(inputs: Sequence[Path | str], output: Path, *overrides: str, **kwargs: Any) -> RunResult:
     """Run with the default config plus ``overrides``."""
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml", list(overrides))
     return run(config, [str(i) for i in inputs], output, **kwargs)

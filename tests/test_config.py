@@ -27,7 +27,9 @@ def test_wrong_type_gives_field_path() -> None:
 
 
 def test_unknown_stage_lists_valid_names() -> None:
-    with pytest.raises(ConfigError, match=r"stages\.0\.name: unknown stage 'toxicity\.nope'; valid stages: .*text\.stats"):
+    with pytest.raises(
+        ConfigError, match=r"stages\.0\.name: unknown stage 'toxicity\.nope'; valid stages: .*text\.stats"
+    ):
         parse_config({"stages": [{"name": "toxicity.nope"}]})
 
 

@@ -47,9 +47,7 @@ class _RichProgress:
             console.print(f"resuming: {skipped} of {len(shards)} shards already committed")
 
     def rows_done(self, shard: ShardSource, rows: int) -> None:
-        self.progress.update(
-            self.task, advance=rows, description=f"shard {self.done_shards + 1}/{self.total_shards}"
-        )
+        self.progress.update(self.task, advance=rows, description=f"shard {self.done_shards + 1}/{self.total_shards}")
 
     def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
         self.done_shards += 1
@@ -74,7 +72,9 @@ def _summary(result: RunResult) -> Table:
 
 @app.command("run")
 def run_command(
-    inputs: Annotated[list[str], typer.Option("--input", "-i", help="File, folder, glob or hf:PATH?split=..; repeatable.")],
+    inputs: Annotated[
+        list[str], typer.Option("--input", "-i", help="File, folder, glob or hf:PATH?split=..; repeatable.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (new, or with --resume).")],
     config_path: Annotated[Path | None, typer.Argument(help="YAML config; defaults apply when omitted.")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,

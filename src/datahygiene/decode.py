@@ -12,7 +12,7 @@ import warnings
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from datahygiene.reasons import Reasons
 
@@ -30,27 +30,24 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> tuple[Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
+            opened = Image.open(io.BytesIO(data))
+            width, height = opened.size
             if width * height > max_pixels or width <= 0 or height <= 0:
                 return None, "image_too_large"
-            image.load()
-            if image.mode != "RGB":
-                image = image.convert("RGB")
+            opened.load()
+            image = opened if opened.mode == "RGB" else opened.convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None, "image_too_large"
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         return None, "image_undecodable"
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         return None, "image_truncated" if "truncat" in str(error).lower() else "image_undecodable"
-    except Exception:  # noqa: BLE001 - any decoder failure is a property of the input
+    except Exception:
         return None, "image_undecodable"
     return image, None
 
 
-def decode_images(
-    images: pa.Array, reasons: Reasons, *, max_pixels: int, max_bytes: int
-) -> list[Image.Image | None]:
+def decode_images(images: pa.Array, reasons: Reasons, *, max_pixels: int, max_bytes: int) -> list[Image.Image | None]:
     """Decode the ``bytes`` field of an image column; failures become reasons."""
     payloads = pc.struct_field(images, "bytes").to_pylist() if len(images) else []
     decoded: list[Image.Image | None] = []

@@ -50,16 +50,16 @@ _SYNTHETIC = [
 
 def _picture(seed: int, size: tuple[int, int] = (256, 192)) -> Image.Image:
     rng = random.Random(seed)
-    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))  # type: ignore[arg-type]
+    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
     draw = ImageDraw.Draw(image)
     for _ in range(12):
         x0, y0 = rng.randrange(size[0]), rng.randrange(size[1])
         x1, y1 = x0 + rng.randrange(20, 120), y0 + rng.randrange(20, 120)
         colour = tuple(rng.randrange(256) for _ in range(3))
         if rng.random() < 0.5:
-            draw.rectangle((x0, y0, x1, y1), fill=colour)  # type: ignore[arg-type]
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
         else:
-            draw.ellipse((x0, y0, x1, y1), fill=colour)  # type: ignore[arg-type]
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
     return image
 
 
@@ -94,7 +94,16 @@ def _pairs(directory: Path) -> int:
     images = [_jpeg(p) for p in pictures]
     images[3] = _jpeg(pictures[3], exif=exif)
     captions = [f"Abstract shapes, study number {i}" for i in range(len(pictures))]
-    licenses = ["CC-BY-4.0", "CC0-1.0", "CC-BY-NC-4.0", "All rights reserved", "MIT", "CC-BY-SA-4.0", "unknown", "CC0-1.0"]
+    licenses = [
+        "CC-BY-4.0",
+        "CC0-1.0",
+        "CC-BY-NC-4.0",
+        "All rights reserved",
+        "MIT",
+        "CC-BY-SA-4.0",
+        "unknown",
+        "CC0-1.0",
+    ]
     urls = [f"https://example.org/img/{i}.jpg" for i in range(len(pictures))]
     urls[5] = "https://www.shutterstock.com/image-photo/5"
     ids = [f"p{i}" for i in range(len(pictures))]
@@ -114,7 +123,7 @@ def _pairs(directory: Path) -> int:
         }
     )
     pq.write_table(table, directory / "pairs.parquet")
-    return table.num_rows
+    return len(ids)
 
 
 def _photos(directory: Path) -> int:

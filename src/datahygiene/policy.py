@@ -19,7 +19,14 @@ import pyarrow.compute as pc
 from datahygiene.config import ConfigError, Rule
 from datahygiene.reasons import Reasons
 
-_COMPARE = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal, "==": pc.equal, "!=": pc.not_equal}
+_COMPARE = {
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    "==": pc.equal,
+    "!=": pc.not_equal,
+}
 
 
 class Route(IntEnum):

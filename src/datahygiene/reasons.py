@@ -75,9 +75,13 @@ class Reasons:
                 np.arange(len(self._single_rows), dtype=np.int64) + len(self._groups),
             ]
         )
-        vocabulary, label_codes = np.unique(np.asarray(labels, dtype=object), return_inverse=True) if labels else (
-            np.empty(0, dtype=object),
-            np.empty(0, dtype=np.int64),
+        vocabulary, label_codes = (
+            np.unique(np.asarray(labels, dtype=object), return_inverse=True)
+            if labels
+            else (
+                np.empty(0, dtype=object),
+                np.empty(0, dtype=np.int64),
+            )
         )
         value_codes = label_codes[codes] if len(codes) else codes
         rows = rows.astype(np.int64)

@@ -102,8 +102,9 @@ class Pipeline:
         for stage in self.stages:
             for stage_field in stage.output_schema():
                 if stage_field.name in owners:
+                    owner = owners[stage_field.name]
                     raise ConfigError(
-                        f"stage {stage.name!r} adds column {stage_field.name!r}, already added by {owners[stage_field.name]}"
+                        f"stage {stage.name!r} adds column {stage_field.name!r}, already added by {owner}"
                     )
                 owners[stage_field.name] = stage.name
                 fields.append(stage_field)
@@ -247,7 +248,7 @@ class ShardRunner:
             for stage in self.pipeline.stateful:
                 (state_dir / stage.name).mkdir()
                 stage.save_state(state_dir / stage.name)
-        except Exception as error:  # noqa: BLE001 - an unreadable shard must not stop the others
+        except Exception as error:
             writer.abort()
             self._rollback()
             log.error("shard %s failed: %s", shard.shard_id, error)
@@ -298,7 +299,10 @@ def run(
     listener = listener or _Silent()
     shards = discover(inputs, images_per_shard=config.limits.images_per_shard)
     context = StageContext(
-        models_dir=config.models.dir, offline=config.models.offline, device=config.models.device, dedup_index=dedup_index
+        models_dir=config.models.dir,
+        offline=config.models.offline,
+        device=config.models.device,
+        dedup_index=dedup_index,
     )
     pipeline = Pipeline(config, context)
     run_dir = RunDir(output)

@@ -50,7 +50,8 @@ class Batch:
 
     @property
     def num_rows(self) -> int:
-        return self.records.num_rows
+        rows: int = self.records.num_rows
+        return rows
 
     def column(self, name: str) -> pa.Array | None:
         """The named column, or ``None`` when the batch has no such column."""

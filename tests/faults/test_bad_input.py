@@ -18,6 +18,7 @@ from tests.helpers import rows_by_id, run_inputs
 
 def _bomb_png(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width x height`` pixels."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -114,7 +115,9 @@ def test_missing_extra_and_wrong_typed_columns(tmp_path: Path, write_parquet: Ca
 
 
 def test_invalid_utf8_in_binary_and_csv_columns(tmp_path: Path, write_parquet: Callable[..., Path]) -> None:
-    binary = write_parquet("bin.parquet", {"id": ["u1", "u2"], "text": pa.array([b"ok text", b"bad \xc3\x28"], pa.binary())})
+    binary = write_parquet(
+        "bin.parquet", {"id": ["u1", "u2"], "text": pa.array([b"ok text", b"bad \xc3\x28"], pa.binary())}
+    )
     csv_path = tmp_path / "bad.csv"
     csv_path.write_bytes(b"id,text\nv1,fine\nv2,caf\xe9\nv3,too,many,fields\n")
     result = run_inputs([binary, csv_path], tmp_path / "out")

@@ -32,7 +32,9 @@ def test_discovery_orders_dedupes_and_rejects_unknown(tmp_path: Path, write_parq
 
 def test_jsonl_gz_csv_and_parquet_map_roles(tmp_path: Path, write_parquet: Callable[..., Path]) -> None:
     with gzip.open(tmp_path / "a.jsonl.gz", "wt") as handle:
-        handle.write(json.dumps({"id": "j1", "caption": "from jsonl", "url": "https://e.org", "extra": {"k": 1}}) + "\n")
+        handle.write(
+            json.dumps({"id": "j1", "caption": "from jsonl", "url": "https://e.org", "extra": {"k": 1}}) + "\n"
+        )
     (tmp_path / "b.csv").write_text('id,text,license,lang\nc1,"from csv, quoted",CC0-1.0,en\n')
     write_parquet("c.parquet", {"uid": [7], "content": ["from parquet"], "score": [0.5]})
     result = run_inputs([tmp_path / "a.jsonl.gz", tmp_path / "b.csv", tmp_path / "c.parquet"], tmp_path / "out")

@@ -106,7 +106,9 @@ class _RouteWriter:
             schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.metadata})
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.path, schema, compression="zstd", write_statistics=True)
-        self._writer.write_table(table.replace_schema_metadata(self._writer.schema.metadata), row_group_size=_ROW_GROUP_ROWS)
+        self._writer.write_table(
+            table.replace_schema_metadata(self._writer.schema.metadata), row_group_size=_ROW_GROUP_ROWS
+        )
         self._pending, self._pending_rows = [], 0
 
     def close(self) -> bool:

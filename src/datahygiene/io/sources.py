@@ -11,12 +11,11 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
-import io
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -65,7 +64,8 @@ class SourceBatch:
     @property
     def num_rows(self) -> int:
         if self.records is not None:
-            return self.records.num_rows
+            rows: int = self.records.num_rows
+            return rows
         return len(self.rows or [])
 
 
@@ -115,7 +115,9 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _expand_directory(directory: Path, images_per_shard: int) -> list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]]:
+def _expand_directory(
+    directory: Path, images_per_shard: int
+) -> list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]]:
     data_files: list[Path] = []
     images: list[Path] = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
@@ -170,8 +172,9 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
         if argument.startswith("hf:"):
             shards.extend(_hf_shards(argument, len(shards)))
             continue
-        matches = sorted(Path(p) for p in glob.glob(argument, recursive=True)) if glob.has_magic(argument) else []
-        if not glob.has_magic(argument):
+        if glob.has_magic(argument):
+            matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))  # noqa: PTH207 (absolute patterns)
+        else:
             matches = [Path(argument)]
         if not matches or not all(m.exists() for m in matches):
             raise InputError(f"input {argument!r} matches no file or folder")
@@ -211,9 +214,9 @@ def _read_parquet(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
             yield SourceBatch(records=records)
 
 
-def _open_lines(path: Path) -> io.BufferedIOBase:
+def _open_lines(path: Path) -> IO[bytes]:
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
 
 
@@ -388,5 +391,3 @@ def file_bytes(root: Path, relative: str) -> bytes:
         raise PermissionError(relative)
     with target.open("rb") as handle:
         return handle.read()
-
-

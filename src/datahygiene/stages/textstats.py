@@ -39,9 +39,13 @@ class TextStats:
         text = batch.column("text")
         assert text is not None
         chars = pc.utf8_length(text)
-        words = pc.if_else(pc.greater(chars, 0), pc.list_value_length(pc.utf8_split_whitespace(text)), 0)
+        # count_substring_regex rather than utf8_split_whitespace, which yields a
+        # trailing empty "word" for text ending in whitespace.
+        words = pc.count_substring_regex(text, r"\S+")
         letters = pc.utf8_length(pc.replace_substring_regex(text, r"[^\p{L}]", ""))
-        ratio = pc.if_else(pc.greater(chars, 0), pc.divide(pc.cast(letters, pa.float32()), pc.cast(chars, pa.float32())), None)
+        ratio = pc.if_else(
+            pc.greater(chars, 0), pc.divide(pc.cast(letters, pa.float32()), pc.cast(chars, pa.float32())), None
+        )
         return {
             "text_chars": chars.cast(pa.int32()),
             "text_words": words.cast(pa.int32()),
