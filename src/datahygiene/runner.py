@@ -223,7 +223,8 @@ class ShardRunner:
         started = time.perf_counter()
         try:
             for records, reasons in self._batches(shard):
-                reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
+                if config.check_duplicate_ids:
+                    reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
                 images = None
                 if records.column(C.IMAGE).null_count < records.num_rows:
                     images = decode_images(
@@ -237,9 +238,11 @@ class ShardRunner:
                 scored = batch.records.append_column(C.REASONS_FIELD, verdicts.reasons)
                 for route_name, route in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
                     mask = verdicts.route == route
-                    if mask.any():
-                        writer.write(route_name, scored.filter(pa.array(mask)))
-                        counts[route_name] += int(mask.sum())
+                    selected = int(mask.sum())
+                    if selected:
+                        rows = scored if selected == scored.num_rows else scored.filter(pa.array(mask))
+                        writer.write(route_name, rows)
+                        counts[route_name] += selected
                 for reason, count in _count_reasons(verdicts.reasons).items():
                     reason_counts[reason] = reason_counts.get(reason, 0) + count
                 self.listener.rows_done(shard, records.num_rows)

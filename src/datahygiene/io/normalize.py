@@ -182,7 +182,7 @@ def _image_array(values: pa.Array, context: ShardContext, reasons: Reasons) -> p
 def _empty_text(text: pa.Array, image: pa.Array, has_text: bool, reasons: Reasons) -> None:
     """Rows with no usable text and no image, and no other problem, carry nothing to train on."""
     if has_text:
-        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
+        blank = pc.fill_null(pc.equal(pc.binary_length(pc.utf8_trim_whitespace(text)), 0), True)
     else:
         blank = pa.array(np.ones(len(text), dtype=bool))
     no_image = image.is_null()
@@ -216,10 +216,17 @@ def _assemble(
     arrays += [
         metadata,
         raw,
-        pa.array([context.shard_id] * n, pa.string()) if n else pa.array([], pa.string()),
+        _repeated_string(context.shard_id, n),
         pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _repeated_string(value: str, count: int) -> pa.Array:
+    """``count`` copies of one string, built from buffers without Python objects."""
+    encoded = value.encode()
+    offsets = np.arange(count + 1, dtype=np.int32) * len(encoded)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets.tobytes()), pa.py_buffer(encoded * count))
 
 
 def _derive_ids(ids: pa.Array, context: ShardContext, first_row: int) -> pa.Array:

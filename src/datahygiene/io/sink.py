@@ -21,14 +21,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from datahygiene import columns as C
+
+log = logging.getLogger(__name__)
 
 ROUTES = ("kept", "rejected", "quarantined")
 _ROW_GROUP_ROWS = 65_536
@@ -78,12 +86,40 @@ class OutputFile:
     sha256: str
 
 
+class _BackgroundWrites:
+    """One writer thread per shard: Parquet encoding overlaps with scoring.
+
+    pyarrow releases the GIL while it encodes and compresses, so on a
+    multi-core machine the next batch is processed while the last is written.
+    At most ``limit`` row groups wait, which bounds memory.
+    """
+
+    def __init__(self, limit: int = 2) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._pending: deque[Future[None]] = deque()
+        self._limit = limit
+
+    def submit(self, work: Callable[[], None]) -> None:
+        while len(self._pending) >= self._limit:
+            self._pending.popleft().result()
+        self._pending.append(self._executor.submit(work))
+
+    def drain(self) -> None:
+        """Wait for every submitted write; re-raises the first failure."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 class _RouteWriter:
     """Streams one route's rows of one shard into a temporary Parquet file."""
 
-    def __init__(self, path: Path, metadata: dict[bytes, bytes]) -> None:
+    def __init__(self, path: Path, metadata: dict[bytes, bytes], background: _BackgroundWrites) -> None:
         self.path = path
         self.metadata = metadata
+        self.background = background
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.RecordBatch] = []
@@ -102,18 +138,26 @@ class _RouteWriter:
         if not self._pending:
             return
         table = pa.Table.from_batches(self._pending)
+        self._pending, self._pending_rows = [], 0
         if self._writer is None:
             schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.metadata})
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self.path, schema, compression="zstd", write_statistics=True)
-        self._writer.write_table(
-            table.replace_schema_metadata(self._writer.schema.metadata), row_group_size=_ROW_GROUP_ROWS
-        )
-        self._pending, self._pending_rows = [], 0
+            self._writer = pq.ParquetWriter(
+                self.path,
+                schema,
+                compression="zstd",
+                write_statistics=True,
+                use_dictionary=[name for name in schema.names if name != C.SOURCE_ROW],
+                column_encoding={C.SOURCE_ROW: "DELTA_BINARY_PACKED"},
+            )
+        writer = self._writer
+        table = table.replace_schema_metadata(writer.schema.metadata)
+        self.background.submit(lambda: writer.write_table(table, row_group_size=_ROW_GROUP_ROWS))
 
     def close(self) -> bool:
         """Finish the file; returns whether a file was written."""
         self._flush()
+        self.background.drain()
         if self._writer is None:
             return False
         self._writer.close()
@@ -122,6 +166,10 @@ class _RouteWriter:
         return True
 
     def abort(self) -> None:
+        try:
+            self.background.drain()
+        except Exception:  # noqa: BLE001 - the shard is being dropped anyway
+            log.debug("discarding a failed background write of %s", self.path)
         if self._writer is not None:
             self._writer.close()
         self.path.unlink(missing_ok=True)
@@ -135,13 +183,17 @@ class ShardWriter:
     index: int
     metadata: dict[bytes, bytes]
     writers: dict[str, _RouteWriter] = field(init=False)
+    background: _BackgroundWrites = field(init=False)
 
     def __post_init__(self) -> None:
         staging = self.run.staging(self.index)
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
-        self.writers = {route: _RouteWriter(staging / f"{route}.parquet", self.metadata) for route in ROUTES}
+        self.background = _BackgroundWrites()
+        self.writers = {
+            route: _RouteWriter(staging / f"{route}.parquet", self.metadata, self.background) for route in ROUTES
+        }
 
     def write(self, route: str, batch: pa.RecordBatch) -> None:
         """Append rows to one route's file."""
@@ -158,9 +210,13 @@ class ShardWriter:
         """Publish the files, then the commit record; returns the record with file entries."""
         files: dict[str, list[dict[str, Any]]] = {}
         moves: list[tuple[Path, Path]] = []
+        try:
+            written = {route: writer.close() for route, writer in self.writers.items()}
+        finally:
+            self.background.shutdown()
         for route, writer in self.writers.items():
             files[route] = []
-            if not writer.close():
+            if not written[route]:
                 continue
             relative = f"{route}/{self.run.part_name(self.index)}"
             files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
@@ -186,6 +242,7 @@ class ShardWriter:
         """Drop everything written for this shard."""
         for writer in self.writers.values():
             writer.abort()
+        self.background.shutdown()
         shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
 
 
