@@ -42,7 +42,7 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> tuple[Image
         return None, "image_undecodable"
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         return None, "image_truncated" if "truncat" in str(error).lower() else "image_undecodable"
-    except Exception:
+    except Exception:  # noqa: BLE001 - any decoder failure is a property of the input
         return None, "image_undecodable"
     return image, None
 

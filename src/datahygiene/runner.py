@@ -251,7 +251,7 @@ class ShardRunner:
             for stage in self.pipeline.stateful:
                 (state_dir / stage.name).mkdir()
                 stage.save_state(state_dir / stage.name)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
             writer.abort()
             self._rollback()
             log.error("shard %s failed: %s", shard.shard_id, error)
