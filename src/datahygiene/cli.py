@@ -148,6 +148,20 @@ def inspect_command(
             console.print(f"[red]failed shard[/] {entry['shard']}: {entry['error']}", highlight=False)
 
 
+@app.command("verify")
+def verify_command(output: Annotated[Path, typer.Argument(help="A run's output directory.")]) -> None:
+    """Re-hash a run's output files and check them against its manifest."""
+    from datahygiene.io.sink import RunDir
+    from datahygiene.manifest import verify_run
+
+    errors = verify_run(RunDir(output))
+    for message in errors:
+        console.print(f"[bold red]mismatch:[/] {message}", highlight=False)
+    if errors:
+        raise typer.Exit(1)
+    typer.echo(f"{output}: every output file matches the manifest")
+
+
 @app.command("make-demo")
 def make_demo_command(
     directory: Annotated[Path, typer.Argument(help="Folder to write the demo dataset into.")] = Path("demo-data"),

@@ -98,6 +98,41 @@ def check_invariants(run_dir: RunDir, manifest: dict[str, Any]) -> list[str]:
     return errors
 
 
+def verify_run(run_dir: RunDir) -> list[str]:
+    """Re-hash a finished run's files against its manifest; every problem as one line.
+
+    Beyond :func:`check_invariants` this reads each file's provenance metadata
+    (config hash, input shard fingerprint) and flags Parquet files that the
+    manifest does not list.
+    """
+    if not run_dir.manifest_path.exists():
+        return [f"{run_dir.root}: no manifest.json"]
+    manifest = json.loads(run_dir.manifest_path.read_text())
+    errors = check_invariants(run_dir, manifest)
+    listed: set[str] = set()
+    for entry in manifest["shards"]:
+        if entry.get("status") != "committed":
+            continue
+        for route in ROUTES:
+            for output in entry["files"][route]:
+                listed.add(output["path"])
+                path = run_dir.root / output["path"]
+                if not path.exists():
+                    continue
+                metadata = pq.read_schema(path).metadata or {}
+                provenance = json.loads(metadata.get(b"datahygiene", b"{}"))
+                if provenance.get("config_sha256") != manifest["config_sha256"]:
+                    errors.append(f"{output['path']}: config hash in the file differs from the manifest")
+                if provenance.get("shard", {}).get("fingerprint") != entry["fingerprint"]:
+                    errors.append(f"{output['path']}: input shard fingerprint differs from the manifest")
+    for route in ROUTES:
+        for path in sorted((run_dir.root / route).glob("*.parquet")):
+            relative = f"{route}/{path.name}"
+            if relative not in listed:
+                errors.append(f"{relative}: not listed in the manifest")
+    return errors
+
+
 def hf_features_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     """Schema metadata that makes ``datasets`` load the ``image`` column as images.
 

@@ -103,3 +103,21 @@ def test_cli_run_inspect_and_usage_errors(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["run", "-i", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o3")])
     assert missing.exit_code == 2
     assert "matches no file" in missing.output
+
+
+def test_verify_catches_a_modified_file(demo_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(demo_run, copy)
+    runner = CliRunner()
+    clean = runner.invoke(app, ["verify", str(copy)])
+    assert clean.exit_code == 0, clean.output
+    target = copy / "kept" / "part-00000.parquet"
+    table = pq.read_table(target)
+    pq.write_table(table.slice(1), target)  # a row silently dropped after the run
+    (copy / "kept" / "part-99999.parquet").write_bytes(target.read_bytes())
+    tampered = runner.invoke(app, ["verify", str(copy)])
+    assert tampered.exit_code == 1
+    assert "sha256 differs" in tampered.output
+    assert "not listed in the manifest" in tampered.output
