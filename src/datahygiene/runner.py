@@ -140,7 +140,8 @@ def _identity(config: RunConfig, shards: list[ShardSource]) -> dict[str, Any]:
     }
 
 
-def _prepare_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig, *, resume: bool) -> None:
+def _check_output(run_dir: RunDir, identity: dict[str, Any], *, resume: bool) -> bool:
+    """Whether ``run_dir`` continues an earlier run; raises when it may not be used."""
     if run_dir.identity_path.exists():
         if not resume:
             raise OutputExistsError(f"{run_dir.root} already holds a run; pass --resume to continue it")
@@ -148,9 +149,13 @@ def _prepare_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig
         if previous != identity:
             what = "config" if previous.get("config_sha256") != identity["config_sha256"] else "inputs"
             raise ResumeMismatchError(f"cannot resume {run_dir.root}: its {what} differ from this run's")
-        return
+        return True
     if not run_dir.is_empty():
         raise OutputExistsError(f"output directory {run_dir.root} is not empty")
+    return False
+
+
+def _start_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig) -> None:
     run_dir.root.mkdir(parents=True, exist_ok=True)
     (run_dir.root / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
     atomic_write_json(run_dir.identity_path, identity)
@@ -307,10 +312,14 @@ def run(
         device=config.models.device,
         dedup_index=dedup_index,
     )
-    pipeline = Pipeline(config, context)
     run_dir = RunDir(output)
     identity = _identity(config, shards)
-    _prepare_output(run_dir, identity, config, resume=resume)
+    # Check the output directory before loading any model, create it after the
+    # pipeline (and so the policy) validated.
+    resuming = _check_output(run_dir, identity, resume=resume)
+    pipeline = Pipeline(config, context)
+    if not resuming:
+        _start_output(run_dir, identity, config)
     committed = run_dir.committed()
     runner = ShardRunner(pipeline, run_dir, listener)
     runner.restore(committed)
