@@ -3,6 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+LINT_DIRS := $(wildcard src tests flows bench)
 
 .PHONY: setup demo test lint clean
 
@@ -21,8 +22,8 @@ demo: setup
 	$(VENV)/bin/datahygiene inspect demo-out --samples 12
 
 lint: setup
-	$(VENV)/bin/ruff check src tests flows bench
-	$(VENV)/bin/ruff format --check src tests flows bench
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 	$(VENV)/bin/mypy
 
 test: setup lint
