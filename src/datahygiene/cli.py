@@ -65,7 +65,8 @@ def _summary(result: RunResult) -> Table:
     for label, key in (("read", "rows_in"), ("kept", "rows_kept"), ("rejected", "rows_rejected")):
         table.add_row(label, f"{manifest[key]:,}", f"{manifest[key] / total:.1%}")
     table.add_row("quarantined", f"{manifest['rows_quarantined']:,}", f"{manifest['rows_quarantined'] / total:.1%}")
-    for reason, count in list(manifest["reject_reasons"].items())[:15]:
+    by_count = sorted(manifest["reject_reasons"].items(), key=lambda item: (-item[1], item[0]))
+    for reason, count in by_count[:15]:
         table.add_row(f"  {reason}", f"{count:,}", f"{count / total:.1%}")
     return table
 
