@@ -236,6 +236,29 @@ def _derive_ids(ids: pa.Array, context: ShardContext, first_row: int) -> pa.Arra
     return pc.if_else(ids.is_null(), derived, ids)
 
 
+def _start(names: Sequence[str], context: ShardContext, n: int) -> tuple[dict[str, str], Reasons]:
+    """Resolve the roles of a batch; configured columns that are missing flag every row."""
+    reasons = Reasons(n)
+    roles, missing = resolve_roles(names, context.columns)
+    for name in missing:
+        reasons.add_mask(np.ones(n, dtype=bool), f"missing_column:{name}")
+    return roles, reasons
+
+
+def _complete_roles(
+    role_arrays: dict[str, pa.Array], roles: dict[str, str], reasons: Reasons, context: ShardContext, first_row: int
+) -> None:
+    """Derive missing ids and flag rows with nothing to train on."""
+    n = reasons.num_rows
+    role_arrays[C.ID] = _derive_ids(role_arrays.get(C.ID, pa.nulls(n, pa.string())), context, first_row)
+    _empty_text(
+        role_arrays.get(C.TEXT, pa.nulls(n, pa.string())),
+        role_arrays.get(C.IMAGE, pa.nulls(n, C.IMAGE_TYPE)),
+        C.TEXT in roles or C.IMAGE in roles,
+        reasons,
+    )
+
+
 def normalize(batch: SourceBatch, context: ShardContext, first_row: int) -> tuple[pa.RecordBatch, Reasons]:
     """Canonical record batch and input reasons for one source batch."""
     if batch.records is not None:
@@ -247,10 +270,7 @@ def _normalize_columnar(batch: SourceBatch, context: ShardContext, first_row: in
     records = batch.records
     assert records is not None
     n = records.num_rows
-    reasons = Reasons(n)
-    roles, missing = resolve_roles(records.schema.names, context.columns)
-    for name in missing:
-        reasons.add_mask(np.ones(n, dtype=bool), f"missing_column:{name}")
+    roles, reasons = _start(records.schema.names, context, n)
     raw_values: list[bytes | None] = [None] * n
     for row, failure in batch.failures:
         raw_values[row] = failure.raw
@@ -262,13 +282,7 @@ def _normalize_columnar(batch: SourceBatch, context: ShardContext, first_row: in
             role_arrays[role] = _image_array(values, context, reasons)
         else:
             role_arrays[role] = _text_array(values, role, reasons, raw_values)
-    role_arrays[C.ID] = _derive_ids(role_arrays.get(C.ID, pa.nulls(n, pa.string())), context, first_row)
-    _empty_text(
-        role_arrays.get(C.TEXT, pa.nulls(n, pa.string())),
-        role_arrays.get(C.IMAGE, pa.nulls(n, C.IMAGE_TYPE)),
-        C.TEXT in roles or C.IMAGE in roles,
-        reasons,
-    )
+    _complete_roles(role_arrays, roles, reasons, context, first_row)
     role_columns = set(roles.values())
     passthrough = [(name, records.column(name)) for name in records.schema.names if name not in role_columns]
     raw = pa.array(raw_values, pa.binary())
@@ -280,14 +294,11 @@ def _normalize_rows(
     rows: list[dict[str, Any] | RowFailure], context: ShardContext, first_row: int
 ) -> tuple[pa.RecordBatch, Reasons]:
     n = len(rows)
-    reasons = Reasons(n)
     keys: dict[str, None] = {}
     for row in rows:
         if isinstance(row, dict):
             keys.update(dict.fromkeys(row))
-    roles, missing = resolve_roles(list(keys), context.columns)
-    for name in missing:
-        reasons.add_mask(np.ones(n, dtype=bool), f"missing_column:{name}")
+    roles, reasons = _start(list(keys), context, n)
     role_values: dict[str, list[Any]] = {role: [] for role in roles}
     metadata: list[str | None] = []
     raw: list[bytes | None] = []
@@ -314,13 +325,7 @@ def _normalize_rows(
             role_arrays[role] = images.array()
         else:
             role_arrays[role] = pa.array(_scalar_text(values, role, reasons, raw), pa.string())
-    role_arrays[C.ID] = _derive_ids(role_arrays.get(C.ID, pa.nulls(n, pa.string())), context, first_row)
-    _empty_text(
-        role_arrays.get(C.TEXT, pa.nulls(n, pa.string())),
-        role_arrays.get(C.IMAGE, pa.nulls(n, C.IMAGE_TYPE)),
-        C.TEXT in roles or C.IMAGE in roles,
-        reasons,
-    )
+    _complete_roles(role_arrays, roles, reasons, context, first_row)
     metadata_array = pa.array(metadata, pa.string())
     record_batch = _assemble(role_arrays, [], metadata_array, pa.array(raw, pa.binary()), context, first_row)
     return record_batch, reasons
