@@ -27,7 +27,9 @@ def _has(text: pa.Array, marker: str) -> pa.Array:
 
 
 def _tag(text: pa.Array, marker: str, value: str) -> pa.Array:
-    return pc.if_else(_has(text, marker), pa.scalar([value], pa.list_(pa.string())), pa.scalar([], pa.list_(pa.string())))
+    return pc.if_else(
+        _has(text, marker), pa.scalar([value], pa.list_(pa.string())), pa.scalar([], pa.list_(pa.string()))
+    )
 
 
 @register("testing.planted")

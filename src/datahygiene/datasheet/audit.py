@@ -94,14 +94,15 @@ class AuditCounter:
         """Rows x groups: which rows mention which group."""
         if not self.patterns:
             return np.zeros((len(text), 0), dtype=bool)
-        return np.stack([mentions(text, pattern) for pattern in self.patterns], axis=1)
+        stacked: npt.NDArray[np.bool_] = np.stack([mentions(text, pattern) for pattern in self.patterns], axis=1)
+        return stacked
 
     def update(
         self, text: pa.Array, removed: npt.NDArray[np.bool_], families: dict[str, npt.NDArray[np.bool_]]
     ) -> npt.NDArray[np.bool_]:
         """Count one batch (rows without text are skipped); returns its mention matrix."""
         valid = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        hits = self.matrix(text) & valid[:, None]
+        hits: npt.NDArray[np.bool_] = self.matrix(text) & valid[:, None]
         none = valid & ~hits.any(axis=1)
         self.rows += int(valid.sum())
         self.no_group += int(none.sum())

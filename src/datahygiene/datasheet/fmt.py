@@ -6,6 +6,9 @@ from typing import Any
 
 from datahygiene.datasheet.model import Audit, Datasheet
 
+#: Shown where there is no value.
+DASH = "\N{EN DASH}"
+
 #: Marks a question nobody has answered yet, in every document.
 TO_ANSWER = "TO ANSWER"
 
@@ -13,7 +16,7 @@ TO_ANSWER = "TO ANSWER"
 def num(value: int | float | None) -> str:
     """An integer with thousands separators, a float with up to 4 significant decimals, or a dash."""
     if value is None:
-        return "–"
+        return DASH
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.4g}"
@@ -21,7 +24,7 @@ def num(value: int | float | None) -> str:
 
 def pct(part: int | float, whole: int | float) -> str:
     """``part`` as a percentage of ``whole`` (one decimal)."""
-    return f"{part / whole:.1%}" if whole else "–"
+    return f"{part / whole:.1%}" if whole else DASH
 
 
 def count_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
@@ -49,8 +52,8 @@ def model_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
                 str(entry.get("stage")),
                 str(entry.get("version", "")),
                 str(entry.get("model") or "none"),
-                str(weights) if weights else "–",
-                str(entry.get("sha256") or entry.get("weights_sha256") or "–"),
+                str(weights) if weights else DASH,
+                str(entry.get("sha256") or entry.get("weights_sha256") or DASH),
             )
         )
     return rows
@@ -58,7 +61,9 @@ def model_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
 
 def policy_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
     """(condition, action, reason) of every policy rule."""
-    return [(str(r.get("when")), str(r.get("action", "reject")), str(r.get("reason") or "(default)")) for r in sheet.policy]
+    return [
+        (str(r.get("when")), str(r.get("action", "reject")), str(r.get("reason") or "(default)")) for r in sheet.policy
+    ]
 
 
 def flagged_rows(audit: Audit) -> list[tuple[str, str, str, str, str, str]]:
@@ -83,10 +88,8 @@ def group_rows(audit: Audit) -> list[tuple[str, str, str, str, str, str]]:
         if not group.rows:
             continue
         overall = group.cells[0]
-        flags = ", ".join(cell.filter for cell in group.cells if cell.flagged) or "–"
-        rows.append(
-            (group.axis, group.group, num(group.rows), num(group.rows_kept), f"{overall.rate:.1%}", flags)
-        )
+        flags = ", ".join(cell.filter for cell in group.cells if cell.flagged) or DASH
+        rows.append((group.axis, group.group, num(group.rows), num(group.rows_kept), f"{overall.rate:.1%}", flags))
     return rows
 
 

@@ -67,7 +67,9 @@ def _pick(files: list[tuple[str, Path]], per_family: int, limit: int) -> dict[Pa
 
 def sample_removed(run_dir: Path, *, per_family: int = 4, limit: int = 24, blur: bool = True) -> list[GalleryItem]:
     """Sample rejected and quarantined rows, spread over reason families."""
-    files = [(route, path) for route in ("rejected", "quarantined") for path in sorted((run_dir / route).glob("*.parquet"))]
+    files = [
+        (route, path) for route in ("rejected", "quarantined") for path in sorted((run_dir / route).glob("*.parquet"))
+    ]
     items: list[GalleryItem] = []
     for path, rows in _pick(files, per_family, limit).items():
         parquet = pq.ParquetFile(path)

@@ -11,7 +11,9 @@ from datahygiene.datasheet.render_md import SECTIONS
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;overflow-wrap:anywhere}
+table{border-collapse:collapse;margin:.5em 0 1.2em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;overflow-wrap:anywhere}
+
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}code{font-size:.9em}
 .warn{background:#fff3cd;border-left:4px solid #e0a800;padding:.5em 1em;margin:.6em 0}
 .ask{background:#eef4fb;border-left:4px solid #4878a8;padding:.4em 1em;margin:.4em 0}
@@ -30,7 +32,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, flagged: Se
     body = []
     for index, row in enumerate(rows):
         cells = "".join(
-            f'<td class="n">{escape(c)}</td>' if c[:1].isdigit() or c == "–" else f"<td>{escape(c)}</td>" for c in row
+            f'<td class="n">{escape(c)}</td>' if c[:1].isdigit() or c == fmt.DASH else f"<td>{escape(c)}</td>"
+            for c in row
         )
         cls = ' class="flag"' if index < len(flagged) and flagged[index] else ""
         body.append(f"<tr{cls}>{cells}</tr>")
@@ -53,7 +56,9 @@ def _questions(sheet: Datasheet, section: str) -> str:
         if q.answer:
             parts.append(f"<p><strong>{escape(q.text)}</strong><br>{escape(q.answer)}</p>")
         else:
-            parts.append(f'<p class="ask"><strong>{fmt.TO_ANSWER}</strong> <code>{escape(q.id)}</code>: {escape(q.text)}</p>')
+            parts.append(
+                f'<p class="ask"><strong>{fmt.TO_ANSWER}</strong> <code>{escape(q.id)}</code>: {escape(q.text)}</p>'
+            )
     return "".join(parts)
 
 
@@ -89,7 +94,9 @@ def _body(sheet: Datasheet) -> dict[str, str]:
     return {
         "Motivation": "<p>Output of a datahygiene run that scored, deduplicated and filtered its inputs.</p>",
         "Composition": (
-            _table(("modality (kept)", "rows"), [(k.replace("_", " "), fmt.num(v)) for k, v in sheet.modalities.items()])
+            _table(
+                ("modality (kept)", "rows"), [(k.replace("_", " "), fmt.num(v)) for k, v in sheet.modalities.items()]
+            )
             + _table(("license (kept)", "rows"), [(k, fmt.num(v)) for k, v in sheet.licenses.items()])
             + "<h3>Representation in the kept data</h3>"
             + _table(("axis", "group", "kept rows mentioning", "share of kept"), representation)
@@ -117,17 +124,21 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             + "<h3>Filter-disparity audit</h3>"
             + f"<p>Rows with text: {fmt.num(audit.rows_audited)}; mentioning no group: {fmt.num(audit.rows_no_group)}. "
             f"Flagged: drop rate above {audit.factor:g}x the base rate, groups with ≥ {audit.min_rows} mentions.</p>"
-            + _table(("axis", "group", "filter", "group drop rate", "base rate", "ratio"), flags, flagged=[True] * len(flags))
+            + _table(
+                ("axis", "group", "filter", "group drop rate", "base rate", "ratio"), flags, flagged=[True] * len(flags)
+            )
             + _table(
                 ("axis", "group", "rows", "kept", "drop rate", "flagged filters"),
                 groups,
-                flagged=[row[-1] != "–" for row in groups],
+                flagged=[row[-1] != fmt.DASH for row in groups],
             )
             + "<h3>Sample removed rows</h3><p>Images are blurred; click to show the text.</p>"
             + f'<div class="gallery">{"".join(_item(i) for i in sheet.gallery) or "<p><em>(none)</em></p>"}</div>'
         ),
         "Uses": f"<p>{len(audit.flagged)} filter/group pair(s) flagged by the audit.</p>",
-        "Distribution": f"<p>License: <code>{escape(str(sheet.card['license']))}</code>; data: <code>kept/*.parquet</code>.</p>",
+        "Distribution": (
+            f"<p>License: <code>{escape(str(sheet.card['license']))}</code>; data: <code>kept/*.parquet</code>.</p>"
+        ),
         "Maintenance": "<p>Regenerate with <code>datahygiene datasheet OUT --answers answers.yaml</code>.</p>",
     }
 

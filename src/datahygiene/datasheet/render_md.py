@@ -44,7 +44,7 @@ def questions(sheet: Datasheet, section: str) -> list[str]:
 
 
 def _threshold_text(histogram: Histogram) -> str:
-    return ", ".join(f"{t.op} {t.value:g} → {t.action} ({t.reason})" for t in histogram.thresholds) or "–"
+    return ", ".join(f"{t.op} {t.value:g} → {t.action} ({t.reason})" for t in histogram.thresholds) or fmt.DASH
 
 
 def _score_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
@@ -92,11 +92,16 @@ def _composition(sheet: Datasheet) -> list[str]:
     lines = [
         f"The kept data is {fmt.num(sheet.counts['rows_kept'])} rows in `kept/*.parquet`.",
         "",
-        *table(("modality (kept rows)", "rows"), [(k.replace("_", " "), fmt.num(v)) for k, v in sheet.modalities.items()]),
+        *table(
+            ("modality (kept rows)", "rows"), [(k.replace("_", " "), fmt.num(v)) for k, v in sheet.modalities.items()]
+        ),
         *table(("license (kept rows)", "rows"), [(k, fmt.num(v)) for k, v in sheet.licenses.items()]),
         *table(
             ("column (kept rows)", "count", "mean", "min", "max"),
-            [(n.column, fmt.num(n.count), fmt.num(n.mean), fmt.num(n.minimum), fmt.num(n.maximum)) for n in sheet.numbers],
+            [
+                (n.column, fmt.num(n.count), fmt.num(n.mean), fmt.num(n.minimum), fmt.num(n.maximum))
+                for n in sheet.numbers
+            ],
         ),
         "Representation in the kept data (rows whose text mentions each identity group):",
         "",

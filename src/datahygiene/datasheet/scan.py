@@ -149,7 +149,9 @@ class Scanner:
             histogram.nulls += column.null_count
             for target, mask in ((histogram.kept, ~removed), (histogram.removed, removed)):
                 values = _values(column.filter(pa.array(mask)))
-                counts, _ = np.histogram(np.clip(values, histogram.lo, histogram.hi), BINS, (histogram.lo, histogram.hi))
+                counts, _ = np.histogram(
+                    np.clip(values, histogram.lo, histogram.hi), BINS, (histogram.lo, histogram.hi)
+                )
                 for index, count in enumerate(counts.tolist()):
                     target[index] += int(count)
         for name in self.ints:
@@ -158,7 +160,9 @@ class Scanner:
         if "faces" in names:
             faces = pc.fill_null(batch.column("faces"), 0)
             with_faces = pc.greater(faces, 0)
-            _add(result.faces, f"rows_with_faces_{'kept' if route == 'kept' else 'removed'}", pc.sum(with_faces).as_py())
+            _add(
+                result.faces, f"rows_with_faces_{'kept' if route == 'kept' else 'removed'}", pc.sum(with_faces).as_py()
+            )
             if route == "kept":
                 _add(result.faces, "faces_kept", int(pc.sum(faces).as_py() or 0))
         side = "kept" if route == "kept" else "removed"

@@ -37,7 +37,7 @@ def histogram(h: Histogram, width: int = 420, height: int = 200) -> str:
         x = left + index * bar_w
         kept_h = plot_h * kept / peak
         removed_h = plot_h * removed / peak
-        label = f"{_tick(edges[index])}–{_tick(edges[index + 1])}: {kept} kept, {removed} removed"
+        label = f"{_tick(edges[index])} to {_tick(edges[index + 1])}: {kept} kept, {removed} removed"
         parts.append(f"<g><title>{escape(label)}</title>")
         if kept:
             y = top + plot_h - kept_h
