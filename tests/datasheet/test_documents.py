@@ -120,8 +120,6 @@ def test_audit_flags_the_filter_that_erases_a_group(docs: dict[str, Any]) -> Non
     flagged = {(f["group"], f["filter"]) for f in audit["flagged"]}
     assert ("muslim", "blocklist:*") in flagged
     assert not any(group == "women" for group, _ in flagged)
-    table = md_table(docs["md"], "| axis | group | filter |")
-    assert table["religion"][:2] == ["muslim", "any"] or table["religion"][:2] == ["muslim", "blocklist:*"]
     assert "| religion | muslim | blocklist:* | 50.0% (20/40) |" in docs["md"]
     assert "| religion | muslim | blocklist:* | 50.0% (20/40) |" in docs["card"]
     kept = md_table(docs["md"], "| axis | group | kept rows mentioning |")

@@ -73,6 +73,13 @@ def _float_range(files: list[Path], column: str) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
+def _is_tag_list(kind: pa.DataType) -> bool:
+    """list<string>: a tag column (lists of numbers are embeddings or similar, not tags)."""
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        return False
+    return bool(pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type))
+
+
 def _values(array: pa.Array) -> npt.NDArray[np.float64]:
     return np.asarray(pc.drop_null(array).to_numpy(zero_copy_only=False), dtype=np.float64)
 
@@ -119,12 +126,12 @@ class Scanner:
     def __init__(self, schema: pa.Schema, files: list[Path], terms: IdentityTerms) -> None:
         self.result = ScanResult(audit=AuditCounter(terms))
         self.floats = [f.name for f in schema if pa.types.is_floating(f.type)]
-        self.ints = [f.name for f in schema if pa.types.is_integer(f.type) and f.name not in _NOT_STATS]
-        self.lists = [
+        self.ints = [
             f.name
             for f in schema
-            if (pa.types.is_list(f.type) or pa.types.is_large_list(f.type)) and f.name != C.REJECT_REASONS
+            if pa.types.is_integer(f.type) and f.type != pa.uint64() and f.name not in _NOT_STATS  # uint64: hashes
         ]
+        self.lists = [f.name for f in schema if _is_tag_list(f.type) and f.name != C.REJECT_REASONS]
         self.has_dup = "dup_kind" in schema.names
         for name in self.floats:
             lo, hi = _float_range(files, name)
@@ -149,6 +156,9 @@ class Scanner:
             histogram.nulls += column.null_count
             for target, mask in ((histogram.kept, ~removed), (histogram.removed, removed)):
                 values = _values(column.filter(pa.array(mask)))
+                nan = np.isnan(values)
+                histogram.nulls += int(nan.sum())
+                values = values[~nan]
                 counts, _ = np.histogram(
                     np.clip(values, histogram.lo, histogram.hi), BINS, (histogram.lo, histogram.hi)
                 )
