@@ -22,6 +22,12 @@ def datasheet(
     identity_terms: Annotated[
         Path | None, typer.Option("--identity-terms", help="YAML identity-term lists extending the shipped ones.")
     ] = None,
+    disparity_factor: Annotated[
+        float, typer.Option("--disparity-factor", min=1.0, help="Flag drop rates above this multiple of the base rate.")
+    ] = 2.0,
+    min_group_rows: Annotated[
+        int, typer.Option("--min-group-rows", min=1, help="Only flag groups mentioned in at least this many rows.")
+    ] = 10,
     no_blur: Annotated[bool, typer.Option("--no-blur", help="Show gallery images unblurred.")] = False,
 ) -> None:
     """Write datasheet.md, datasheet.json, README.md and datasheet.html from a run, without rerunning models."""
@@ -30,7 +36,14 @@ def datasheet(
             typer.echo(f"error: {given} is not a file", err=True)
             raise typer.Exit(2)
     try:
-        paths = write_datasheet(output, answers=answers, identity_terms=identity_terms, blur=not no_blur)
+        paths = write_datasheet(
+            output,
+            answers=answers,
+            identity_terms=identity_terms,
+            disparity_factor=disparity_factor,
+            min_group_rows=min_group_rows,
+            blur=not no_blur,
+        )
     except (NotARunError, AnswersError, IdentityTermsError, yaml.YAMLError) as error:
         typer.echo(f"error: {error}".replace("\n", " "), err=True)
         raise typer.Exit(2) from None

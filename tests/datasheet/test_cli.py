@@ -87,3 +87,19 @@ def test_run_with_nothing_kept(tmp_path: Path) -> None:
     assert sheet["counts"]["rows_rejected"] == 2
     assert sheet["card"]["size_categories"] == ["n<1K"]
     assert sheet["warnings"] == []
+
+
+def test_audit_options(planted_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(planted_run, run_dir)
+    runner = CliRunner()
+    result = runner.invoke(_app(), ["datasheet", str(run_dir), "--min-group-rows", "41"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "datasheet.json").read_text())["audit"]["flagged"] == []
+    result = runner.invoke(_app(), ["datasheet", str(run_dir), "--disparity-factor", "20"])
+    assert result.exit_code == 0, result.output
+    flagged = json.loads((run_dir / "datasheet.json").read_text())["audit"]["flagged"]
+    assert flagged == []  # blocklist:* removes muslim mentions at 10.9x: under 20x
+    runner.invoke(_app(), ["datasheet", str(run_dir), "--disparity-factor", "10"])
+    flagged = json.loads((run_dir / "datasheet.json").read_text())["audit"]["flagged"]
+    assert [(f["group"], f["filter"]) for f in flagged] == [("muslim", "blocklist:*")]

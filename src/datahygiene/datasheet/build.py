@@ -150,6 +150,8 @@ def write_datasheet(
     *,
     answers: Path | None = None,
     identity_terms: Path | None = None,
+    disparity_factor: float = 2.0,
+    min_group_rows: int = 10,
     blur: bool = True,
 ) -> list[Path]:
     """Write datasheet.md, datasheet.json, README.md (dataset card) and datasheet.html into ``run_dir``."""
@@ -157,7 +159,14 @@ def write_datasheet(
     from datahygiene.datasheet.render_html import render_html
     from datahygiene.datasheet.render_md import render_markdown
 
-    sheet = build_datasheet(run_dir, answers=answers, identity_terms=identity_terms, blur=blur)
+    sheet = build_datasheet(
+        run_dir,
+        answers=answers,
+        identity_terms=identity_terms,
+        disparity_factor=disparity_factor,
+        min_group_rows=min_group_rows,
+        blur=blur,
+    )
     documents = {
         "datasheet.md": render_markdown(sheet),
         "datasheet.json": json.dumps(sheet.to_dict(), indent=2, sort_keys=True) + "\n",

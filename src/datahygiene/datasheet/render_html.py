@@ -80,7 +80,10 @@ def _body(sheet: Datasheet) -> dict[str, str]:
     audit = sheet.audit
     histograms = "".join(svg.histogram(h) for h in sheet.histograms) or "<p><em>(no score columns)</em></p>"
     duplicates = [(kind, c["removed"], c["kept"]) for kind, c in sheet.duplicates.items()]
-    tags = [(t.column, fmt.num(t.rows_kept), fmt.num(t.rows_removed)) for t in sheet.tags]
+    tags = []
+    for t in sheet.tags:
+        tags.append((t.column, "(any)", fmt.num(t.rows_kept), fmt.num(t.rows_removed)))
+        tags += [(t.column, v, fmt.num(c["kept"]), fmt.num(c["removed"])) for v, c in sorted(t.values.items())]
     kept = sheet.counts["rows_kept"]
     representation = [
         (g.axis, g.group, fmt.num(g.rows_kept), fmt.pct(g.rows_kept, kept)) for g in audit.groups if g.rows_kept
@@ -102,7 +105,7 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             + _table(("axis", "group", "kept rows mentioning", "share of kept"), representation)
             + _table(("faces", "value"), [(k.replace("_", " "), fmt.num(v)) for k, v in sorted(sheet.faces.items())])
             + "<h3>Tags</h3>"
-            + _table(("column", "kept rows", "removed rows"), tags)
+            + _table(("column", "value", "kept rows", "removed rows"), tags)
         ),
         "Collection process": _table(("source", "kind", "status", "rows read", "kept"), sources),
         "Preprocessing": (
