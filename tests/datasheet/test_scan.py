@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -77,3 +78,28 @@ def test_reason_families() -> None:
     }
     assert family_masks(pa.array([[], []], pa.list_(pa.string()))) == {}
     assert np.array_equal(masks["blocklist:*"], np.array([True, False, True, False]))
+
+
+def test_reasons_trace_back_to_rule_column_and_stage() -> None:
+    from datahygiene.datasheet.provenance import INPUT_CHECK, reason_sources
+
+    policy: list[dict[str, Any]] = [
+        {"when": "toxicity > 0.8", "action": "reject", "reason": None},
+        {"when": "blocklist_lists not_empty", "action": "reject", "reason": "blocklist:{value}"},
+        {"when": "likeness_signals not_empty", "action": "quarantine", "reason": "likeness:{value}"},
+    ]
+    models = [{"stage": "text.toxicity", "model": "detoxify-original", "columns": ["toxicity", "tox_insult"]}]
+    sources = reason_sources(
+        ["toxicity>0.8", "blocklist:slurs", "likeness:face_match", "image_truncated"], policy, models
+    )
+    assert sources["toxicity>0.8"] == {
+        "rule": "toxicity > 0.8",
+        "action": "reject",
+        "column": "toxicity",
+        "stage": "text.toxicity",
+        "model": "detoxify-original",
+    }
+    assert sources["blocklist:slurs"]["column"] == "blocklist_lists"
+    assert sources["blocklist:slurs"]["stage"] is None  # no stage listed that column
+    assert sources["likeness:face_match"]["action"] == "quarantine"
+    assert sources["image_truncated"]["rule"] == INPUT_CHECK

@@ -16,6 +16,7 @@ from datahygiene.config import Rule
 from datahygiene.datasheet.audit import load_identity_terms
 from datahygiene.datasheet.gallery import sample_removed
 from datahygiene.datasheet.model import Datasheet, Threshold
+from datahygiene.datasheet.provenance import reason_sources
 from datahygiene.datasheet.questions import load_answers, questions
 from datahygiene.datasheet.scan import reason_family, scan
 from datahygiene.io.sink import atomic_write_bytes
@@ -127,6 +128,9 @@ def build_datasheet(
         counts=counts,
         reject_reasons=dict(sorted(manifest["reject_reasons"].items(), key=lambda item: (-item[1], item[0]))),
         reason_families=dict(sorted(families.items(), key=lambda item: (-item[1], item[0]))),
+        reason_sources=reason_sources(
+            list(manifest["reject_reasons"]), manifest.get("policy", []), manifest.get("models", [])
+        ),
         sources=sources,
         models=list(manifest.get("models", [])),
         policy=list(manifest.get("policy", [])),

@@ -36,10 +36,27 @@ def count_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
     return rows
 
 
-def reason_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
-    """(reason, rows, share of rows in) for every reject reason, most frequent first."""
+#: Header of the reasons table; its first two columns are what the tests parse.
+REASON_HEADER = ("reason", "rows", "share of rows in", "rule", "stage (model)")
+
+
+def reason_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
+    """(reason, rows, share of rows in, rule, stage and model) for every reject reason, most frequent first."""
     total = sheet.counts["rows_in"]
-    return [(reason, num(count), pct(count, total)) for reason, count in sheet.reject_reasons.items()]
+    rows = []
+    for reason, count in sheet.reject_reasons.items():
+        source = sheet.reason_sources.get(reason, {})
+        rule = str(source.get("rule", DASH))
+        if source.get("action") == "quarantine":
+            rule += " (quarantine)"
+        stage = source.get("stage")
+        by = (
+            f"{stage} ({source.get('model') or 'no model'})"
+            if stage
+            else (f"column {source['column']}" if source.get("column") else DASH)
+        )
+        rows.append((reason, num(count), pct(count, total), rule, by))
+    return rows
 
 
 def model_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:

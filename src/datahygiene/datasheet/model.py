@@ -125,6 +125,7 @@ class Datasheet:
     counts: dict[str, int]
     reject_reasons: dict[str, int]
     reason_families: dict[str, int]
+    reason_sources: dict[str, dict[str, Any]]
     sources: list[dict[str, Any]]
     models: list[dict[str, Any]]
     policy: list[dict[str, Any]]

@@ -118,7 +118,7 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             + _table(("condition", "action", "reason"), fmt.policy_rows(sheet))
             + "<h3>Rejection reasons</h3>"
             + svg.bars([(reason, count, 0) for reason, count in sheet.reject_reasons.items()])
-            + _table(("reason", "rows", "share of rows in"), fmt.reason_rows(sheet))
+            + _table(fmt.REASON_HEADER, fmt.reason_rows(sheet))
             + "<h3>Score distributions</h3>"
             + _legend()
             + f'<div class="charts">{histograms}</div>'

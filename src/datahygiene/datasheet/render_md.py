@@ -60,7 +60,7 @@ def summary(sheet: Datasheet) -> list[str]:
         *table(("", "rows", "share"), fmt.count_rows(sheet)),
         "Rows removed, by reason (a row may have several reasons):",
         "",
-        *table(("reason", "rows", "share of rows in"), fmt.reason_rows(sheet)),
+        *table(fmt.REASON_HEADER, fmt.reason_rows(sheet)),
     ]
 
 
