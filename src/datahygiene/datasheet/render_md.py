@@ -207,8 +207,15 @@ def render_markdown(sheet: Datasheet) -> str:
         ],
         "Preprocessing": _preprocessing(sheet),
         "Uses": [
-            f"The filter-disparity audit flagged {len(sheet.audit.flagged)} filter/group pair(s); consider them "
-            "before training on this data (filters that remove a group's mentions can erase that group).",
+            f"The filter-disparity audit flagged {len(sheet.audit.flagged)} filter/group pair(s)"
+            + (
+                ": "
+                + "; ".join(f"`{cell.filter}` on {group.axis}/{group.group}" for group, cell in sheet.audit.flagged)
+                if sheet.audit.flagged
+                else ""
+            )
+            + ". Filters that remove a group's mentions more often than other text can erase that group from "
+            "what a model learns; consider this before training on the data.",
             "",
         ],
         "Distribution": [
