@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 LINT_DIRS := $(wildcard src tests flows bench)
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint browser clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,11 @@ lint: setup
 	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 	$(VENV)/bin/mypy
 
-test: setup lint
+# The HTML datasheet test renders the page in Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+
+test: setup lint browser
 	$(VENV)/bin/python -m pytest -q
 
 clean:

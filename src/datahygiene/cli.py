@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from datahygiene import __version__
+from datahygiene.cli_datasheet import datasheet
 from datahygiene.config import ConfigError, load_config
 from datahygiene.io.sources import InputError, ShardSource
 from datahygiene.runner import OutputExistsError, ResumeMismatchError, RunResult, run
@@ -111,6 +112,9 @@ def run_command(
         raise _fail(str(error)) from None
     console.print(_summary(result))
     console.print(f"outputs: {output / 'kept'}, {output / 'rejected'}; manifest: {output / 'manifest.json'}")
+    if (output / "datasheet.md").exists():
+        documents = ", ".join(str(output / name) for name in ("datasheet.md", "datasheet.html", "README.md"))
+        console.print(f"datasheet: {documents}")
     for message in result.invariant_errors:
         console.print(f"[bold red]invariant violated:[/] {message}", highlight=False)
     if result.failed_shards:
@@ -172,6 +176,9 @@ def make_demo_command(
 
     for name, rows in make_demo(directory).items():
         typer.echo(f"{directory / name}: {rows} rows")
+
+
+app.command("datasheet")(datasheet)
 
 
 @app.command("stages")

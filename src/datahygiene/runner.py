@@ -23,6 +23,7 @@ import pyarrow as pa
 from datahygiene import __version__, registry
 from datahygiene import columns as C
 from datahygiene.config import ConfigError, RunConfig
+from datahygiene.datasheet import write_datasheet
 from datahygiene.decode import decode_images
 from datahygiene.ids import IdIndex
 from datahygiene.io.normalize import METADATA, ShardContext, normalize
@@ -117,7 +118,15 @@ class Pipeline:
 
     def models(self) -> list[dict[str, Any]]:
         """What each stage runs, for the manifest and the file metadata."""
-        return [{"stage": stage.name, "version": stage.version, **stage.describe()} for stage in self.stages]
+        return [
+            {
+                "stage": stage.name,
+                "version": stage.version,
+                "columns": [stage_field.name for stage_field in stage.output_schema()],
+                **stage.describe(),
+            }
+            for stage in self.stages
+        ]
 
     def score(self, batch: Batch) -> Batch:
         """Run every stage; each adds its columns, checked against its schema."""
@@ -301,6 +310,7 @@ def run(
     resume: bool = False,
     dedup_index: Path | None = None,
     listener: ProgressListener | None = None,
+    write_documents: bool = True,
 ) -> RunResult:
     """Run the pipeline over ``inputs`` into ``output``; see the README for the contract."""
     started = time.time()
@@ -348,6 +358,11 @@ def run(
     )
     atomic_write_json(run_dir.manifest_path, manifest)
     errors = check_invariants(run_dir, manifest)
+    if write_documents:
+        try:
+            write_datasheet(output)
+        except Exception as error:  # noqa: BLE001 - the documents must never fail a run whose data is committed
+            log.warning("datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", output, error)
     return RunResult(
         manifest=manifest,
         output=output,

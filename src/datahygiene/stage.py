@@ -74,6 +74,26 @@ class Batch:
         return Batch(records=records, images=self.images, artifacts=self.artifacts)
 
 
+class StageBase:
+    """Optional base class: keeps ``params`` and ``context`` and describes no model.
+
+    Concrete stages set ``version`` and ``Params`` and implement
+    ``output_schema`` and ``process``; ``name`` is set by ``@register``.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[StageParams]] = StageParams
+
+    def __init__(self, params: StageParams, context: StageContext) -> None:
+        self.params = params
+        self.context = context
+
+    def describe(self) -> dict[str, Any]:
+        """No model: nothing beyond name and version to record."""
+        return {"model": None}
+
+
 @runtime_checkable
 class Stage(Protocol):
     """A registered scorer, tagger or dedup step.

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datahygiene.registry import register
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageParams
 
 CALLS = {"process": 0}
 
@@ -33,15 +33,11 @@ def _tag(text: pa.Array, marker: str, value: str) -> pa.Array:
 
 
 @register("testing.planted")
-class Planted:
+class Planted(StageBase):
     """Scores from markers: lets a test know exactly which rows each filter removes."""
 
-    name: ClassVar[str]
     version: ClassVar[str] = "7"
     Params: ClassVar[type[StageParams]] = PlantedParams
-
-    def __init__(self, params: StageParams, context: StageContext) -> None:
-        self.params = params
 
     def output_schema(self) -> pa.Schema:
         return pa.schema(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import ValidationError
 
@@ -149,28 +149,23 @@ def build_datasheet(
     )
 
 
-def write_datasheet(
-    run_dir: Path,
-    *,
-    answers: Path | None = None,
-    identity_terms: Path | None = None,
-    disparity_factor: float = 2.0,
-    min_group_rows: int = 10,
-    blur: bool = True,
-) -> list[Path]:
+class DatasheetOptions(TypedDict, total=False):
+    """Keyword options of :func:`build_datasheet`, passed through by :func:`write_datasheet`."""
+
+    answers: Path | None
+    identity_terms: Path | None
+    disparity_factor: float
+    min_group_rows: int
+    blur: bool
+
+
+def write_datasheet(run_dir: Path, **options: Unpack[DatasheetOptions]) -> list[Path]:
     """Write datasheet.md, datasheet.json, README.md (dataset card) and datasheet.html into ``run_dir``."""
     from datahygiene.datasheet.render_card import render_card
     from datahygiene.datasheet.render_html import render_html
     from datahygiene.datasheet.render_md import render_markdown
 
-    sheet = build_datasheet(
-        run_dir,
-        answers=answers,
-        identity_terms=identity_terms,
-        disparity_factor=disparity_factor,
-        min_group_rows=min_group_rows,
-        blur=blur,
-    )
+    sheet = build_datasheet(run_dir, **options)
     documents = {
         "datasheet.md": render_markdown(sheet),
         "datasheet.json": json.dumps(sheet.to_dict(), indent=2, sort_keys=True) + "\n",

@@ -32,7 +32,7 @@ def thumbnail(data: bytes, *, blur: bool = True) -> str | None:
                 image.draft("RGB", (THUMBNAIL * 2, THUMBNAIL * 2))
                 small = image.convert("RGB")
                 small.thumbnail((THUMBNAIL, THUMBNAIL))
-    except Exception:  # any undecodable or hostile image is simply not shown
+    except Exception:  # noqa: BLE001 - any undecodable or hostile image is simply not shown
         return None
     if blur:
         small = small.filter(ImageFilter.GaussianBlur(radius=max(4, max(small.size) // 10)))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datahygiene.registry import register
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageParams
 
 
 class TextStatsParams(StageParams):
@@ -16,15 +16,11 @@ class TextStatsParams(StageParams):
 
 
 @register("text.stats")
-class TextStats:
+class TextStats(StageBase):
     """Characters, words and the share of alphabetic characters of each text."""
 
-    name: ClassVar[str]
     version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = TextStatsParams
-
-    def __init__(self, params: StageParams, context: StageContext) -> None:
-        self.params = params
 
     def output_schema(self) -> pa.Schema:
         return pa.schema(
@@ -51,6 +47,3 @@ class TextStats:
             "text_words": words.cast(pa.int32()),
             "text_alpha_ratio": ratio.cast(pa.float32()),
         }
-
-    def describe(self) -> dict[str, Any]:
-        return {"model": None}
