@@ -11,7 +11,8 @@ in a fresh subprocess and interleaved so that machine noise hits both alike:
   file (the floor any Parquet-to-Parquet pipeline pays);
 * ``runner``: ``datahygiene.runner.run`` with no stages and no rules (input
   normalisation, the duplicate-id check, policy, routing, two-phase commit,
-  sha256 of outputs and the invariant check);
+  sha256 of outputs and the invariant check; the datasheet, which has its
+  own benchmark in ``bench/datasheet_bench.py``, is not written);
 * ``runner-no-ids``: the same with ``check_duplicate_ids: false`` (the only
   part whose memory grows with the data: 8 bytes per row).
 
@@ -84,7 +85,8 @@ def _runner(source: Path, output: Path, *, check_ids: bool = True) -> int:
     from datahygiene.config import parse_config
     from datahygiene.runner import run
 
-    result = run(parse_config({"stages": [], "check_duplicate_ids": check_ids}), [str(source)], output)
+    config = parse_config({"stages": [], "check_duplicate_ids": check_ids})
+    result = run(config, [str(source)], output, write_documents=False)
     assert result.exit_code == 0, result.invariant_errors
     rows: int = result.manifest["rows_in"]
     return rows

@@ -85,6 +85,9 @@ def run_command(
         Path | None, typer.Option("--dedup-index", help="Persistent dedup index shared across runs.")
     ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network for models.")] = False,
+    no_datasheet: Annotated[
+        bool, typer.Option("--no-datasheet", help="Skip the datasheet; build it later with `datahygiene datasheet`.")
+    ] = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
     extra = list(overrides or [])
@@ -106,7 +109,13 @@ def run_command(
     try:
         with progress:
             result = run(
-                config, inputs, output, resume=resume, dedup_index=dedup_index, listener=_RichProgress(progress)
+                config,
+                inputs,
+                output,
+                resume=resume,
+                dedup_index=dedup_index,
+                listener=_RichProgress(progress),
+                write_documents=not no_datasheet,
             )
     except (ConfigError, InputError, OutputExistsError, ResumeMismatchError) as error:
         raise _fail(str(error)) from None
