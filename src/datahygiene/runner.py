@@ -359,6 +359,7 @@ def run(
     atomic_write_json(run_dir.manifest_path, manifest)
     errors = check_invariants(run_dir, manifest)
     if write_documents:
+        log.info("writing the datasheet (skip with --no-datasheet)")
         try:
             write_datasheet(output)
         except Exception as error:  # noqa: BLE001 - the documents must never fail a run whose data is committed
