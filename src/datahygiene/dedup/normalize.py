@@ -1,0 +1,123 @@
+"""Text normalisation and vectorised token hashing on Arrow string arrays."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+_MASK64 = (1 << 64) - 1
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+_BYTE_BASE = np.uint64(0x100000001B3)
+
+
+def exact_normal_form(texts: pa.Array) -> pa.Array:
+    """NFKC, lower case, whitespace runs collapsed to one space and trimmed (nulls stay null)."""
+    texts = pc.utf8_normalize(texts.cast(pa.string()), "NFKC")
+    texts = pc.utf8_lower(texts)
+    texts = pc.replace_substring_regex(texts, r"\s+", " ")
+    return pc.utf8_trim_whitespace(texts)
+
+
+def near_normal_form(texts: pa.Array) -> pa.Array:
+    """``exact_normal_form`` with punctuation and symbols turned into spaces (for shingling)."""
+    texts = pc.utf8_normalize(texts.cast(pa.string()), "NFKC")
+    texts = pc.utf8_lower(texts)
+    texts = pc.replace_substring_regex(texts, r"[^\p{L}\p{N}]+", " ")
+    return pc.utf8_trim_whitespace(texts)
+
+
+def mix64(values: U64) -> U64:
+    """SplitMix64 finaliser: a cheap bijective scrambler for uint64 arrays."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64, copy=True)
+        z ^= z >> np.uint64(30)
+        z *= _C1
+        z ^= z >> np.uint64(27)
+        z *= _C2
+        z ^= z >> np.uint64(31)
+    return z
+
+
+def digest64(texts: pa.Array) -> tuple[U64, npt.NDArray[np.bool_]]:
+    """BLAKE2b-64 of each string's UTF-8 bytes, and a mask of rows that are non-null and non-empty."""
+    keys = np.zeros(len(texts), dtype=np.uint64)
+    valid = np.zeros(len(texts), dtype=np.bool_)
+    for i, value in enumerate(texts.to_pylist()):  # hashlib has no vectorised form
+        if value:
+            keys[i] = int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "little")
+            valid[i] = True
+    return keys, valid
+
+
+def _string_parts(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
+    """The contiguous UTF-8 bytes and row offsets (starting at 0) of a non-null string array."""
+    strings = strings.cast(pa.large_string())
+    buffers = strings.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[strings.offset : strings.offset + len(strings) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    data = data[offsets[0] : offsets[-1]]
+    return data, (offsets - offsets[0]).astype(np.int64)
+
+
+def hash_strings(strings: pa.Array) -> U64:
+    """A 64-bit polynomial hash of every (non-null) string, vectorised over the byte buffer."""
+    data, offsets = _string_parts(strings)
+    lengths = np.diff(offsets)
+    out = np.zeros(len(lengths), dtype=np.uint64)
+    if len(data) == 0:
+        return mix64(out ^ lengths.astype(np.uint64))
+    max_len = int(lengths.max())
+    powers = np.ones(max_len, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(1, max_len):  # short: longest token
+            powers[k] = powers[k - 1] * _BYTE_BASE
+        position = np.arange(len(data), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+        contrib = (data.astype(np.uint64) + np.uint64(1)) * powers[position]
+    nonempty = lengths > 0
+    out[nonempty] = np.add.reduceat(contrib, offsets[:-1][nonempty])
+    return mix64(out ^ (lengths.astype(np.uint64) * _GOLD))
+
+
+def tokens(texts: pa.Array, unit: str) -> tuple[U64, I64]:
+    """Hashes of the words (``unit="word"``) or UTF-8 bytes (``"char"``) of non-null texts, plus row offsets."""
+    if unit == "word":
+        words = pc.utf8_split_whitespace(texts)
+        counts = pc.fill_null(pc.list_value_length(words), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = pc.list_flatten(words)
+        hashes = hash_strings(flat) if len(flat) else np.empty(0, dtype=np.uint64)
+    else:
+        data, offsets = _string_parts(pc.fill_null(texts, ""))
+        counts = np.diff(offsets)
+        hashes = mix64(data.astype(np.uint64) + np.uint64(1))
+    row_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=row_offsets[1:])
+    return hashes, row_offsets
+
+
+def shingles(token_hashes: U64, row_offsets: I64, ngram: int) -> tuple[U64, I64]:
+    """Hashes of every run of ``ngram`` consecutive tokens per row (whole row when shorter), plus offsets."""
+    counts = np.diff(row_offsets)
+    per_row = np.where(counts >= ngram, counts - ngram + 1, np.minimum(counts, 1))
+    out_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(per_row, out=out_offsets[1:])
+    total = int(out_offsets[-1])
+    row_of = np.repeat(np.arange(len(counts)), per_row)
+    starts = row_offsets[:-1][row_of] + (np.arange(total) - out_offsets[:-1][row_of])
+    width = np.minimum(counts[row_of], ngram)
+    acc = np.zeros(total, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(ngram):
+            inside = j < width
+            idx = np.where(inside, starts + j, 0)
+            step = acc * _GOLD + token_hashes[idx] if len(token_hashes) else acc
+            acc = np.where(inside, mix64(step), acc)
+    return acc, out_offsets
