@@ -61,7 +61,7 @@ def range_pairs(index: Any, queries: F32, threshold: float, labels: I64) -> tupl
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
     # faiss returns strictly greater than the radius; nudge it so ``>= threshold`` holds.
     lims, dist, ids = index.range_search(np.ascontiguousarray(queries, dtype=np.float32), float(threshold) - 1e-6)
-    rows = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims))
+    rows = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims).astype(np.int64))
     return rows, labels[ids.astype(np.int64)], dist.astype(np.float32)
 
 
