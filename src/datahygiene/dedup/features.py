@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from datahygiene.dedup import minhash, phash
-from datahygiene.dedup.normalize import digest64, exact_normal_form
+from datahygiene.dedup.normalize import base_form, digest64, exact_from_base, near_from_base
 from datahygiene.dedup.params import DedupParams
 from datahygiene.dedup.semantic import clean_embeddings
 from datahygiene.stage import Batch
@@ -63,13 +63,14 @@ def compute(batch: Batch, params: DedupParams) -> Features:
     texts = batch.column("text")
     if texts is None:
         texts = pa.nulls(n, pa.string())
+    base = base_form(texts)
     if params.exact.text:
-        keys, ok = digest64(exact_normal_form(texts))
+        keys, ok = digest64(exact_from_base(base))
         feats.text_key, feats.text_ok = keys, ok & text_rows
     near = params.near_text
     if near.enabled:
         sigs, ok = minhash.signatures(
-            texts, unit=near.shingle, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
+            near_from_base(base), normalized=True, unit=near.shingle, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
         )
         feats.sigs, feats.sig_ok = sigs, ok & text_rows
         feats.bands = minhash.band_keys(sigs, near.bands, near.num_perm // near.bands)
@@ -129,8 +130,3 @@ def any_ok(feats: Features) -> Mask:
         if mask is not None:
             ok |= mask
     return ok | feats.image_ok
-
-
-def as_any(value: Any) -> Any:
-    """Identity helper for typing numpy scalars."""
-    return value

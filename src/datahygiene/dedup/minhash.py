@@ -17,10 +17,13 @@ U64 = npt.NDArray[np.uint64]
 
 
 def signatures(
-    texts: pa.Array, *, unit: str, ngram: int, num_perm: int, seed: int
+    texts: pa.Array, *, unit: str, ngram: int, num_perm: int, seed: int, normalized: bool = False
 ) -> tuple[U32, npt.NDArray[np.bool_]]:
-    """MinHash signatures ``[rows, num_perm]`` of the shingle sets, and a mask of rows that have shingles."""
-    normal = near_normal_form(texts)
+    """MinHash signatures ``[rows, num_perm]`` of the shingle sets, and a mask of rows that have shingles.
+
+    ``texts`` are normalised with ``near_normal_form`` unless ``normalized`` says they already are.
+    """
+    normal = texts if normalized else near_normal_form(texts)
     hashes, offsets = tokens(normal, unit)
     grams, gram_offsets = shingles(hashes, offsets, ngram)
     valid = np.diff(gram_offsets) > 0

@@ -19,20 +19,46 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _BYTE_BASE = np.uint64(0x100000001B3)
 
 
+def base_form(texts: pa.Array) -> pa.Array:
+    """NFKC (only rows that are not pure ASCII, which NFKC leaves unchanged) and lower case; nulls stay null."""
+    texts = texts.cast(pa.string())
+    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(texts), True))
+    rows = np.flatnonzero(non_ascii.to_numpy(zero_copy_only=False))
+    if len(rows):
+        fixed = pc.utf8_normalize(texts.take(pa.array(rows)), "NFKC")
+        texts = pc.replace_with_mask(texts, non_ascii, fixed)
+    return pc.utf8_lower(texts)
+
+
+def exact_from_base(base: pa.Array) -> pa.Array:
+    """Whitespace runs collapsed to one space, ends trimmed: the text exact dedup compares."""
+    return pc.binary_join(pc.utf8_split_whitespace(pc.utf8_trim_whitespace(base)), " ")
+
+
+_PUNCT = np.arange(256, dtype=np.uint8)
+_PUNCT[[c for c in range(128) if not chr(c).isalnum()]] = ord(" ")
+
+
+def near_from_base(base: pa.Array) -> pa.Array:
+    """ASCII punctuation and symbols turned into spaces (a byte lookup table over the whole buffer)."""
+    base = base.cast(pa.large_string())
+    validity, offsets, data = base.buffers()
+    if data is None:
+        return base
+    mapped = _PUNCT[np.frombuffer(data, dtype=np.uint8)]
+    return pa.Array.from_buffers(
+        pa.large_string(), len(base), [validity, offsets, pa.py_buffer(mapped)], base.null_count, base.offset
+    )
+
+
 def exact_normal_form(texts: pa.Array) -> pa.Array:
     """NFKC, lower case, whitespace runs collapsed to one space and trimmed (nulls stay null)."""
-    texts = pc.utf8_normalize(texts.cast(pa.string()), "NFKC")
-    texts = pc.utf8_lower(texts)
-    texts = pc.replace_substring_regex(texts, r"\s+", " ")
-    return pc.utf8_trim_whitespace(texts)
+    return exact_from_base(base_form(texts))
 
 
 def near_normal_form(texts: pa.Array) -> pa.Array:
-    """``exact_normal_form`` with punctuation and symbols turned into spaces (for shingling)."""
-    texts = pc.utf8_normalize(texts.cast(pa.string()), "NFKC")
-    texts = pc.utf8_lower(texts)
-    texts = pc.replace_substring_regex(texts, r"[^\p{L}\p{N}]+", " ")
-    return pc.utf8_trim_whitespace(texts)
+    """``exact_normal_form`` with ASCII punctuation and symbols turned into spaces (for shingling)."""
+    return near_from_base(base_form(texts))
 
 
 def mix64(values: U64) -> U64:
@@ -90,10 +116,15 @@ def hash_strings(strings: pa.Array) -> U64:
 def tokens(texts: pa.Array, unit: str) -> tuple[U64, I64]:
     """Hashes of the words (``unit="word"``) or UTF-8 bytes (``"char"``) of non-null texts, plus row offsets."""
     if unit == "word":
-        words = pc.utf8_split_whitespace(texts)
+        words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(texts))
         counts = pc.fill_null(pc.list_value_length(words), 0).to_numpy(zero_copy_only=False).astype(np.int64)
         flat = pc.list_flatten(words)
-        hashes = hash_strings(flat) if len(flat) else np.empty(0, dtype=np.uint64)
+        if len(flat):
+            encoded = pc.dictionary_encode(flat)  # hash each distinct word once
+            indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            hashes = hash_strings(encoded.dictionary)[indices]
+        else:
+            hashes = np.empty(0, dtype=np.uint64)
     else:
         data, offsets = _string_parts(pc.fill_null(texts, ""))
         counts = np.diff(offsets)
@@ -113,11 +144,10 @@ def shingles(token_hashes: U64, row_offsets: I64, ngram: int) -> tuple[U64, I64]
     row_of = np.repeat(np.arange(len(counts)), per_row)
     starts = row_offsets[:-1][row_of] + (np.arange(total) - out_offsets[:-1][row_of])
     width = np.minimum(counts[row_of], ngram)
+    padded = np.append(token_hashes, np.uint64(0))  # index -1 = the padding token for short rows
     acc = np.zeros(total, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(ngram):
-            inside = j < width
-            idx = np.where(inside, starts + j, 0)
-            step = acc * _GOLD + token_hashes[idx] if len(token_hashes) else acc
-            acc = np.where(inside, mix64(step), acc)
-    return acc, out_offsets
+            idx = np.where(j < width, starts + j, -1)
+            acc = acc * _GOLD + padded[idx]
+    return mix64(acc), out_offsets
