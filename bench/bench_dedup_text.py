@@ -13,6 +13,7 @@ Peers (bench-only): ``datasketch``, ``rensa`` (with the usual Python shingling),
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import resource
 import statistics
@@ -24,8 +25,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-from scipy import sparse
+from scipy import sparse  # type: ignore[import-untyped]
 
 from datahygiene.dedup.dedup_stage import DedupStage
 from datahygiene.dedup.normalize import near_normal_form
@@ -98,7 +98,7 @@ def run_rensa(docs: list[str], threshold: float, ngram: int) -> list[bool]:
 
 def run_datasketch(docs: list[str], threshold: float, ngram: int) -> list[bool]:
     """datasketch MinHash + MinHashLSH with per-document Python shingling."""
-    from datasketch import MinHash, MinHashLSH
+    from datasketch import MinHash, MinHashLSH  # type: ignore[import-untyped]
 
     lsh = MinHashLSH(threshold=threshold, num_perm=128)
     flags = []
@@ -114,16 +114,16 @@ def run_datasketch(docs: list[str], threshold: float, ngram: int) -> list[bool]:
 
 def run_datatrove(docs: list[str], threshold: float, ngram: int) -> list[bool]:
     """datatrove's four-stage MinHash pipeline (signatures, buckets, clusters, filter) run locally."""
-    from datatrove.data import Document
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (
+    from datatrove.data import Document  # type: ignore[import-untyped]
+    from datatrove.executor import LocalPipelineExecutor  # type: ignore[import-untyped]
+    from datatrove.pipeline.dedup.minhash import (  # type: ignore[import-untyped]
         MinhashConfig,
         MinhashDedupBuckets,
         MinhashDedupCluster,
         MinhashDedupFilter,
         MinhashDedupSignature,
     )
-    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.pipeline.writers import JsonlWriter  # type: ignore[import-untyped]
 
     config = MinhashConfig(n_grams=ngram, num_buckets=14, hashes_per_bucket=8)
     documents = [Document(text=t, id=str(i)) for i, t in enumerate(docs)]
@@ -183,7 +183,9 @@ def scale(docs: list[str], rows: int, threshold: float, ngram: int) -> None:
     took = time.perf_counter() - t0
     sizes = stage.state.nbytes()
     reps = len(stage.state.ids)
-    print(f"scale: {rows:,} rows in {took:.1f} s ({rows / took:,.0f} rows/s); {sum(d is not None for d in dup_of):,} dups")
+    print(
+        f"scale: {rows:,} rows in {took:.1f} s ({rows / took:,.0f} rows/s); {sum(d is not None for d in dup_of):,} dups"
+    )
     print(f"scale: index {sum(sizes.values()) / reps:.0f} bytes per representative ({reps:,}): {sizes}")
     print(f"scale: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
@@ -202,20 +204,24 @@ def main() -> None:
     print(f"corpus: {len(docs):,} documents, {nwords:,} words")
     t0 = time.perf_counter()
     truth = jaccard_matrix(shingle_sets(docs, args.ngram))
-    print(f"truth: brute-force exact Jaccard over {len(docs) * (len(docs) - 1) // 2:,} pairs in {time.perf_counter() - t0:.1f} s")
-    print(f"truth: {int((truth >= args.threshold).any(axis=0).sum())} documents have an earlier one with J >= {args.threshold}")
+    pairs = len(docs) * (len(docs) - 1) // 2
+    print(f"truth: brute-force exact Jaccard over {pairs:,} pairs in {time.perf_counter() - t0:.1f} s")
+    n_true = int((truth >= args.threshold).any(axis=0).sum())
+    print(f"truth: {n_true} documents have an earlier one with J >= {args.threshold}")
 
     took, (dup_of, _stage) = timed(lambda: run_ours(docs, args.threshold, args.ngram), args.repeats)
     flags = [d is not None for d in dup_of]
     p, r = quality(flags, truth, args.threshold)
     merged = [truth[int(d), i] if int(d) < i else truth[i, int(d)] for i, d in enumerate(dup_of) if d is not None]
-    print(f"datahygiene dedup: {took:.3f} s  precision {p:.4f} recall {r:.4f}  min J of merged pair {min(merged, default=1):.3f}  pairs below J 0.5: {sum(j < 0.5 for j in merged)}")
+    low = sum(j < 0.5 for j in merged)
+    print(f"datahygiene dedup: {took:.3f} s  precision {p:.4f} recall {r:.4f}", end="  ")
+    print(f"min J of merged pair {min(merged, default=1):.3f}  pairs below J 0.5: {low}")
     results = {"datahygiene": took}
     peers = {"rensa": run_rensa, "datasketch": run_datasketch, "datatrove": run_datatrove}
     for name in [n for n in args.peers.split(",") if n]:
         try:
             reps = 1 if name == "datatrove" else args.repeats
-            took, peer_flags = timed(lambda fn=peers[name]: fn(docs, args.threshold, args.ngram), reps)
+            took, peer_flags = timed(functools.partial(peers[name], docs, args.threshold, args.ngram), reps)
         except ImportError as exc:
             print(f"{name}: not installed ({exc})")
             continue

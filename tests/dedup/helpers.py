@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,9 @@ def make_stage(context: StageContext | None = None, **params: Any) -> DedupStage
     return DedupStage(DedupParams.model_validate(params), context or StageContext())
 
 
-def text_batch(ids: list[str], texts: list[str | None]) -> Batch:
+def text_batch(ids: list[str], texts: Sequence[str | None]) -> Batch:
     """A text-only batch."""
-    return Batch(records=pa.record_batch({"id": pa.array(ids), "text": pa.array(texts, type=pa.string())}))
+    return Batch(records=pa.record_batch({"id": pa.array(ids), "text": pa.array(list(texts), type=pa.string())}))
 
 
 def scene(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
@@ -45,7 +46,7 @@ def jpeg(image: Image.Image, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def image_batch(ids: list[str], blobs: list[bytes | None], embeddings: Any = None) -> Batch:
+def image_batch(ids: list[str], blobs: Sequence[bytes | None], embeddings: Any = None) -> Batch:
     """An image batch as the runner builds it: the struct column plus decoded pictures (None when broken)."""
     images: list[Image.Image | None] = []
     for data in blobs:
@@ -54,7 +55,7 @@ def image_batch(ids: list[str], blobs: list[bytes | None], embeddings: Any = Non
             im = Image.open(io.BytesIO(data))
             im.load()
             images.append(im)
-        except Exception:  # noqa: BLE001 - undecodable input, like the runner
+        except Exception:
             images.append(None)
     column = pa.array([None if b is None else {"bytes": b, "path": None} for b in blobs], type=IMAGE_TYPE)
     records = pa.record_batch({"id": pa.array(ids), "text": pa.nulls(len(ids), pa.string()), "image": column})

@@ -67,9 +67,7 @@ class DedupStage:
         """Match every row against earlier representatives; unique, decodable rows become representatives."""
         feats = compute(batch, self.params)
         id_column = batch.column("id")
-        ids: list[str] = (
-            [str(v) for v in id_column.to_pylist()] if id_column is not None else [""] * batch.num_rows
-        )
+        ids: list[str] = [str(v) for v in id_column.to_pylist()] if id_column is not None else [""] * batch.num_rows
         matches = _Matcher(self.state, self.params, feats, ids).run()
         dup_of = [m[0] if m else None for m in matches]
         kind = [m[1] if m else None for m in matches]
@@ -161,7 +159,7 @@ class _Matcher:
             ("exact_bytes", f.bytes_key, f.bytes_ok),
             ("exact_pixels", f.pixel_key, f.image_ok),
         ]
-        exact = [(name, keys, ok, self._committed_exact(name, keys), {}) for name, keys, ok in exact_sources]
+        exact: list[Any] = [(name, keys, ok, self._committed_exact(name, keys), {}) for name, keys, ok in exact_sources]
         band_cands: dict[int, list[int]] = {}
         if f.bands is not None and len(self.state.keys["bands"]):
             rows, reps = self.state.keys["bands"].lookup(f.bands.reshape(-1))
@@ -234,7 +232,8 @@ class _Matcher:
 
     def _near_image(self, i: int, committed: list[int], probes: list[list[int]], seen: dict[int, list[int]]) -> Match:
         f, radius, n = self.f, self.params.near_image.radius, self.f.rows
-        assert f.ph is not None and f.ph_flip is not None
+        assert f.ph is not None
+        assert f.ph_flip is not None
         mine = [f.ph[i], f.ph_flip[i]] if self.params.near_image.mirror else [f.ph[i]]
         cands: list[tuple[str, np.uint64]] = []
         if committed:

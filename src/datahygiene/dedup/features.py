@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,7 +69,12 @@ def compute(batch: Batch, params: DedupParams) -> Features:
     near = params.near_text
     if near.enabled:
         sigs, ok = minhash.signatures(
-            near_from_base(base), normalized=True, unit=near.shingle, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
+            near_from_base(base),
+            normalized=True,
+            unit=near.shingle,
+            ngram=near.ngram,
+            num_perm=near.num_perm,
+            seed=near.seed,
         )
         feats.sigs, feats.sig_ok = sigs, ok & text_rows
         feats.bands = minhash.band_keys(sigs, near.bands, near.num_perm // near.bands)
@@ -117,7 +121,7 @@ def _hash_source(image: Image.Image | None, raw: list[bytes | None], i: int, par
             reduced = phash.open_reduced(data)
             reduced.load()
             return reduced
-        except Exception:  # noqa: BLE001 - fall back to the runner's decoded picture
+        except Exception:
             pass
     assert image is not None
     return image

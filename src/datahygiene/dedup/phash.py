@@ -67,7 +67,8 @@ def _bits(coeffs: npt.NDArray[np.float64]) -> U64:
     flat = coeffs.reshape(len(coeffs), _LOW * _LOW)
     bits = flat > np.median(flat, axis=1, keepdims=True)
     weights = np.uint64(1) << np.arange(_LOW * _LOW, dtype=np.uint64)
-    return (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    out: U64 = (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    return out
 
 
 def phash_batch(thumbs: npt.NDArray[np.float64]) -> tuple[U64, U64]:

@@ -7,6 +7,7 @@ the cross-run index is a directory of segment files plus a ``manifest.json`` swa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -104,7 +105,7 @@ class DedupState:
             if int(seg["rep_start"][0]) != len(self.ids):
                 raise IndexMismatchError(f"{path}: segment starts at representative {int(seg['rep_start'][0])}")
             data, offsets = seg["ids_data"].tobytes(), seg["ids_offsets"]
-            self.ids.extend(data[a:b].decode() for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+            self.ids.extend(data[a:b].decode() for a, b in itertools.pairwise(offsets))
             self.sig_reps.append(seg["sig_reps"])
             self.sigs.append(seg["sigs"])
             self.ph_reps.append(seg["ph_reps"])
