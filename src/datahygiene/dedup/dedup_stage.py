@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -159,12 +160,20 @@ class _Matcher:
             ("exact_bytes", f.bytes_key, f.bytes_ok),
             ("exact_pixels", f.pixel_key, f.image_ok),
         ]
-        exact: list[Any] = [(name, keys, ok, self._committed_exact(name, keys), {}) for name, keys, ok in exact_sources]
-        band_cands: dict[int, list[int]] = {}
-        if f.bands is not None and len(self.state.keys["bands"]):
-            rows, reps = self.state.keys["bands"].lookup(f.bands.reshape(-1))
-            band_cands = group_pairs(rows // f.bands.shape[1], reps)
-        band_list = f.bands.tolist() if f.bands is not None else []
+        exact: list[Any] = [
+            (
+                name,
+                keys,
+                ok,
+                self._committed_exact(name, keys),
+                {},
+                _pylist(keys),
+                _pylist(ok if keys is not None else None),
+            )
+            for name, keys, ok in exact_sources
+        ]
+        band_best = self._committed_text()
+        band_list = _shared_keys(f.bands, f.sig_ok) if f.bands is not None and f.sig_ok is not None else {}
         band_seen: dict[int, list[int]] = {}
         ph_cands: dict[int, list[int]] = {}
         probes: list[list[int]] = []
@@ -185,17 +194,18 @@ class _Matcher:
                 q = np.flatnonzero(f.emb_ok)
                 rows, reps, sims = self.state.emb.range_search(f.emb[q], p.semantic.threshold)
                 sem_committed = group_pairs(q[rows], np.stack([reps, sims], axis=1)) if len(rows) else {}
-        usable = any_ok(f)
+        usable = any_ok(f).tolist()
+        sig_ok, image_ok, emb_ok = _pylist(f.sig_ok), _pylist(f.image_ok), _pylist(f.emb_ok)
         out: list[Match | None] = [None] * n
         for i in range(n):
             if not usable[i]:
                 continue
             match = self._exact(i, exact)
-            if match is None and f.sig_ok is not None and f.sig_ok[i]:
-                match = self._near_text(i, band_cands.get(i, []), band_list[i], band_seen)
-            if match is None and f.ph is not None and f.image_ok[i]:
+            if match is None and sig_ok and sig_ok[i]:
+                match = self._near_text(i, band_best.get(i), band_list.get(i, ()), band_seen)
+            if match is None and f.ph is not None and image_ok[i]:
                 match = self._near_image(i, ph_cands.get(i, []), probes, mih_seen)
-            if match is None and f.emb_ok is not None and f.emb_ok[i]:
+            if match is None and emb_ok and emb_ok[i]:
                 match = self._semantic(sem_committed.get(i, []), sem_batch.get(i, []))
             if match is not None:
                 out[i] = match
@@ -205,30 +215,56 @@ class _Matcher:
         return out
 
     def _exact(self, i: int, exact: list[Any]) -> Match | None:
-        for _name, keys, ok, committed, seen in exact:
-            if keys is None or ok is None or not ok[i]:
+        for _name, _keys, _ok, committed, seen, keys, ok in exact:
+            if not ok or not ok[i]:
                 continue
             if i in committed:
                 return self.state.ids[committed[i]], "exact", 1.0
-            j = seen.get(int(keys[i]))
+            j = seen.get(keys[i])
             if j is not None:
                 return self.ids[j], "exact", 1.0
         return None
 
-    def _near_text(self, i: int, committed: list[int], bands: list[int], seen: dict[int, list[int]]) -> Match | None:
+    def _committed_text(self) -> dict[int, tuple[float, int]]:
+        """Best verified earlier representative per row, ``{row: (similarity, rep)}`` (vectorised)."""
+        f, st = self.f, self.state
+        if f.bands is None or f.sigs is None or len(st.keys["bands"]) == 0:
+            return {}
+        nb = f.bands.shape[1]
+        qpos, reps = st.keys["bands"].lookup(f.bands.reshape(-1))
+        if len(qpos) == 0:
+            return {}
+        pairs = np.unique(np.stack([qpos // nb, reps], axis=1), axis=0)
+        sims = np.empty(len(pairs), dtype=np.float64)
+        stored = st.sigs.view()
+        positions = np.searchsorted(st.sig_reps.view(), pairs[:, 1])
+        for start in range(0, len(pairs), 65536):  # bounded memory: 64k pairs x num_perm at a time
+            sl = slice(start, start + 65536)
+            sims[sl] = (f.sigs[pairs[sl, 0]] == stored[positions[sl]]).mean(axis=1)
+        keep = sims >= self.params.near_text.threshold
+        pairs, sims = pairs[keep], sims[keep]
+        order = np.lexsort((pairs[:, 1], -sims, pairs[:, 0]))  # per row: most similar, then earliest
+        pairs, sims = pairs[order], sims[order]
+        first = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]) if len(pairs) else np.empty(0, np.int64)
+        return {
+            int(r): (float(sim), int(rep))
+            for r, rep, sim in zip(pairs[first, 0], pairs[first, 1], sims[first], strict=True)
+        }
+
+    def _near_text(
+        self, i: int, committed: tuple[float, int] | None, bands: Iterable[int], seen: dict[int, list[int]]
+    ) -> Match | None:
         sigs = self.f.sigs
         assert sigs is not None
-        best: tuple[float, int, str] | None = None
-        for rep in sorted(set(committed)):
-            sim = minhash.estimated_jaccard(sigs[i], self.state.signature(rep))
-            if sim >= self.params.near_text.threshold and (best is None or sim > best[0]):
-                best = (sim, rep, self.state.ids[rep])
+        best: tuple[float, str] | None = None
+        if committed is not None:
+            best = (committed[0], self.state.ids[committed[1]])
         rows = sorted({j for key in bands for j in seen.get(key, ())})
         for j in rows:
             sim = minhash.estimated_jaccard(sigs[i], sigs[j])
             if sim >= self.params.near_text.threshold and (best is None or sim > best[0]):
-                best = (sim, -1, self.ids[j])
-        return None if best is None else (best[2], "near", best[0])
+                best = (sim, self.ids[j])
+        return None if best is None else (best[1], "near", best[0])
 
     def _near_image(self, i: int, committed: list[int], probes: list[list[int]], seen: dict[int, list[int]]) -> Match:
         f, radius, n = self.f, self.params.near_image.radius, self.f.rows
@@ -259,13 +295,13 @@ class _Matcher:
                 best = (sim, self.ids[int(j)])
         return None if best is None else (best[1], "semantic", float(best[0]))
 
-    def _keep(self, i: int, exact: list[Any], bands: list[list[int]], band_seen: Any, mih_seen: Any) -> None:
+    def _keep(self, i: int, exact: list[Any], bands: dict[int, list[int]], band_seen: Any, mih_seen: Any) -> None:
         self.rep_of_row[i] = self.first_rep + len(self.kept)
         self.kept.append(i)
-        for _name, keys, ok, _committed, seen in exact:
-            if keys is not None and ok is not None and ok[i]:
-                seen.setdefault(int(keys[i]), i)
-        if self.f.sig_ok is not None and self.f.sig_ok[i]:
+        for _name, _keys, _ok, _committed, seen, keys, ok in exact:
+            if ok and ok[i]:
+                seen.setdefault(keys[i], i)
+        if i in bands:
             for key in bands[i]:
                 band_seen.setdefault(key, []).append(i)
         if self.f.ph is not None and self.f.image_ok[i]:
@@ -280,7 +316,7 @@ class _Matcher:
         rows = np.array(self.kept, dtype=np.int64)
         reps = np.arange(self.first_rep, self.first_rep + len(rows), dtype=np.int64)
         st.ids.extend(self.ids[i] for i in self.kept)
-        for name, keys, ok, _committed, _seen in exact:
+        for name, keys, ok, *_rest in exact:
             if keys is not None and ok is not None:
                 sel = ok[rows]
                 st.keys[name].add(keys[rows[sel]], reps[sel])
@@ -299,3 +335,25 @@ class _Matcher:
             sel = f.emb_ok[rows]
             if sel.any():
                 st.add_embeddings(f.emb[rows[sel]], reps[sel])
+
+
+def _pylist(values: npt.NDArray[Any] | None) -> list[Any]:
+    """A numpy array as a Python list (cheap per-element access in the row loop); ``[]`` for None."""
+    return [] if values is None else values.tolist()
+
+
+def _shared_keys(bands: npt.NDArray[np.uint64], ok: npt.NDArray[np.bool_]) -> dict[int, list[int]]:
+    """Per row, only the band keys that occur in more than one usable row of the batch.
+
+    Keys seen once in the batch cannot link two rows of this batch, so the row loop skips them.
+    """
+    usable = np.flatnonzero(ok)
+    if len(usable) < 2:
+        return {}
+    keys = bands[usable]
+    _, inverse, counts = np.unique(keys.reshape(-1), return_inverse=True, return_counts=True)
+    shared = (counts[inverse] > 1).reshape(keys.shape)
+    out: dict[int, list[int]] = {}
+    for r in np.flatnonzero(shared.any(axis=1)).tolist():
+        out[int(usable[r])] = keys[r][shared[r]].tolist()
+    return out
