@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from datahygiene.dedup.minhash import estimated_jaccard, signatures
-from datahygiene.dedup.normalize import exact_normal_form, hash_strings, shingles, tokens
+from datahygiene.dedup.normalize import analyse, exact_normal_form, hash_strings, near_normal_form, shingles, tokens
 
 from .helpers import column, make_stage, text_batch
 
@@ -111,3 +111,15 @@ def test_shingle_units_both_find_near_duplicates(unit: str) -> None:
 def test_bad_params_fail_validation() -> None:
     with pytest.raises(ValueError, match="bands"):
         make_stage(near_text={"num_perm": 16, "bands": 32})
+
+
+def test_vocabulary_pass_matches_whole_text_normal_forms() -> None:
+    texts = pa.array(["  Hello, World!  (c) \uff46\uff4f\uff4f", "", None, "don't  stop\tNOW", "(", "A \u00e9 b"])
+    exact, hashes, offsets = analyse(texts)
+    assert exact.to_pylist() == exact_normal_form(texts).to_pylist()
+    ref_hashes, ref_offsets = tokens(near_normal_form(texts), "word")
+    for row in range(len(texts)):
+        mine = hashes[offsets[row] : offsets[row + 1]].tolist()
+        ref = ref_hashes[ref_offsets[row] : ref_offsets[row + 1]].tolist()
+        empty = hash_strings(pa.array([""])).tolist()
+        assert mine == (ref if ref != empty else [])

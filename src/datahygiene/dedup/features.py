@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from datahygiene.dedup import minhash, phash
-from datahygiene.dedup.normalize import base_form, digest64, exact_from_base, near_from_base
+from datahygiene.dedup.normalize import analyse, digest64
 from datahygiene.dedup.params import DedupParams
 from datahygiene.dedup.semantic import clean_embeddings
 from datahygiene.stage import Batch
@@ -62,22 +62,24 @@ def compute(batch: Batch, params: DedupParams) -> Features:
     texts = batch.column("text")
     if texts is None:
         texts = pa.nulls(n, pa.string())
-    base = base_form(texts)
-    if params.exact.text:
-        keys, ok = digest64(exact_from_base(base))
-        feats.text_key, feats.text_ok = keys, ok & text_rows
     near = params.near_text
-    if near.enabled:
-        sigs, ok = minhash.signatures(
-            near_from_base(base),
-            normalized=True,
-            unit=near.shingle,
-            ngram=near.ngram,
-            num_perm=near.num_perm,
-            seed=near.seed,
-        )
-        feats.sigs, feats.sig_ok = sigs, ok & text_rows
-        feats.bands = minhash.band_keys(sigs, near.bands, near.num_perm // near.bands)
+    word_tokens = near.enabled and near.shingle == "word"
+    if params.exact.text or near.enabled:
+        exact, hashes, offsets = analyse(texts)
+        if params.exact.text:
+            keys, ok = digest64(exact)
+            feats.text_key, feats.text_ok = keys, ok & text_rows
+        if near.enabled:
+            if word_tokens:
+                sigs, ok = minhash.signatures_from_tokens(
+                    hashes, offsets, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
+                )
+            else:
+                sigs, ok = minhash.signatures(
+                    texts, unit=near.shingle, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
+                )
+            feats.sigs, feats.sig_ok = sigs, ok & text_rows
+            feats.bands = minhash.band_keys(sigs, near.bands, near.num_perm // near.bands)
     _image_features(feats, batch, images, params)
     sem = params.semantic
     raw = batch.artifacts.get(sem.artifact) if sem.enabled else None

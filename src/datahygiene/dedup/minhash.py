@@ -7,36 +7,40 @@ import itertools
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import rensa
 
-from datahygiene.dedup.normalize import mix64, near_normal_form, shingles, tokens
+from datahygiene.dedup.normalize import analyse, mix64, near_normal_form, shingles, tokens
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
 
 
 def signatures(
-    texts: pa.Array, *, unit: str, ngram: int, num_perm: int, seed: int, normalized: bool = False
+    texts: pa.Array, *, unit: str, ngram: int, num_perm: int, seed: int
 ) -> tuple[U32, npt.NDArray[np.bool_]]:
-    """MinHash signatures ``[rows, num_perm]`` of the shingle sets, and a mask of rows that have shingles.
+    """MinHash signatures ``[rows, num_perm]`` of the shingle sets, and a mask of rows that have shingles."""
+    if unit == "word":
+        _exact, hashes, offsets = analyse(texts)
+    else:
+        hashes, offsets = tokens(near_normal_form(texts), unit)
+    return signatures_from_tokens(hashes, offsets, ngram=ngram, num_perm=num_perm, seed=seed)
 
-    ``texts`` are normalised with ``near_normal_form`` unless ``normalized`` says they already are.
-    """
-    normal = texts if normalized else near_normal_form(texts)
-    hashes, offsets = tokens(normal, unit)
+
+def signatures_from_tokens(
+    hashes: U64, offsets: npt.NDArray[np.int64], *, ngram: int, num_perm: int, seed: int
+) -> tuple[U32, npt.NDArray[np.bool_]]:
+    """MinHash signatures from token hashes and row offsets (rows without tokens get ``ok = False``)."""
     grams, gram_offsets = shingles(hashes, offsets, ngram)
-    valid = np.diff(gram_offsets) > 0
-    lengths = pc.fill_null(pc.utf8_length(normal), 0).to_numpy(zero_copy_only=False)
-    valid &= np.asarray(lengths, dtype=np.int64) > 0
-    sigs = np.zeros((len(texts), num_perm), dtype=np.uint32)
+    per_row = np.diff(gram_offsets)
+    valid = (np.diff(offsets) > 0) & (per_row > 0)
+    sigs = np.zeros((len(per_row), num_perm), dtype=np.uint32)
     rows = np.flatnonzero(valid)
     if len(rows) == 0:
         return sigs, valid
     # rensa hashes only rows with shingles: rebuild the flat buffer for those rows.
-    keep = np.repeat(valid, np.diff(gram_offsets))
+    keep = np.repeat(valid, per_row)
     sub_offsets = np.zeros(len(rows) + 1, dtype=np.uint64)
-    np.cumsum(np.diff(gram_offsets)[rows], out=sub_offsets[1:])
+    np.cumsum(per_row[rows], out=sub_offsets[1:])
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
         np.ascontiguousarray(grams[keep]), sub_offsets, num_perm, seed
     )
