@@ -52,14 +52,13 @@ def signatures_from_tokens(
 def band_keys(sigs: U32, bands: int, rows_per_band: int) -> U64:
     """One uint64 key per (row, band): a hash of the band's slice of the signature, salted by the band number."""
     n = len(sigs)
-    keys = np.zeros((n, bands), dtype=np.uint64)
+    used = sigs[:, : bands * rows_per_band].reshape(n, bands, rows_per_band).astype(np.uint64)
+    # distinct odd multipliers per slot, then one SplitMix finaliser per key
+    weights = mix64(np.arange(1, rows_per_band + 1, dtype=np.uint64)) | np.uint64(1)
+    salt = mix64(np.arange(bands, dtype=np.uint64) + np.uint64(0x51ED))
     with np.errstate(over="ignore"):
-        for b in range(bands):
-            acc = np.full(n, b + 1, dtype=np.uint64)
-            for value in sigs[:, b * rows_per_band : (b + 1) * rows_per_band].T:
-                acc = mix64(acc * np.uint64(0x100000001B3) + value.astype(np.uint64))
-            keys[:, b] = acc
-    return keys
+        combined = (used * weights[None, None, :]).sum(axis=2, dtype=np.uint64) + salt[None, :]
+    return mix64(combined.reshape(-1)).reshape(n, bands)
 
 
 def estimated_jaccard(a: U32, b: U32) -> float:

@@ -149,12 +149,24 @@ def shingles(token_hashes: U64, row_offsets: I64, ngram: int) -> tuple[U64, I64]
     row_of = np.repeat(np.arange(len(counts)), per_row)
     starts = row_offsets[:-1][row_of] + (np.arange(total) - out_offsets[:-1][row_of])
     width = np.minimum(counts[row_of], ngram)
-    padded = np.append(token_hashes, np.uint64(0))  # index -1 = the padding token for short rows
     acc = np.zeros(total, dtype=np.uint64)
+    long_rows = (width == ngram) if total else np.zeros(0, dtype=np.bool_)
+    span = len(token_hashes) - ngram + 1
     with np.errstate(over="ignore"):
-        for j in range(ngram):
-            idx = np.where(j < width, starts + j, -1)
-            acc = acc * _GOLD + padded[idx]
+        if span > 0 and long_rows.any():
+            # rolling polynomial over the whole token buffer with slices (no gathers), then pick row starts
+            rolling = token_hashes[:span].copy()
+            for j in range(1, ngram):
+                rolling = rolling * _GOLD + token_hashes[j : j + span]
+            acc[long_rows] = rolling[starts[long_rows]]
+        short = np.flatnonzero(~long_rows)
+        if len(short):  # rows shorter than ngram: one shingle of the whole row, zero-padded
+            padded = np.append(token_hashes, np.uint64(0))
+            part = np.zeros(len(short), dtype=np.uint64)
+            for j in range(ngram):
+                idx = np.where(j < width[short], starts[short] + j, -1)
+                part = part * _GOLD + padded[idx]
+            acc[short] = part
     return mix64(acc), out_offsets
 
 
