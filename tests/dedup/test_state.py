@@ -110,3 +110,13 @@ def test_index_bytes_per_sample_is_bounded() -> None:
     assert len(stage.state.ids) == 300
     assert total / 300 < 2000
     assert np.isfinite(total)
+
+
+def test_rollback_to_empty_state_forgets_the_failed_shard(tmp_path: Path) -> None:
+    stage = make_stage()
+    a = " ".join(doc(1))
+    stage.process(text_batch(["x"], [a]))  # shard fails before commit: the runner rolls back
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    stage.load_state(empty)
+    assert column(stage.process(text_batch(["y", "z"], [a, a])), "dup_of") == [None, "y"]

@@ -105,11 +105,15 @@ class DedupStage:
         self._checkpoint_marks = self.state.marks()
 
     def load_state(self, directory: Path) -> None:
-        """Restore the state saved by ``save_state`` (for ``--resume``), on top of the cross-run index."""
+        """Restore the state saved by ``save_state`` (``--resume``, or rollback after a failed shard).
+
+        A directory without a saved state (the runner's empty one) means: nothing from this run yet.
+        """
         self.state = self._fresh_state()
         self._run_start = self.state.marks()
         fingerprint = {**self.fingerprint, "base": [p.name for p in self._base_segments]}
-        self._checkpoint_segments = read_manifest(directory, fingerprint)
+        has_state = (directory / "manifest.json").exists()
+        self._checkpoint_segments = read_manifest(directory, fingerprint) if has_state else []
         for segment in self._checkpoint_segments:
             self.state.read_segment(segment)
         self._checkpoint_marks = self.state.marks()
