@@ -125,7 +125,10 @@ def run_datatrove(docs: list[str], threshold: float, ngram: int) -> list[bool]:
     )
     from datatrove.pipeline.writers import JsonlWriter  # type: ignore[import-untyped]
 
-    config = MinhashConfig(n_grams=ngram, num_buckets=14, hashes_per_bucket=8)
+    from datatrove.utils.hashing import HashConfig  # type: ignore[import-untyped]
+
+    # sha1: datatrove 0.10 passes str to xxhash, which xxhash >= 4 refuses (the env has xxhash 4.1)
+    config = MinhashConfig(n_grams=ngram, num_buckets=14, hashes_per_bucket=8, hash_config=HashConfig(hash_fc="sha1"))
     documents = [Document(text=t, id=str(i)) for i, t in enumerate(docs)]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
