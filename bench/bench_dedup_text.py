@@ -124,7 +124,6 @@ def run_datatrove(docs: list[str], threshold: float, ngram: int) -> list[bool]:
         MinhashDedupSignature,
     )
     from datatrove.pipeline.writers import JsonlWriter  # type: ignore[import-untyped]
-
     from datatrove.utils.hashing import HashConfig  # type: ignore[import-untyped]
 
     # sha1: datatrove 0.10 passes str to xxhash, which xxhash >= 4 refuses (the env has xxhash 4.1)
