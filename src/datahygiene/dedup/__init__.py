@@ -1,0 +1,1 @@
+"""Deduplication: exact, near-duplicate (MinHash, pHash) and semantic, global across shards and runs."""
