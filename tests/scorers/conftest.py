@@ -27,8 +27,8 @@ def build_detoxify_checkpoint(folder: Path, hidden: int = 32, layers: int = 2, h
         num_attention_heads=heads,
         intermediate_size=hidden * 2,
         max_position_embeddings=512,
-        num_labels=len(LABELS),
     )
+    config.num_labels = len(LABELS)
     config.num_labels = len(LABELS)
     torch.manual_seed(0)
     model = BertForSequenceClassification(config)
