@@ -93,8 +93,12 @@ def main() -> None:
     if args.images.is_dir():
         from datahygiene.scorers.nsfw import NudeNetParams, NudeNetStage
 
-        paths = sorted(args.images.glob("*.jpg"))[: 16 if args.quick else 64]
-        images: list[Image.Image | None] = [Image.open(p).convert("RGB") for p in paths]
+        images: list[Image.Image | None] = []
+        for path in sorted(args.images.glob("*.jpg"))[: 16 if args.quick else 64]:
+            try:
+                images.append(Image.open(path).convert("RGB"))
+            except OSError:  # the eval set holds deliberately corrupt files
+                continue
         nude = NudeNetStage(NudeNetParams(), StageContext(offline=True))
         ids = pa.RecordBatch.from_pydict({"id": [str(i) for i in range(len(images))]})
         secs = timed(lambda: nude.process(Batch(records=ids, images=images)), repeats)
