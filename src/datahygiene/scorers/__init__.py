@@ -1,0 +1,1 @@
+"""Text and image scorers: toxicity, NSFW and blocklists."""

@@ -1,0 +1,230 @@
+"""``toxicity.detoxify`` (Detoxify checkpoints, batched) and the offline ``toxicity.profanity`` fallback."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from datahygiene.registry import register
+from datahygiene.scorers.weights import network_allowed, resolve_file, sha256_file, torch_hub_checkpoint
+from datahygiene.stage import Batch, StageContext, StageParams
+
+log = logging.getLogger(__name__)
+
+_RENAME = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
+
+
+def pick_device(requested: str) -> str:
+    """``cuda`` when available and not overridden, else the requested device or ``cpu``."""
+    import torch
+
+    if requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _text_indices(texts: list[str | None]) -> list[int]:
+    return [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
+
+
+class ProfanityParams(StageParams):
+    """No settings: alt-profanity-check's shipped linear model."""
+
+
+@register("toxicity.profanity")
+class ProfanityStage:
+    """Offline text fallback: alt-profanity-check probability as ``toxicity`` (and ``tox_profanity``)."""
+
+    name: ClassVar[str] = "toxicity.profanity"
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[StageParams]] = ProfanityParams
+
+    def __init__(self, params: StageParams, context: StageContext) -> None:
+        from profanity_check import predict_prob
+
+        self._predict = predict_prob
+
+    def output_schema(self) -> pa.Schema:
+        """``tox_profanity`` and ``toxicity`` (float32)."""
+        return pa.schema([("tox_profanity", pa.float32()), ("toxicity", pa.float32())])
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]:
+        """Score rows with text; null elsewhere."""
+        texts = batch.texts()
+        idx = _text_indices(texts)
+        scores = np.full(batch.num_rows, np.nan, dtype=np.float32)
+        if idx:
+            scores[idx] = np.asarray(self._predict([texts[i] for i in idx]), dtype=np.float32)
+        mask = np.isnan(scores)
+        column = pa.array(scores, pa.float32(), mask=mask)
+        return {"tox_profanity": column, "toxicity": column}
+
+    def describe(self) -> dict[str, Any]:
+        """Package name and version of the shipped model."""
+        from importlib.metadata import version
+
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model": "alt-profanity-check",
+            "model_version": version("alt-profanity-check"),
+        }
+
+
+class DetoxifyParams(StageParams):
+    """Variant, weight locations, batching and the fallback stage used when weights are absent."""
+
+    variant: Literal["original", "unbiased", "multilingual"] = "original"
+    checkpoint: Path | None = None
+    hf_config: Path | None = None
+    batch_size: int = 32
+    max_length: int = 256
+    fallback: str | None = "toxicity.profanity"
+
+
+_CKPT_FILES = {
+    "original": "toxic_original-c1212f89.ckpt",
+    "unbiased": "toxic_debiased-c7548aa0.ckpt",
+    "multilingual": "multilingual_debiased-0b549669.ckpt",
+}
+
+
+class DetoxifyModel:
+    """A Detoxify checkpoint loaded with ``weights_only=True`` and a fast batched ``predict``."""
+
+    def __init__(self, checkpoint: Path, hf_config: Path | None, device: str, max_length: int) -> None:
+        import torch
+        import transformers
+
+        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if "config" not in loaded or "state_dict" not in loaded:
+            raise ValueError(f"{checkpoint} is not a Detoxify checkpoint (needs 'config' and 'state_dict')")
+        arch = loaded["config"]["arch"]["args"]
+        self.labels = [_RENAME.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+        source = str(hf_config) if hf_config is not None else arch["model_type"]
+        local = hf_config is not None
+        model_cls = getattr(transformers, arch["model_name"])
+        config = model_cls.config_class.from_pretrained(source, num_labels=arch["num_classes"], local_files_only=local)
+        self.model = model_cls.from_pretrained(None, config=config, state_dict=loaded["state_dict"])
+        self.tokenizer = getattr(transformers, arch["tokenizer_name"]).from_pretrained(source, local_files_only=local)
+        self.model.to(device).eval()
+        self.device = device
+        self.max_length = max_length
+
+    def predict(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Sigmoid scores, shape (len(texts), labels); texts sorted by length inside, order restored."""
+        import torch
+
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                chunk = order[start : start + batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in chunk],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(self.device)
+                logits = self.model(**enc).logits
+                out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
+        return out
+
+
+def resolve_detoxify(params: DetoxifyParams, context: StageContext) -> tuple[Path, Path | None] | None:
+    """Checkpoint and HF config folder: params, then ``models_dir/detoxify/<variant>``, then the torch hub cache."""
+    filename = _CKPT_FILES[params.variant]
+    candidates: list[Path] = []
+    if params.checkpoint is not None:
+        candidates.append(params.checkpoint)
+    folder = context.models_dir / "detoxify" / params.variant if context.models_dir else None
+    if folder is not None:
+        candidates += [folder / filename, folder / "model.ckpt"]
+    candidates.append(torch_hub_checkpoint(filename))
+    found = resolve_file(candidates)
+    hf_config = params.hf_config
+    if hf_config is None and folder is not None and (folder / "config.json").is_file():
+        hf_config = folder
+    if found is None and network_allowed(context):
+        import torch.hub
+        from detoxify.detoxify import MODEL_URLS
+
+        try:
+            torch.hub.download_url_to_file(MODEL_URLS[params.variant], str(torch_hub_checkpoint(filename)))
+            found = torch_hub_checkpoint(filename)
+        except Exception as exc:  # network errors of any kind mean "not available"
+            log.warning("Detoxify %s download failed: %s", params.variant, exc)
+    return None if found is None else (found, hf_config)
+
+
+@register("toxicity.detoxify")
+class DetoxifyStage:
+    """Detoxify scores ``tox_<label>`` plus ``toxicity`` (max); delegates to the fallback when weights are absent."""
+
+    name: ClassVar[str] = "toxicity.detoxify"
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[StageParams]] = DetoxifyParams
+
+    def __init__(self, params: StageParams, context: StageContext) -> None:
+        assert isinstance(params, DetoxifyParams)
+        self.params = params
+        self.model: DetoxifyModel | None = None
+        self.fallback: Any = None
+        self.weights: Path | None = None
+        self.sha256: str | None = None
+        resolved = resolve_detoxify(params, context)
+        if resolved is not None:
+            self.weights, hf_config = resolved
+            self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), params.max_length)
+            self.sha256 = sha256_file(self.weights)
+            log.info("toxicity: using Detoxify %s from %s", params.variant, self.weights)
+        elif params.fallback is not None:
+            from datahygiene import registry
+
+            cls = registry.get(params.fallback)
+            self.fallback = cls(cls.Params(), context)
+            log.warning("toxicity: Detoxify %s weights not found; using fallback %s", params.variant, params.fallback)
+        else:
+            raise FileNotFoundError(f"Detoxify {params.variant} weights not found and no fallback configured")
+
+    def output_schema(self) -> pa.Schema:
+        """``tox_<label>`` per Detoxify label and ``toxicity`` (float32), or the fallback's schema."""
+        if self.model is None:
+            schema: pa.Schema = self.fallback.output_schema()
+            return schema
+        return pa.schema([(f"tox_{label}", pa.float32()) for label in self.model.labels] + [("toxicity", pa.float32())])
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]:
+        """Score rows with text; null for rows without text."""
+        if self.model is None:
+            result: dict[str, pa.Array] = self.fallback.process(batch)
+            return result
+        texts = batch.texts()
+        idx = _text_indices(texts)
+        scores = np.full((batch.num_rows, len(self.model.labels)), np.nan, dtype=np.float32)
+        if idx:
+            scores[idx] = self.model.predict([str(texts[i]) for i in idx], self.params.batch_size)
+        mask = np.isnan(scores[:, 0])
+        columns = {
+            f"tox_{label}": pa.array(scores[:, j], pa.float32(), mask=mask) for j, label in enumerate(self.model.labels)
+        }
+        columns["toxicity"] = pa.array(np.nanmax(np.where(mask[:, None], 0, scores), axis=1), pa.float32(), mask=mask)
+        return columns
+
+    def describe(self) -> dict[str, Any]:
+        """Model used (primary or fallback), weights file and sha256."""
+        if self.model is None:
+            return {"name": self.name, "version": self.version, "fallback": self.fallback.describe()}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model": f"detoxify-{self.params.variant}",
+            "weights": str(self.weights),
+            "sha256": self.sha256,
+            "labels": self.model.labels,
+        }

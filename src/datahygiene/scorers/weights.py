@@ -1,0 +1,41 @@
+"""Weight-file resolution (models dir, caches, optional download) and hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from datahygiene.stage import StageContext
+
+log = logging.getLogger(__name__)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def network_allowed(context: StageContext) -> bool:
+    """False when the run is offline or the HF hub is switched off by environment."""
+    return not (context.offline or os.environ.get("HF_HUB_OFFLINE") == "1")
+
+
+def torch_hub_checkpoint(filename: str) -> Path:
+    """Where ``torch.hub.load_state_dict_from_url`` caches ``filename``."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def resolve_file(candidates: list[Path]) -> Path | None:
+    """The first existing file among ``candidates``."""
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
