@@ -113,7 +113,7 @@ def run_imagehash(files: list[Path]) -> list[Any]:
 
 def run_imagededup(files: list[Path]) -> list[Any]:
     """imagededup PHash.find_duplicates_to_remove on the directory."""
-    from imagededup.methods import PHash  # type: ignore[import-untyped]
+    from imagededup.methods import PHash
 
     found = PHash().find_duplicates(image_dir=str(files[0].parent), max_distance_threshold=10)
     index = {f.name: str(i) for i, f in enumerate(files)}

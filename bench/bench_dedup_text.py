@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import sparse  # type: ignore[import-untyped]
+from scipy import sparse
 
 from datahygiene.dedup.dedup_stage import DedupStage
 from datahygiene.dedup.normalize import near_normal_form
@@ -98,7 +98,7 @@ def run_rensa(docs: list[str], threshold: float, ngram: int) -> list[bool]:
 
 def run_datasketch(docs: list[str], threshold: float, ngram: int) -> list[bool]:
     """datasketch MinHash + MinHashLSH with per-document Python shingling."""
-    from datasketch import MinHash, MinHashLSH  # type: ignore[import-untyped]
+    from datasketch import MinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=128)
     flags = []
@@ -114,17 +114,17 @@ def run_datasketch(docs: list[str], threshold: float, ngram: int) -> list[bool]:
 
 def run_datatrove(docs: list[str], threshold: float, ngram: int) -> list[bool]:
     """datatrove's four-stage MinHash pipeline (signatures, buckets, clusters, filter) run locally."""
-    from datatrove.data import Document  # type: ignore[import-untyped]
-    from datatrove.executor import LocalPipelineExecutor  # type: ignore[import-untyped]
-    from datatrove.pipeline.dedup.minhash import (  # type: ignore[import-untyped]
+    from datatrove.data import Document
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
         MinhashDedupBuckets,
         MinhashDedupCluster,
         MinhashDedupFilter,
         MinhashDedupSignature,
     )
-    from datatrove.pipeline.writers import JsonlWriter  # type: ignore[import-untyped]
-    from datatrove.utils.hashing import HashConfig  # type: ignore[import-untyped]
+    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.utils.hashing import HashConfig
 
     # sha1: datatrove 0.10 passes str to xxhash, which xxhash >= 4 refuses (the env has xxhash 4.1)
     config = MinhashConfig(n_grams=ngram, num_buckets=14, hashes_per_bucket=8, hash_config=HashConfig(hash_fc="sha1"))

@@ -15,7 +15,7 @@ from datahygiene.runner import RunResult, run
 
 def run_inputs(inputs: Sequence[Path | str], output: Path, *overrides: str, **kwargs: Any) -> RunResult:
     """Run with the default config plus ``overrides``."""
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml", list(overrides))
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "minimal.yaml", list(overrides))
     return run(config, [str(i) for i in inputs], output, **kwargs)
 
 

@@ -61,7 +61,7 @@ def evaluate(
     y: np.ndarray, scores: np.ndarray, groups: list[str] | None = None, target_precision: float = 0.9
 ) -> Report:
     """ROC-AUC, PR-AUC, best F1 (+threshold), lowest threshold reaching ``target_precision``, per-group accuracy."""
-    from sklearn.metrics import (  # type: ignore[import-untyped]
+    from sklearn.metrics import (
         average_precision_score,
         precision_recall_curve,
         roc_auc_score,

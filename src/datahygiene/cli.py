@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from datahygiene import __version__
+from datahygiene.cli_calibrate import calibrate
 from datahygiene.cli_datasheet import datasheet
 from datahygiene.config import ConfigError, load_config
 from datahygiene.io.sources import InputError, ShardSource
@@ -188,6 +189,7 @@ def make_demo_command(
 
 
 app.command("datasheet")(datasheet)
+app.command("calibrate")(calibrate)
 
 
 @app.command("stages")

@@ -222,16 +222,18 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     return config
 
 
+DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.yaml"
+
+
 def load_config(path: Path | None, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config (or the defaults when ``path`` is None) and validate it."""
-    data: Any = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as error:
-            raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path} is not valid YAML: {error}".replace("\n", " ")) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
+    """Read a YAML config (the shipped ``data/default.yaml`` when ``path`` is None) and validate it."""
+    path = DEFAULT_CONFIG if path is None else path
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
     return parse_config(apply_overrides(data, overrides or []))

@@ -18,7 +18,13 @@ from datahygiene.stage import Stage, StageContext, StageParams
 StageT = TypeVar("StageT", bound=type[Any])
 
 # Modules that hold the built-in stages. Each registers on import.
-BUILTIN_MODULES: tuple[str, ...] = ("datahygiene.stages.textstats",)
+BUILTIN_MODULES: tuple[str, ...] = (
+    "datahygiene.stages.textstats",
+    "datahygiene.scorers.toxicity",
+    "datahygiene.scorers.nsfw",
+    "datahygiene.scorers.blocklist",
+    "datahygiene.dedup.dedup_stage",
+)
 
 _REGISTRY: dict[str, type[Any]] = {}
 _builtins_loaded = False

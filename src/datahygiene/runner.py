@@ -291,6 +291,8 @@ class ShardRunner:
         }
         record = writer.commit(record)
         self.last_state = self.run_dir.state_dir(shard.index)
+        for stage in self.pipeline.stateful:
+            stage.state_moved(self.last_state / stage.name)
         return record
 
 

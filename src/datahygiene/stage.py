@@ -125,9 +125,14 @@ class StatefulStage(Stage, Protocol):
     committed state on ``--resume``, so a resumed run decides exactly like an
     uninterrupted one. ``load_state`` on an empty directory means "start
     fresh" (used to roll back a shard that failed before any commit).
+    ``save_state`` writes into a staging folder that the commit then moves;
+    ``state_moved`` tells the stage where that snapshot now lives, so a stage
+    that links earlier snapshots into the next one never holds a stale path.
     """
 
     def save_state(self, directory: Path) -> None: ...
+
+    def state_moved(self, directory: Path) -> None: ...
 
     def load_state(self, directory: Path) -> None: ...
 

@@ -55,7 +55,7 @@ def image_batch(ids: list[str], blobs: Sequence[bytes | None], embeddings: Any =
             im = Image.open(io.BytesIO(data))
             im.load()
             images.append(im)
-        except Exception:
+        except (AssertionError, OSError):
             images.append(None)
     column = pa.array([None if b is None else {"bytes": b, "path": None} for b in blobs], type=IMAGE_TYPE)
     records = pa.record_batch({"id": pa.array(ids), "text": pa.nulls(len(ids), pa.string()), "image": column})

@@ -44,7 +44,7 @@ def _outputs(directory: Path) -> dict[str, bytes]:
 
 
 def _cli(inputs: list[Path], output: Path, *extra: str) -> subprocess.Popen[bytes]:
-    arguments = [sys.executable, "-m", "datahygiene", "run", "configs/default.yaml", "--output", str(output)]
+    arguments = [sys.executable, "-m", "datahygiene", "run", "configs/minimal.yaml", "--output", str(output)]
     for path in inputs:
         arguments += ["--input", str(path)]
     arguments += ["--set", "batch_size=4096", *extra]

@@ -104,6 +104,10 @@ class DedupStage:
         self._checkpoint_segments = [directory / n for n in names]
         self._checkpoint_marks = self.state.marks()
 
+    def state_moved(self, directory: Path) -> None:
+        """The runner committed the last snapshot: point at its segments in their final folder."""
+        self._checkpoint_segments = [directory / segment.name for segment in self._checkpoint_segments]
+
     def load_state(self, directory: Path) -> None:
         """Restore the state saved by ``save_state`` (``--resume``, or rollback after a failed shard).
 

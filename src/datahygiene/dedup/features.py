@@ -123,8 +123,8 @@ def _hash_source(image: Image.Image | None, raw: list[bytes | None], i: int, par
             reduced = phash.open_reduced(data)
             reduced.load()
             return reduced
-        except Exception:
-            pass
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            pass  # fall back to the runner's decoded picture
     assert image is not None
     return image
 

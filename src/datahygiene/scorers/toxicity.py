@@ -157,7 +157,7 @@ def resolve_detoxify(params: DetoxifyParams, context: StageContext) -> tuple[Pat
         try:
             torch.hub.download_url_to_file(MODEL_URLS[params.variant], str(torch_hub_checkpoint(filename)))
             found = torch_hub_checkpoint(filename)
-        except Exception as exc:  # network errors of any kind mean "not available"
+        except (OSError, RuntimeError, ValueError) as exc:  # network errors mean "not available"
             log.warning("Detoxify %s download failed: %s", params.variant, exc)
     return None if found is None else (found, hf_config)
 
