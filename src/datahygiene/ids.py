@@ -71,13 +71,13 @@ class IdIndex:
     def check_and_add(self, ids: pa.Array) -> npt.NDArray[np.bool_]:
         """Mask of ids already seen (earlier rows, earlier batches or shards); adds the rest."""
         hashes = hash_ids(ids)
-        # Probing with the sorted unique hashes is ~3x faster than random probes.
-        unique, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-        seen_unique = self._committed.contains(unique) | self._pending.contains(unique)
-        duplicate = np.ones(len(hashes), dtype=bool)
-        duplicate[first] = False
-        duplicate |= seen_unique[inverse]
-        self._pending.add_sorted(unique[~seen_unique])
+        duplicate: npt.NDArray[np.bool_] = pd.Series(hashes).duplicated(keep="first").to_numpy(copy=True)
+        # Probing with sorted hashes is ~3x faster than random probes; a sort is cheaper than np.unique's argsort.
+        candidates = np.sort(hashes[~duplicate])
+        seen = self._committed.contains(candidates) | self._pending.contains(candidates)
+        if seen.any():
+            duplicate |= np.isin(hashes, candidates[seen])
+        self._pending.add_sorted(candidates[~seen])
         return duplicate
 
     def commit(self, directory: Path) -> None:
