@@ -182,7 +182,8 @@ def _image_array(values: pa.Array, context: ShardContext, reasons: Reasons) -> p
 def _empty_text(text: pa.Array, image: pa.Array, has_text: bool, reasons: Reasons) -> None:
     """Rows with no usable text and no image, and no other problem, carry nothing to train on."""
     if has_text:
-        blank = pc.fill_null(pc.equal(pc.binary_length(pc.utf8_trim_whitespace(text)), 0), True)
+        # utf8_is_space is false for "" and copies nothing, unlike trimming first
+        blank = pc.fill_null(pc.or_(pc.utf8_is_space(text), pc.equal(pc.binary_length(text), 0)), True)
     else:
         blank = pa.array(np.ones(len(text), dtype=bool))
     no_image = image.is_null()
