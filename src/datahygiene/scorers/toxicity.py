@@ -10,21 +10,19 @@ import numpy as np
 import pyarrow as pa
 
 from datahygiene.registry import register
-from datahygiene.scorers.weights import network_allowed, resolve_file, sha256_file, torch_hub_checkpoint
+from datahygiene.scorers.fallback import build_fallback, describe_fallback
+from datahygiene.scorers.weights import (
+    network_allowed,
+    pick_device,
+    resolve_file,
+    sha256_file,
+    torch_hub_checkpoint,
+)
 from datahygiene.stage import Batch, StageContext, StageParams
 
 log = logging.getLogger(__name__)
 
 _RENAME = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
-
-
-def pick_device(requested: str) -> str:
-    """``cuda`` when available and not overridden, else the requested device or ``cpu``."""
-    import torch
-
-    if requested != "auto":
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _text_indices(texts: list[str | None]) -> list[int]:
@@ -183,14 +181,8 @@ class DetoxifyStage:
             self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), params.max_length)
             self.sha256 = sha256_file(self.weights)
             log.info("toxicity: using Detoxify %s from %s", params.variant, self.weights)
-        elif params.fallback is not None:
-            from datahygiene import registry
-
-            cls = registry.get(params.fallback)
-            self.fallback = cls(cls.Params(), context)
-            log.warning("toxicity: Detoxify %s weights not found; using fallback %s", params.variant, params.fallback)
         else:
-            raise FileNotFoundError(f"Detoxify {params.variant} weights not found and no fallback configured")
+            self.fallback = build_fallback(self.name, f"Detoxify {params.variant}", params.fallback, context)
 
     def output_schema(self) -> pa.Schema:
         """``tox_<label>`` per Detoxify label and ``toxicity`` (float32), or the fallback's schema."""
@@ -219,7 +211,7 @@ class DetoxifyStage:
     def describe(self) -> dict[str, Any]:
         """Model used (primary or fallback), weights file and sha256."""
         if self.model is None:
-            return {"name": self.name, "version": self.version, "fallback": self.fallback.describe()}
+            return describe_fallback(self, f"Detoxify {self.params.variant}", self.fallback)
         return {
             "name": self.name,
             "version": self.version,
