@@ -22,6 +22,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.stages.textstats",
     "datahygiene.scorers.toxicity",
     "datahygiene.scorers.nsfw",
+    "datahygiene.scorers.openclip",
     "datahygiene.scorers.blocklist",
     "datahygiene.dedup.dedup_stage",
 )
