@@ -81,6 +81,8 @@ class DetoxifyParams(StageParams):
     hf_config: Path | None = None
     batch_size: int = 32
     max_length: int = 256
+    #: ``bf16`` runs the model under bfloat16 autocast (faster on GPUs and AMX CPUs; scores move by ~1e-3).
+    precision: Literal["fp32", "bf16"] = "fp32"
     fallback: str | None = "toxicity.profanity"
 
 
@@ -113,23 +115,27 @@ class DetoxifyModel:
         self.device = device
         self.max_length = max_length
 
-    def predict(self, texts: list[str], batch_size: int) -> np.ndarray:
-        """Sigmoid scores, shape (len(texts), labels); texts sorted by length inside, order restored."""
+    def predict(self, texts: list[str], batch_size: int, precision: str = "fp32") -> np.ndarray:
+        """Sigmoid scores, shape (len(texts), labels).
+
+        Texts are tokenized once (truncated to ``max_length``), sorted by token count so each batch pads to
+        nearly its own length, and the order is restored. ``precision="bf16"`` runs under bfloat16 autocast.
+        """
         import torch
 
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
         out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
-        with torch.inference_mode():
+        device_type = self.device.split(":")[0]
+        with (
+            torch.inference_mode(),
+            torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"),
+        ):
             for start in range(0, len(texts), batch_size):
                 chunk = order[start : start + batch_size]
-                enc = self.tokenizer(
-                    [texts[i] for i in chunk],
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(self.device)
-                logits = self.model(**enc).logits
+                features = {key: [values[i] for i in chunk] for key, values in enc.items()}
+                padded = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
+                logits = self.model(**padded).logits
                 out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
         return out
 
@@ -200,7 +206,9 @@ class DetoxifyStage:
         idx = _text_indices(texts)
         scores = np.full((batch.num_rows, len(self.model.labels)), np.nan, dtype=np.float32)
         if idx:
-            scores[idx] = self.model.predict([str(texts[i]) for i in idx], self.params.batch_size)
+            scores[idx] = self.model.predict(
+                [str(texts[i]) for i in idx], self.params.batch_size, self.params.precision
+            )
         mask = np.isnan(scores[:, 0])
         columns = {
             f"tox_{label}": pa.array(scores[:, j], pa.float32(), mask=mask) for j, label in enumerate(self.model.labels)
@@ -219,4 +227,5 @@ class DetoxifyStage:
             "weights": str(self.weights),
             "sha256": self.sha256,
             "labels": self.model.labels,
+            "precision": self.params.precision,
         }
