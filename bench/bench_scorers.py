@@ -159,13 +159,18 @@ def bench_images(images: list[Image.Image | None], repeats: int) -> None:
         clip = OpenClipStage(
             OpenClipParams(model="ViT-B-32", pretrained="random"), StageContext(models_dir=Path(tmp), offline=True)
         )
+        clip_bf16 = OpenClipStage(
+            OpenClipParams(model="ViT-B-32", pretrained="random", precision="bf16"),
+            StageContext(models_dir=Path(tmp), offline=True),
+        )
     contenders["nsfw.openclip ViT-B-32"] = lambda: clip.process(Batch(records=records, images=images))
+    contenders["nsfw.openclip ViT-B-32 bf16"] = lambda: clip_bf16.process(Batch(records=records, images=images))
     nude = NudeNetStage(NudeNetParams(), StageContext(offline=True))
     contenders["nsfw.nudenet 320n"] = lambda: nude.process(Batch(records=records, images=images))
     medians = interleaved(contenders, repeats)
     print(f"images: {len(images)} photos, medians of {repeats} interleaved repeats")
     for name, secs in medians.items():
-        print(f"  {name:24s} {len(images) / secs:8.1f} images/s")
+        print(f"  {name:29s} {len(images) / secs:8.1f} images/s")
 
 
 def main() -> None:

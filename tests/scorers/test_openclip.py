@@ -150,6 +150,17 @@ def test_embeddings_are_reused_by_semantic_dedup(clip_dir: Path) -> None:
     assert column(out, "dup_similarity")[1] > 0.9999
 
 
+def test_bf16_embeddings_stay_close_to_fp32(clip_dir: Path) -> None:
+    fp32, bf16 = image_batch(list("ab"), _blobs()[:2]), image_batch(list("ab"), _blobs()[:2])
+    _stage(clip_dir).process(fp32)
+    stage = _stage(clip_dir, precision="bf16")
+    stage.process(bf16)
+    a, b = fp32.artifacts["clip_image_embeddings"], bf16.artifacts["clip_image_embeddings"]
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert ((a * b).sum(axis=1) > 0.99).all()
+    assert stage.describe()["precision"] == "bf16"
+
+
 def test_rows_without_images_and_text_only_batches(clip_dir: Path) -> None:
     stage = _stage(clip_dir)
     batch = Batch(records=pa.RecordBatch.from_pydict({"id": ["x", "y"], "text": ["hi", "there"]}))

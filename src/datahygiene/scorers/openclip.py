@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -87,6 +87,8 @@ class OpenClipParams(StageParams):
     #: Logit scale of the zero-shot softmax; None uses the model's learned ``logit_scale``.
     temperature: float | None = Field(default=None, gt=0)
     batch_size: int = Field(default=64, ge=1)
+    #: ``bf16`` encodes images under bfloat16 autocast (faster on GPUs and AMX CPUs; embeddings move by ~1e-2).
+    precision: Literal["fp32", "bf16"] = "fp32"
     artifact: str = "clip_image_embeddings"
     fallback: str | None = "nsfw.nudenet"
 
@@ -243,16 +245,17 @@ class ClipModel:
         self.device = device
         self.logit_scale = float(model.logit_scale.exp().item())
 
-    def encode_images(self, images: list[Image.Image], batch_size: int) -> F32:
+    def encode_images(self, images: list[Image.Image], batch_size: int, precision: str = "fp32") -> F32:
         """L2-normalised image embeddings, shape (len(images), dim)."""
         import torch
 
         chunks: list[F32] = []
-        with torch.inference_mode():
+        autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
+        with torch.inference_mode(), autocast:
             for start in range(0, len(images), batch_size):
                 pixels = torch.stack([self.preprocess(im) for im in images[start : start + batch_size]])
-                emb = self.model.encode_image(pixels.to(self.device), normalize=True)
-                chunks.append(emb.float().cpu().numpy())
+                emb = self.model.encode_image(pixels.to(self.device)).float()
+                chunks.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
     def encode_texts(self, prompts: list[str]) -> F32:
@@ -340,7 +343,8 @@ class OpenClipStage:
         nsfw = np.zeros(batch.num_rows, dtype=np.float32)
         mark = np.zeros(batch.num_rows, dtype=np.float32)
         if rows:
-            found = self.clip.encode_images([im for im in images if im is not None], self.params.batch_size)
+            picked = [im for im in images if im is not None]
+            found = self.clip.encode_images(picked, self.params.batch_size, self.params.precision)
             emb[rows] = found
             nsfw[rows] = self.head(found) if self.head is not None else zero_shot(found, *self.nsfw_text, self.scale)
             if self.params.watermark:
@@ -364,6 +368,7 @@ class OpenClipStage:
             "weights": str(self.weights),
             "sha256": self.sha256,
             "logit_scale": self.scale,
+            "precision": p.precision,
         }
         if self.head_path is not None:
             out["head"] = {"file": str(self.head_path), "sha256": sha256_file(self.head_path)}
