@@ -129,6 +129,18 @@ def test_head_files_and_zero_shot_differ_but_are_probabilities(clip_dir: Path) -
     assert len(npz_stage.describe()["head"]["sha256"]) == 64
 
 
+def test_head_file_that_is_not_linear_layers_is_refused(clip_dir: Path, tmp_path: Path) -> None:
+    import torch
+
+    head = torch.nn.Sequential(torch.nn.Linear(32, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1))
+    torch.save(head.state_dict(), tmp_path / "bn.pt")
+    with pytest.raises(ValueError, match="not a Linear layer"):
+        _stage(clip_dir, head=tmp_path / "bn.pt")
+    np.savez(tmp_path / "wide.npz", w0=np.zeros((64, 1), np.float32), b0=np.zeros(1, np.float32))
+    with pytest.raises(ValueError, match="takes 64-d input"):
+        _stage(clip_dir, head=tmp_path / "wide.npz")
+
+
 def test_embeddings_are_reused_by_semantic_dedup(clip_dir: Path) -> None:
     stage = _stage(clip_dir)
     batch = image_batch(list("abcde"), _blobs())

@@ -183,6 +183,12 @@ class Head:
             self.layers = _torch_layers(path)
         if not self.layers:
             raise ValueError(f"{path}: no layers found in the head file")
+        for k, (w, b) in enumerate(self.layers):
+            if b.shape != (w.shape[1],) or (k > 0 and self.layers[k - 1][0].shape[1] != w.shape[0]):
+                raise ValueError(f"{path}: layer {k} shapes do not chain ({w.shape}, bias {b.shape})")
+        outputs = int(self.layers[-1][0].shape[1])
+        if outputs > 1 and not 0 <= positive < outputs:
+            raise ValueError(f"{path}: head_positive_index {positive} out of range for {outputs} outputs")
         self.positive = positive
 
     @property
@@ -217,7 +223,10 @@ def _torch_layers(path: Path) -> list[tuple[F32, F32]]:
         raise ValueError(f"{path}: expected a state dict of Linear layers")
     layers: list[tuple[F32, F32]] = []
     for key, tensor in state.items():
-        if key.endswith(".weight") and tensor.ndim == 2:
+        linear_bias = key.endswith(".bias") and key[: -len("bias")] + "weight" in state
+        if not (key.endswith(".weight") and tensor.ndim == 2) and not linear_bias:
+            raise ValueError(f"{path}: {key!r} is not a Linear layer parameter; only Linear layers are supported")
+        if key.endswith(".weight"):
             bias = state.get(key[: -len("weight")] + "bias")
             b = bias.float().numpy() if bias is not None else np.zeros(tensor.shape[0], np.float32)
             layers.append((tensor.float().numpy().T.copy(), b.astype(np.float32)))
@@ -231,7 +240,7 @@ class ClipModel:
         import open_clip
 
         cfg = _tag_config(model_name, pretrained)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"force_quick_gelu": bool(cfg.get("quick_gelu", False))}
         for key in ("mean", "std", "interpolation", "resize_mode"):
             if key in cfg:
                 extra["image_" + key] = cfg[key]
