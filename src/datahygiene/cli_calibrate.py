@@ -38,6 +38,7 @@ def calibrate(
         str | None, typer.Option(help="With --fit-head: column whose groups never straddle CV folds.")
     ] = None,
     folds: Annotated[int, typer.Option(help="With --fit-head: number of CV folds.")] = 5,
+    head_label: Annotated[str, typer.Option(help="With --fit-head: label of the head (column tox_<label>).")] = "hate",
     models_dir: Annotated[Path | None, typer.Option(help="Models directory.")] = None,
     offline: Annotated[bool, typer.Option(help="Never touch the network.")] = True,
 ) -> None:
@@ -69,6 +70,7 @@ def calibrate(
             folds,
             target_precision,
             provenance=provenance,
+            label=head_label,
         )
         fit.head.save(fit_head)
         scores = fit.oof_scores

