@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from datahygiene.registry import register
+from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, score_rows, tokenize
 from datahygiene.scorers.weights import sha256_file
 from datahygiene.stage import Batch, StageContext, StageParams
 
@@ -62,18 +63,10 @@ class MiniLMEncoder:
         """Unit-length embeddings, shape (len(texts), dim); texts sorted by length inside, order restored."""
         import torch
 
-        order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                chunk = order[start : start + batch_size]
-                enc = self.tokenizer(
-                    [texts[i] for i in chunk],
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(self.device)
+            for chunk in length_sorted_chunks(texts, batch_size):
+                enc = tokenize(self.tokenizer, [texts[i] for i in chunk], self.max_length, self.device)
                 hidden = self.model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
@@ -135,10 +128,6 @@ class EmbeddingParams(StageParams):
     max_length: int = 256
 
 
-def _text_rows(texts: list[str | None]) -> list[int]:
-    return [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
-
-
 @register("toxicity.embedding")
 class EmbeddingToxicityStage:
     """``tox_<label>`` per head and ``toxicity`` (their max) from MiniLM embeddings and linear heads."""
@@ -173,18 +162,12 @@ class EmbeddingToxicityStage:
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Score rows with text; null where there is none."""
-        texts = batch.texts()
-        idx = _text_rows(texts)
-        scores = np.full((batch.num_rows, len(self.heads)), np.nan, dtype=np.float32)
-        if idx:
-            embeddings = self.encoder.encode([str(texts[i]) for i in idx], self.params.batch_size)
-            scores[idx] = np.stack([head.predict(embeddings) for head in self.heads], axis=1)
-        mask = np.isnan(scores[:, 0])
-        columns = {
-            f"tox_{head.label}": pa.array(scores[:, j], pa.float32(), mask=mask) for j, head in enumerate(self.heads)
-        }
-        columns["toxicity"] = pa.array(np.where(mask, 0, scores.max(axis=1)), pa.float32(), mask=mask)
-        return columns
+        scores = score_rows(batch, len(self.heads), self._predict)
+        return label_columns(scores, [head.label for head in self.heads])
+
+    def _predict(self, texts: list[str]) -> np.ndarray:
+        embeddings = self.encoder.encode(texts, self.params.batch_size)
+        return np.stack([head.predict(embeddings) for head in self.heads], axis=1)
 
     def describe(self) -> dict[str, Any]:
         """Encoder (name, package version, weights, sha256) and heads (path, sha256, what they were trained on)."""

@@ -11,6 +11,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from datahygiene.registry import register
+from datahygiene.scorers.textbatch import label_columns, score_rows, text_rows
 from datahygiene.scorers.weights import network_allowed, resolve_file, sha256_file, torch_hub_checkpoint
 from datahygiene.stage import Batch, StageContext, StageParams
 
@@ -26,10 +27,6 @@ def pick_device(requested: str) -> str:
     if requested != "auto":
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _text_indices(texts: list[str | None]) -> list[int]:
-    return [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
 
 
 class ProfanityParams(StageParams):
@@ -56,7 +53,7 @@ class ProfanityStage:
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Score rows with text; null elsewhere."""
         texts = batch.texts()
-        idx = _text_indices(texts)
+        idx = text_rows(texts)
         scores = np.full(batch.num_rows, np.nan, dtype=np.float32)
         if idx:
             scores[idx] = np.asarray(self._predict([texts[i] for i in idx]), dtype=np.float32)
@@ -207,17 +204,9 @@ class DetoxifyStage:
         if self.model is None:
             result: dict[str, pa.Array] = self.fallback.process(batch)
             return result
-        texts = batch.texts()
-        idx = _text_indices(texts)
-        scores = np.full((batch.num_rows, len(self.model.labels)), np.nan, dtype=np.float32)
-        if idx:
-            scores[idx] = self.model.predict([str(texts[i]) for i in idx], self.params.batch_size)
-        mask = np.isnan(scores[:, 0])
-        columns = {
-            f"tox_{label}": pa.array(scores[:, j], pa.float32(), mask=mask) for j, label in enumerate(self.model.labels)
-        }
-        columns["toxicity"] = pa.array(np.nanmax(np.where(mask[:, None], 0, scores), axis=1), pa.float32(), mask=mask)
-        return columns
+        model = self.model
+        scores = score_rows(batch, len(model.labels), lambda texts: model.predict(texts, self.params.batch_size))
+        return label_columns(scores, model.labels)
 
     def describe(self) -> dict[str, Any]:
         """Model used (primary or fallback), weights file and sha256."""
