@@ -21,6 +21,7 @@ StageT = TypeVar("StageT", bound=type[Any])
 BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.stages.textstats",
     "datahygiene.scorers.toxicity",
+    "datahygiene.scorers.embedding",
     "datahygiene.scorers.nsfw",
     "datahygiene.scorers.openclip",
     "datahygiene.scorers.blocklist",

@@ -8,9 +8,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
 from datahygiene.registry import register
 from datahygiene.scorers.fallback import build_fallback, describe_fallback
+from datahygiene.scorers.textbatch import label_columns, score_rows, text_rows
 from datahygiene.scorers.weights import (
     network_allowed,
     pick_device,
@@ -23,10 +25,6 @@ from datahygiene.stage import Batch, StageContext, StageParams
 log = logging.getLogger(__name__)
 
 _RENAME = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
-
-
-def _text_indices(texts: list[str | None]) -> list[int]:
-    return [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
 
 
 class ProfanityParams(StageParams):
@@ -53,7 +51,7 @@ class ProfanityStage:
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Score rows with text; null elsewhere."""
         texts = batch.texts()
-        idx = _text_indices(texts)
+        idx = text_rows(texts)
         scores = np.full(batch.num_rows, np.nan, dtype=np.float32)
         if idx:
             scores[idx] = np.asarray(self._predict([texts[i] for i in idx]), dtype=np.float32)
@@ -83,7 +81,9 @@ class DetoxifyParams(StageParams):
     max_length: int = 256
     #: ``bf16`` runs the model under bfloat16 autocast (faster on GPUs and AMX CPUs; scores move by ~1e-3).
     precision: Literal["fp32", "bf16"] = "fp32"
-    fallback: str | None = "toxicity.profanity"
+    #: Stage built when no weights resolve: MiniLM + head (HateCheck ROC-AUC 0.84, see docs/scoring.md).
+    fallback: str | None = "toxicity.embedding"
+    fallback_params: dict[str, Any] = Field(default_factory=dict)
 
 
 _CKPT_FILES = {
@@ -188,7 +188,9 @@ class DetoxifyStage:
             self.sha256 = sha256_file(self.weights)
             log.info("toxicity: using Detoxify %s from %s", params.variant, self.weights)
         else:
-            self.fallback = build_fallback(self.name, f"Detoxify {params.variant}", params.fallback, context)
+            self.fallback = build_fallback(
+                self.name, f"Detoxify {params.variant}", params.fallback, context, params.fallback_params
+            )
 
     def output_schema(self) -> pa.Schema:
         """``tox_<label>`` per Detoxify label and ``toxicity`` (float32), or the fallback's schema."""
@@ -202,19 +204,12 @@ class DetoxifyStage:
         if self.model is None:
             result: dict[str, pa.Array] = self.fallback.process(batch)
             return result
-        texts = batch.texts()
-        idx = _text_indices(texts)
-        scores = np.full((batch.num_rows, len(self.model.labels)), np.nan, dtype=np.float32)
-        if idx:
-            scores[idx] = self.model.predict(
-                [str(texts[i]) for i in idx], self.params.batch_size, self.params.precision
-            )
-        mask = np.isnan(scores[:, 0])
-        columns = {
-            f"tox_{label}": pa.array(scores[:, j], pa.float32(), mask=mask) for j, label in enumerate(self.model.labels)
-        }
-        columns["toxicity"] = pa.array(np.nanmax(np.where(mask[:, None], 0, scores), axis=1), pa.float32(), mask=mask)
-        return columns
+        model = self.model
+        precision = self.params.precision
+        scores = score_rows(
+            batch, len(model.labels), lambda texts: model.predict(texts, self.params.batch_size, precision)
+        )
+        return label_columns(scores, model.labels)
 
     def describe(self) -> dict[str, Any]:
         """Model used (primary or fallback), weights file and sha256."""
