@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from datahygiene.cli import app
+from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg
 from tests.helpers import rows_by_id
-from tests.rights.builders import c2pa_jpeg, exif_jpeg
 
 
 def _config(path: Path, do_not_train: Path) -> Path:

@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
@@ -53,6 +54,8 @@ from datahygiene.stage import Batch, StageContext, StageParams
 
 EVIDENCE_TYPE = pa.struct([("signal", pa.string()), ("source", pa.string()), ("value", pa.string())])
 UNAVAILABLE = "unavailable"
+#: The host of a URL (scheme optional), as RE2 for ``pc.extract_regex``.
+_HOST = r"^\s*(?:[A-Za-z][A-Za-z0-9+.\-]*://|//)?(?:[^@/?#\s]*@)?(?P<host>[^:/?#\s]+)"
 _MAX_VALUE = 300
 
 #: Metadata fields, by role (``source:field`` as :meth:`ImageMetadata.fields` names them).
@@ -123,6 +126,31 @@ def _clip(value: str) -> str:
     return flat if len(flat) <= _MAX_VALUE else flat[: _MAX_VALUE - 1] + "…"
 
 
+def _columns(n: int, found: dict[int, list[Finding]]) -> dict[str, pa.Array]:
+    """The two output columns, built from flat value lists and offsets (rows without findings are empty)."""
+    signal_offsets = np.zeros(n + 1, dtype=np.int32)
+    evidence_offsets = np.zeros(n + 1, dtype=np.int32)
+    signals: list[str] = []
+    fields: tuple[list[str], list[str], list[str]] = ([], [], [])
+    for row in sorted(found):
+        items = list(dict.fromkeys(found[row]))
+        distinct = sorted({f.signal for f in items if f.signal != UNAVAILABLE})
+        signals.extend(distinct)
+        signal_offsets[row + 1] = len(distinct)
+        evidence_offsets[row + 1] = len(items)
+        for item in items:
+            fields[0].append(item.signal)
+            fields[1].append(item.source)
+            fields[2].append(item.value)
+    structs = pa.StructArray.from_arrays([pa.array(f, pa.string()) for f in fields], fields=list(EVIDENCE_TYPE))
+    return {
+        "copyright_signals": pa.ListArray.from_arrays(
+            pa.array(np.cumsum(signal_offsets, dtype=np.int32)), pa.array(signals, pa.string())
+        ),
+        "copyright_evidence": pa.ListArray.from_arrays(pa.array(np.cumsum(evidence_offsets, dtype=np.int32)), structs),
+    }
+
+
 @register("rights.copyright")
 class CopyrightStage:
     """Tags copyright risk and missing training consent; see the module docstring for every signal."""
@@ -144,6 +172,7 @@ class CopyrightStage:
         entries.extend(("config", line) for line in params.do_not_train)
         self.do_not_train = DoNotTrain.from_entries(entries)
         self.watermark_seen: bool | None = None
+        self._hosts: dict[str, list[Finding]] = {}
 
     def output_schema(self) -> pa.Schema:
         """``copyright_signals`` and ``copyright_evidence``."""
@@ -167,14 +196,10 @@ class CopyrightStage:
         return [Finding(f"license:{flag}", "license", f"{_clip(value)} -> {parsed.id}") for flag in parsed.restrictive]
 
     def url_findings(self, url: str) -> list[Finding]:
-        """``stock_source`` and ``opt_out:do_not_train`` from the row's URL."""
-        found: list[Finding] = []
+        """``stock_source`` and ``opt_out:do_not_train`` for one URL (the batch path does the same, vectorised)."""
         host = url_host(url)
-        if host is not None and self.stock_domains:
-            domain = domain_match(host, self.stock_domains)
-            if domain is not None:
-                found.append(Finding("stock_source", "url", f"{host} (listed: {domain})"))
-        hit = self.do_not_train.match_url(url)
+        found = list(self._host_findings(host)) if host else []
+        hit = self.do_not_train.match_listed_url(url)
         if hit is not None:
             found.append(Finding("opt_out:do_not_train", f"do_not_train:{hit[1]}", _clip(hit[0])))
         return found
@@ -220,88 +245,156 @@ class CopyrightStage:
 
     # -- batch -------------------------------------------------------------------------------
 
-    def _lookup(self, batch: Batch, names: list[str]) -> list[list[tuple[str, Any]]]:
-        """Per row, ``(name, value)`` of each named column, else of the JSONL ``metadata`` key."""
-        rows: list[list[tuple[str, Any]]] = [[] for _ in range(batch.num_rows)]
+    def _lookup(self, batch: Batch, names: list[str]) -> dict[int, list[tuple[str, Any]]]:
+        """Rows with a value in a named column, else under that key of the JSONL ``metadata`` JSON."""
+        rows: dict[int, list[tuple[str, Any]]] = {}
         missing: list[str] = []
         for name in names:
             column = batch.column(name)
             if column is None:
                 missing.append(name)
                 continue
-            for row, value in enumerate(column.to_pylist()):
-                if value is not None:
-                    rows[row].append((name, value))
+            valid = np.flatnonzero(np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_))
+            for row, value in zip(valid.tolist(), column.take(pa.array(valid)).to_pylist(), strict=True):
+                rows.setdefault(row, []).append((name, value))
         metadata = batch.column("metadata")
-        if missing and metadata is not None and pa.types.is_string(metadata.type):
-            for row, text in enumerate(metadata.to_pylist()):
-                if not text or not any(f'"{name}"' in text for name in missing):
-                    continue
-                try:
-                    parsed = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(parsed, dict):
-                    rows[row].extend((name, parsed[name]) for name in missing if parsed.get(name) is not None)
+        if not missing or metadata is None or not pa.types.is_string(metadata.type):
+            return rows
+        mask = np.zeros(batch.num_rows, dtype=np.bool_)
+        for name in missing:
+            hits = pc.fill_null(pc.match_substring(metadata, f'"{name}"'), False)
+            mask |= np.asarray(hits.to_numpy(zero_copy_only=False), dtype=np.bool_)
+        candidates = np.flatnonzero(mask)
+        for row, text in zip(candidates.tolist(), metadata.take(pa.array(candidates)).to_pylist(), strict=True):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                found = [(name, parsed[name]) for name in missing if parsed.get(name) is not None]
+                if found:
+                    rows.setdefault(row, []).extend(found)
         return rows
 
-    def _strings(self, batch: Batch, name: str) -> list[Any]:
-        column = batch.column(name)
-        return column.to_pylist() if column is not None else [None] * batch.num_rows
+    def _text_rows(self, batch: Batch, found: dict[int, list[Finding]]) -> None:
+        for name in self.params.text_columns:
+            column = batch.column(name)
+            if column is None or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            notices, agencies = self.notices.candidates(column), self.agencies.candidates(column)
+            rows = np.flatnonzero(notices | agencies)
+            for row, text in zip(rows.tolist(), column.take(pa.array(rows)).to_pylist(), strict=True):
+                hits: list[Finding] = []
+                if notices[row]:
+                    hits.extend(Finding("notice", name, _clip(hit)) for hit in self.notices.find(text, extend=60))
+                if agencies[row]:
+                    hits.extend(Finding("agency_credit", name, _clip(hit)) for hit in self.agencies.find(text))
+                if hits:
+                    found.setdefault(row, []).extend(hits)
+
+    def _license_rows(self, batch: Batch, found: dict[int, list[Finding]]) -> None:
+        column = batch.column(self.params.license_column)
+        if column is None:
+            return
+        cache: dict[str, list[Finding]] = {}
+        for row, value in enumerate(column.to_pylist()):
+            if not isinstance(value, str):
+                continue
+            hits = cache.get(value)
+            if hits is None:
+                hits = cache[value] = self.license_findings(value)
+            if hits:
+                found.setdefault(row, []).extend(hits)
+
+    def _url_rows(self, batch: Batch, found: dict[int, list[Finding]]) -> None:
+        column = batch.column(self.params.url_column)
+        if column is None or not pa.types.is_string(column.type) or column.null_count == len(column):
+            return
+        hosts = pc.utf8_lower(pc.struct_field(pc.extract_regex(column, _HOST), "host"))
+        distinct = pc.unique(hosts)
+        per_host: list[list[Finding]] = []
+        for host in distinct.to_pylist():
+            per_host.append(self._host_findings(host.rstrip(".")) if host else [])
+        if any(per_host):
+            index = pc.fill_null(pc.index_in(hosts, value_set=distinct), -1).to_numpy(zero_copy_only=False)
+            for row in np.flatnonzero(index >= 0).tolist():
+                hits = per_host[index[row]]
+                if hits:
+                    found.setdefault(row, []).extend(hits)
+        if self.do_not_train.urls or self.do_not_train.prefixes:
+            for row, url in enumerate(column.to_pylist()):
+                hit = self.do_not_train.match_listed_url(url) if isinstance(url, str) else None
+                if hit is not None:
+                    found.setdefault(row, []).append(Finding("opt_out:do_not_train", f"do_not_train:{hit[1]}", hit[0]))
+
+    def _host_findings(self, host: str) -> list[Finding]:
+        cached = self._hosts.get(host)
+        if cached is not None:
+            return cached
+        hits: list[Finding] = []
+        domain = domain_match(host, self.stock_domains)
+        if domain is not None:
+            hits.append(Finding("stock_source", "url", f"{host} (listed: {domain})"))
+        hit = self.do_not_train.match_domain(host)
+        if hit is not None:
+            hits.append(Finding("opt_out:do_not_train", f"do_not_train:{hit[1]}", hit[0]))
+        if len(self._hosts) < 1_000_000:
+            self._hosts[host] = hits
+        return hits
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Every check on every row; empty lists where nothing triggered."""
         n = batch.num_rows
         p = self.params
-        texts = [self._strings(batch, name) for name in p.text_columns]
-        licenses = self._strings(batch, p.license_column)
-        urls = self._strings(batch, p.url_column)
-        headers = self._lookup(batch, p.header_columns)
-        robots = self._lookup(batch, p.robots_columns)
-        tdmrep = self._lookup(batch, p.tdmrep_columns)
+        found: dict[int, list[Finding]] = {}
+        self._text_rows(batch, found)
+        self._license_rows(batch, found)
+        self._url_rows(batch, found)
         image_column = batch.column(C.IMAGE)
-        has_image = [False] * n
         payloads: list[bytes | None] = [None] * n
         if image_column is not None and image_column.null_count < n:
             payloads = pc.struct_field(image_column, "bytes").to_pylist()
-            has_image = [bool(data) for data in payloads]
-        metas: list[ImageMetadata | None] = [None] * n
-        if p.image_metadata and any(has_image):
-            metas = batch_metadata(batch, c2pa=p.c2pa)
+        has_image = [bool(data) for data in payloads]
+        urls = batch.column(p.url_column)
+        url_values = urls.to_pylist() if urls is not None else [None] * n
+        headers = self._lookup(batch, p.header_columns)
+        robots = self._lookup(batch, p.robots_columns)
+        tdmrep = self._lookup(batch, p.tdmrep_columns)
+        for row in sorted(set(headers) | set(robots) | set(tdmrep)):
+            hits = self._consent_findings(
+                headers.get(row, []), robots.get(row, []), tdmrep.get(row, []), url_values[row], has_image[row]
+            )
+            if hits:
+                found.setdefault(row, []).extend(hits)
+        if self.do_not_train.hashes:
+            self._hash_rows(batch, payloads, found)
+        if any(has_image):
+            self._image_rows(batch, has_image, found)
+        return _columns(n, found)
+
+    def _hash_rows(self, batch: Batch, payloads: list[bytes | None], found: dict[int, list[Finding]]) -> None:
+        texts = batch.column(self.params.text_columns[0]) if self.params.text_columns else None
+        text_values = texts.to_pylist() if texts is not None else [None] * batch.num_rows
+        for row, (data, text) in enumerate(zip(payloads, text_values, strict=True)):
+            content = data if data else (text.encode("utf-8") if isinstance(text, str) else None)
+            hit = self.do_not_train.match_content(content) if content is not None else None
+            if hit is not None:
+                found.setdefault(row, []).append(Finding("opt_out:do_not_train", f"do_not_train:{hit[1]}", hit[0]))
+
+    def _image_rows(self, batch: Batch, has_image: list[bool], found: dict[int, list[Finding]]) -> None:
+        p = self.params
+        metas = batch_metadata(batch, c2pa=p.c2pa) if p.image_metadata else [None] * batch.num_rows
         marks_column = batch.column(p.watermark_column)
-        self.watermark_seen = marks_column is not None if any(has_image) else self.watermark_seen
-        marks = marks_column.to_pylist() if marks_column is not None else [None] * n
-        signals: list[list[str]] = []
-        evidence: list[list[dict[str, str]]] = []
-        for row in range(n):
-            found: list[Finding] = []
-            for name, values in zip(p.text_columns, texts, strict=True):
-                if isinstance(values[row], str):
-                    found.extend(self.text_findings(values[row], name))
-            if isinstance(licenses[row], str):
-                found.extend(self.license_findings(licenses[row]))
-            if isinstance(urls[row], str):
-                found.extend(self.url_findings(urls[row]))
-            found.extend(self._consent_findings(headers[row], robots[row], tdmrep[row], urls[row], has_image[row]))
-            if not self.do_not_train.empty:
-                content = payloads[row] if has_image[row] else None
-                text = texts[0][row] if texts else None
-                if content is None and isinstance(text, str):
-                    content = text.encode("utf-8")
-                hit = self.do_not_train.match_content(content) if content is not None else None
-                if hit is not None:
-                    found.append(Finding("opt_out:do_not_train", f"do_not_train:{hit[1]}", hit[0]))
+        self.watermark_seen = marks_column is not None
+        marks = marks_column.to_pylist() if marks_column is not None else [None] * batch.num_rows
+        for row, present in enumerate(has_image):
+            if not present:
+                continue
             meta = metas[row]
-            if meta is not None:
-                found.extend(self.metadata_findings(meta))
-            if has_image[row]:
-                found.extend(self._watermark_finding(marks_column is not None, marks[row]))
-            signals.append(sorted({f.signal for f in found if f.signal != UNAVAILABLE}))
-            evidence.append([f._asdict() for f in dict.fromkeys(found)])
-        return {
-            "copyright_signals": pa.array(signals, pa.list_(pa.string())),
-            "copyright_evidence": pa.array(evidence, pa.list_(EVIDENCE_TYPE)),
-        }
+            hits = self.metadata_findings(meta) if meta is not None else []
+            hits.extend(self._watermark_finding(marks_column is not None, marks[row]))
+            if hits:
+                found.setdefault(row, []).extend(hits)
 
     def _consent_findings(
         self,

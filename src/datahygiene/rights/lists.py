@@ -13,6 +13,11 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
 _HEX64 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 
 
@@ -43,24 +48,119 @@ def gather(names: Iterable[str], files: Iterable[Path]) -> list[tuple[str, str]]
     return entries
 
 
+_RE2_SPACE = r"\s\p{Z}\x{85}\x{0b}\x{1c}-\x{1f}"
+_RE2_WORD = r"\p{L}\p{N}_"
+#: Python escape -> (RE2 text outside a class, inside a class); None: not expressible, no prefilter.
+_RE2_ESCAPES: dict[str, tuple[str | None, str | None]] = {
+    "b": ("", None),  # zero-width: dropping it only widens the match set
+    "B": ("", None),
+    "w": (f"[{_RE2_WORD}]", _RE2_WORD),
+    "W": (f"[^{_RE2_WORD}]", None),
+    "d": (r"\p{Nd}", r"\p{Nd}"),
+    "D": (r"\P{Nd}", r"\P{Nd}"),
+    "s": (f"[{_RE2_SPACE}]", _RE2_SPACE),
+    "S": (f"[^{_RE2_SPACE}]", None),
+    "Z": (r"\z", None),
+}
+
+
+def re2_superset(pattern: str) -> str | None:
+    """An RE2 pattern matching at least every string the Python ``pattern`` matches, or None.
+
+    Word boundaries are dropped and ``\\w``, ``\\d``, ``\\s`` become their Unicode classes; lookarounds,
+    backreferences and the like do not compile in RE2 (checked by the caller).
+    """
+    if re.compile(pattern).flags & (re.MULTILINE | re.VERBOSE):
+        return None
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "$" and not in_class:  # Python's $ also matches before a final newline
+            out.append(r"(?:\n?\z)")
+            i += 1
+            continue
+        if char == "\\" and i + 1 < len(pattern):
+            escape = pattern[i + 1]
+            mapped = _RE2_ESCAPES.get(escape)
+            if mapped is None:
+                out.append(pattern[i : i + 2])
+            else:
+                text = mapped[1] if in_class else mapped[0]
+                if text is None:
+                    return None
+                out.append(text)
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a leading ] is a literal
+                out.append("\\]")
+                i += 1
+        elif char == "]" and in_class:
+            in_class = False
+            out.append(char)
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _re2_compiles(pattern: str) -> bool:
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
 class PhraseMatcher:
-    """One regular expression over every phrase: whole words, case-insensitive; ``re:`` lines verbatim."""
+    """Phrases (whole words, case-insensitive) and ``re:`` regular expressions, found in one pass.
+
+    :meth:`candidates` screens a whole Arrow column with RE2 (a superset of the Python matches);
+    :meth:`find` extracts the matches of one string with Python's ``re``. An entry that RE2 cannot
+    express (lookarounds, backreferences) makes every row a candidate: correct, only slower.
+    """
 
     def __init__(self, lines: Iterable[str]) -> None:
-        parts: list[str] = []
+        regexes: list[str] = []
         phrases: list[str] = []
         for line in lines:
             if line.startswith("re:"):
                 re.compile(line[3:])  # a bad user regex fails here, naming itself
-                parts.append(f"(?:{line[3:]})")
+                regexes.append(line[3:])
             else:
-                phrases.append(line)
+                phrases.append(" ".join(line.split()))
         # Longest phrase first, so "Alamy Stock Photo" wins over "Alamy" at the same position.
-        for line in sorted(set(phrases), key=len, reverse=True):
-            words = r"\s+".join(re.escape(word) for word in line.split())
-            parts.append(rf"(?i:(?<![\w/.]){words}(?!\w))")
-        self.count = len(parts)
+        words = [r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(set(phrases), key=len, reverse=True)]
+        parts = [f"(?:{r})" for r in regexes]
+        if words:
+            parts.insert(0, r"(?<![\w/.])(?i:" + "|".join(words) + r")(?!\w)")
+        self.count = len(regexes) + len(set(phrases))
         self.pattern = re.compile("|".join(parts)) if parts else None
+        screens = [f"(?i:{w.replace(chr(92) + 's+', '[' + _RE2_SPACE + ']+')})" for w in words]
+        self.unscreened: list[str] = []
+        for regex in regexes:
+            superset = re2_superset(regex)
+            if superset is not None and _re2_compiles(superset):
+                screens.append(f"(?:{superset})")
+            else:
+                self.unscreened.append(regex)
+        self.screen = "|".join(screens) if screens else None
+
+    def candidates(self, column: pa.Array) -> npt.NDArray[np.bool_]:
+        """Rows of a string column that may hold a match (never misses one that :meth:`find` reports)."""
+        if self.pattern is None:
+            return np.zeros(len(column), dtype=np.bool_)
+        if self.unscreened or self.screen is None:
+            return np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        hits = pc.fill_null(pc.match_substring_regex(column, self.screen), False)
+        return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=np.bool_)
 
     def find(self, text: str, *, extend: int = 0) -> list[str]:
         """The distinct matches in order of appearance, each with up to ``extend`` more characters of
@@ -129,6 +229,7 @@ class DoNotTrain:
     urls: dict[str, str] = field(default_factory=dict)
     prefixes: list[tuple[str, str]] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
+    _domain_set: set[str] = field(default_factory=set)
 
     @classmethod
     def from_entries(cls, entries: Iterable[tuple[str, str]]) -> DoNotTrain:
@@ -144,6 +245,7 @@ class DoNotTrain:
                 built.urls[normalise_url(line)] = origin
             else:
                 built.domains[line.lower().strip(".")] = origin
+        built._domain_set = set(built.domains)
         return built
 
     @property
@@ -151,21 +253,28 @@ class DoNotTrain:
         """True when the list has no entries (and hashing can be skipped)."""
         return not (self.domains or self.urls or self.prefixes or self.hashes)
 
-    def match_url(self, url: str) -> tuple[str, str] | None:
-        """``(what matched, origin file)`` for a URL on the list."""
-        host = url_host(url)
-        if host is not None and self.domains:
-            domain = domain_match(host, set(self.domains))
-            if domain is not None:
-                return f"domain {domain}", self.domains[domain]
-        if self.urls or self.prefixes:
-            key = normalise_url(url)
-            if key in self.urls:
-                return f"url {url}", self.urls[key]
-            for prefix, origin in self.prefixes:
-                if key.startswith(prefix):
-                    return f"url prefix {prefix}*", origin
+    def match_domain(self, host: str) -> tuple[str, str] | None:
+        """``(what matched, origin file)`` for a host that is, or is below, a listed domain."""
+        domain = domain_match(host, self._domain_set) if self.domains else None
+        return None if domain is None else (f"domain {domain}", self.domains[domain])
+
+    def match_listed_url(self, url: str) -> tuple[str, str] | None:
+        """``(what matched, origin file)`` for a URL listed exactly or under a ``*`` prefix."""
+        if not (self.urls or self.prefixes):
+            return None
+        key = normalise_url(url)
+        if key in self.urls:
+            return f"url {url}", self.urls[key]
+        for prefix, origin in self.prefixes:
+            if key.startswith(prefix):
+                return f"url prefix {prefix}*", origin
         return None
+
+    def match_url(self, url: str) -> tuple[str, str] | None:
+        """``(what matched, origin file)`` for a URL on the list by domain, exact URL or prefix."""
+        host = url_host(url)
+        hit = self.match_domain(host) if host is not None else None
+        return hit if hit is not None else self.match_listed_url(url)
 
     def match_content(self, content: bytes) -> tuple[str, str] | None:
         """``(what matched, origin file)`` when the content's sha256 is on the list."""
