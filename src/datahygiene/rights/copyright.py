@@ -233,7 +233,7 @@ class CopyrightStage:
             elif source in CREDIT_FIELDS:
                 agencies = [Finding("agency_credit", source, _clip(hit)) for hit in self.agencies.find(value)]
                 found.extend(agencies or [Finding("creator_metadata", source, _clip(value))])
-            elif source in DESCRIPTION_FIELDS or png_key in _PNG_DESCRIPTION:
+            elif source in DESCRIPTION_FIELDS or png_key in _PNG_DESCRIPTION or source == "comment":
                 found.extend(self.text_findings(value, source))
             elif source == "xmp:plus:DataMining":
                 found.extend(plus_findings([value]))
