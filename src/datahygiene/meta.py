@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 import warnings
@@ -436,18 +437,18 @@ def summarise_c2pa(store: dict[str, Any], validation_state: str | None = None) -
     )
 
 
-_c2pa_context: Any = None
+_c2pa_context: tuple[int, Any] | None = None
 
 
 def _c2pa_reader_context() -> Any:
-    """A c2pa Context that never touches the network (no remote manifests, no OCSP)."""
+    """A c2pa Context that never touches the network (no remote manifests, no OCSP); one per process."""
     global _c2pa_context
-    if _c2pa_context is None:
+    if _c2pa_context is None or _c2pa_context[0] != os.getpid():
         import c2pa
 
         settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
-        _c2pa_context = c2pa.Context(settings)
-    return _c2pa_context
+        _c2pa_context = (os.getpid(), c2pa.Context(settings))
+    return _c2pa_context[1]
 
 
 def might_hold_c2pa(data: bytes) -> bool:

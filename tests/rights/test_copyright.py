@@ -348,6 +348,12 @@ def test_c2pa_training_mining(stage: CopyrightStage) -> None:
     assert rows[1][1][0]["value"] == "c2pa.ai_training=constrained (licence required)"
 
 
+def test_c2pa_opt_out_survives_edited_pixels(stage: CopyrightStage) -> None:
+    edited = bytearray(c2pa_jpeg({"c2pa.ai_training": "notAllowed"}))
+    edited[-20] ^= 0xFF  # inside the image data, after the manifest: the hash no longer matches
+    assert _signals(stage, image=[bytes(edited)]) == [["opt_out:c2pa"]]
+
+
 def test_c2pa_can_be_switched_off() -> None:
     quiet = CopyrightStage(CopyrightParams(c2pa=False), StageContext())
     assert _signals(quiet, image=[c2pa_jpeg({"c2pa.ai_training": "notAllowed"})]) == [[]]

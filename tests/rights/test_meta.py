@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
@@ -151,6 +152,9 @@ def test_c2pa_signed_training_mining_and_source_type() -> None:
     assert any(name.startswith("datahygiene-tests") for name in info.claim_generators)
     assert info.validation_state in ("Valid", "Trusted", "Invalid")
     assert read_metadata(data, c2pa=False).c2pa is None
+    edited = bytearray(data)
+    edited[-20] ^= 0xFF
+    assert read_metadata(bytes(edited)).c2pa == replace(info, validation_state="Invalid")
 
 
 def test_broken_c2pa_is_an_error_not_an_exception() -> None:
