@@ -59,6 +59,8 @@ TEXT_SIGNALS = [
     ("Fans cheer in the stadium. (AP Photo/John Smith)", "agency_credit", "AP Photo"),
     ("The president speaks. REUTERS/Jane Roe", "agency_credit", "REUTERS/"),
     ("Protesters march. AFP via Getty Images", "agency_credit", "AFP via"),
+    ("Flooded streets. Photo: Associated Press", "agency_credit", "Photo: Associated Press"),
+    ("Crowds in the square. Xinhua/Li Wei", "agency_credit", "Xinhua/"),
 ]
 
 
@@ -81,6 +83,7 @@ PLAIN = [
     "Photographed by my grandmother in 1972",
     "We went to the ap exam and the afp meeting",
     "map of the getty center gardens",
+    "The Associated Press reported that talks resumed on Monday, Xinhua said.",
 ]
 
 
