@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pv
 import pytest
 
 from datahygiene import columns as C
@@ -398,6 +399,16 @@ def test_real_photographs_give_no_signal(stage: CopyrightStage) -> None:
     assert len(photos) >= 10
     rows = _run(stage, image=[p.read_bytes() for p in photos], watermark=[0.1] * len(photos))
     assert rows == [([], [])] * len(photos)
+
+
+def test_ordinary_sentences_give_no_signal(stage: CopyrightStage) -> None:
+    """The 3,728 HateCheck test cases: plain (if often hateful) English sentences, no rights markers."""
+    root = eval_data_dir()
+    assert root is not None, "shared eval data missing"
+    texts = pv.read_csv(root / "hatecheck" / "test_suite_cases.csv")["test_case"].combine_chunks()
+    out = stage.process(Batch(records=pa.RecordBatch.from_arrays([texts], names=["text"])))
+    assert len(texts) > 3000
+    assert out["copyright_signals"].to_pylist() == [[]] * len(texts)
 
 
 def test_every_row_gets_both_columns_and_text_only_batches_work(stage: CopyrightStage) -> None:
