@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from datahygiene.likeness.names import NameFinder
+from datahygiene.likeness.names import NameFinder, precision_recall, read_labelled
 
 DATA = Path(__file__).parent / "data"
 
@@ -83,27 +83,10 @@ def test_user_files_extend_the_lexicon(tmp_path: Path) -> None:
     assert custom.find("Keanu Reeves rides") == []
 
 
-def _score(path: Path, finder: NameFinder) -> tuple[float, float]:
-    """Precision and recall over names; a found name counts when it shares a word with an expected one."""
-    tp = fp = fn = 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        text, _, labels = line.partition("\t")
-        expected = [name for name in labels.split("|") if name]
-        found = finder.find(text)
-
-        def overlaps(a: str, b: str) -> bool:
-            return bool(set(a.split()) & set(b.split()))
-
-        hits = sum(1 for name in found if any(overlaps(name, e) for e in expected))
-        tp, fp = tp + hits, fp + len(found) - hits
-        fn += sum(1 for e in expected if not any(overlaps(name, e) for name in found))
-    return tp / (tp + fp), tp / (tp + fn)
-
-
-@pytest.mark.parametrize(("file", "precision", "recall"), [("names_eval.tsv", 0.95, 0.85), ("names_heldout.tsv", 0.9, 0.7)])
+@pytest.mark.parametrize(
+    ("file", "precision", "recall"), [("names_eval.tsv", 0.95, 0.85), ("names_heldout.tsv", 0.9, 0.7)]
+)
 def test_hand_labelled_sets(finder: NameFinder, file: str, precision: float, recall: float) -> None:
-    measured = _score(DATA / file, finder)
+    measured = precision_recall(finder, read_labelled(DATA / file))
     assert measured[0] >= precision
     assert measured[1] >= recall

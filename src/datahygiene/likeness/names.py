@@ -216,3 +216,28 @@ class NameFinder:
         while fallback < end and tokens[fallback - 1].key in PARTICLES:
             fallback += 1
         return fallback
+
+
+def read_labelled(path: Path) -> list[tuple[str, list[str]]]:
+    """A hand-labelled file: ``text<TAB>name|name`` per line (``#`` comments); an empty label means no name."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            text, _, labels = line.partition("\t")
+            rows.append((text, [name for name in labels.split("|") if name]))
+    return rows
+
+
+def precision_recall(finder: NameFinder, labelled: Iterable[tuple[str, list[str]]]) -> tuple[float, float]:
+    """Name-level precision and recall; a found name counts when it shares a word with an expected one."""
+    true_pos = false_pos = false_neg = 0
+    for text, expected in labelled:
+        found = finder.find(text)
+        hits = sum(1 for name in found if any(_overlap(name, e) for e in expected))
+        true_pos, false_pos = true_pos + hits, false_pos + len(found) - hits
+        false_neg += sum(1 for e in expected if not any(_overlap(name, e) for name in found))
+    return true_pos / max(true_pos + false_pos, 1), true_pos / max(true_pos + false_neg, 1)
+
+
+def _overlap(a: str, b: str) -> bool:
+    return bool(set(a.split()) & set(b.split()))
