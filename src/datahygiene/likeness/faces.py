@@ -76,7 +76,7 @@ class HaarDetector:
     """OpenCV's frontal-face cascade (``haarcascade_frontalface_alt2`` by default).
 
     Tuned so that the real photographs without people in the evaluation set
-    report no face: ``min_neighbors=5`` and faces at least ``min_face`` of the
+    report no face: ``min_neighbors=7`` and faces at least ``min_face`` of the
     shorter side (and 20 px) of the downscaled image.
     """
 
@@ -86,10 +86,10 @@ class HaarDetector:
         self,
         *,
         cascade: str = "haarcascade_frontalface_alt2.xml",
-        max_side: int = 384,
+        max_side: int = 512,
         scale_factor: float = 1.1,
-        min_neighbors: int = 5,
-        min_face: float = 0.04,
+        min_neighbors: int = 7,
+        min_face: float = 0.06,
     ) -> None:
         self.path = Path(cv2.data.haarcascades) / cascade  # type: ignore[attr-defined]
         self.classifier = cv2.CascadeClassifier(str(self.path))

@@ -50,12 +50,12 @@ class LikenessParams(StageParams):
     #: ``auto``: YuNet when its ONNX file is in ``models.dir``, else the Haar cascade.
     detector: Literal["auto", "haar", "yunet"] = "auto"
     #: Longest side (pixels) of the copy faces are detected on.
-    max_side: int = Field(default=384, ge=64)
+    max_side: int = Field(default=512, ge=64)
     haar_cascade: str = "haarcascade_frontalface_alt2.xml"
-    haar_min_neighbors: int = Field(default=5, ge=1)
+    haar_min_neighbors: int = Field(default=7, ge=1)
     haar_scale_factor: float = Field(default=1.1, gt=1.0)
     #: Smallest face side, as a share of the downscaled image's shorter side (and at least 20 px).
-    haar_min_face: float = Field(default=0.04, gt=0.0, lt=1.0)
+    haar_min_face: float = Field(default=0.06, gt=0.0, lt=1.0)
     yunet_score: float = Field(default=0.8, gt=0.0, lt=1.0)
     #: Blur the faces of kept rows that carry any of these signals (empty: never blur).
     blur: list[Literal["face", "identifiable_person"]] = Field(default_factory=list)
