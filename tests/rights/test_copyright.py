@@ -177,6 +177,18 @@ def test_stock_domains(stage: CopyrightStage, url: str, expected: list[str]) -> 
         assert found[0]["source"] == "url"
 
 
+def test_large_string_columns(stage: CopyrightStage) -> None:
+    records = pa.RecordBatch.from_pydict(
+        {
+            "text": pa.array(["© 2020 X", None], pa.large_string()),
+            "url": pa.array([None, "https://www.alamy.com/x"], pa.large_string()),
+            "license": pa.array(["CC BY-ND", None], pa.large_string()),
+        }
+    )
+    signals = stage.process(Batch(records=records))["copyright_signals"].to_pylist()
+    assert signals == [["license:nd", "notice"], ["stock_source"]]
+
+
 def test_user_stock_and_agency_files(tmp_path: Path) -> None:
     domains = tmp_path / "mine.txt"
     domains.write_text("# my agency\npics.example\n")
