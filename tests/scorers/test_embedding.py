@@ -8,13 +8,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from tests.helpers import rows_by_id
 from typer.testing import CliRunner
 
 from datahygiene.calibrate import evaluate
 from datahygiene.cli import app
+from datahygiene.config import load_config
+from datahygiene.runner import run
 from datahygiene.scorers.embedding import (
     ENCODER_NAME,
     ENCODER_SHA256,
+    TEXT_EMBEDDINGS,
     EmbeddingParams,
     EmbeddingToxicityStage,
     LinearHead,
@@ -168,9 +172,6 @@ def test_calibrate_fit_head_on_a_small_grouped_csv(tmp_path: Path) -> None:
 def test_default_config_falls_back_to_embedding_and_records_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from datahygiene.config import load_config
-    from datahygiene.runner import run
-
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no Detoxify checkpoint in any cache
     shipped = load_config(None)
     entry = next(stage for stage in shipped.stages if stage.name == "toxicity.detoxify")
@@ -197,3 +198,25 @@ def test_default_config_falls_back_to_embedding_and_records_it(
     assert model["fallback"]["model"] == ENCODER_NAME
     assert model["fallback"]["sha256"] == ENCODER_SHA256
     assert manifest["reject_reasons"]["toxicity>0.8"] == len(HATEFUL)
+
+
+def test_embeddings_feed_semantic_dedup_of_text(tmp_path: Path) -> None:
+
+    texts = {
+        "a": "The committee postponed its vote on the new budget until next month.",
+        "b": "Next month the committee will vote on the new budget; the vote was postponed.",
+        "c": "Fresh snow fell on the mountains overnight.",
+        "d": "   ",
+    }
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in texts.items()))
+    dedup = {"near_text": {"enabled": False}, "semantic": {"artifact": TEXT_EMBEDDINGS, "threshold": 0.8}}
+    stages = json.dumps([{"name": "toxicity.embedding"}, {"name": "dedup", "params": dedup}])
+    rules = "policy.rules=[{when: 'dup_kind not_null', reason: 'duplicate:{value}'}]"
+    config = load_config(None, [f"stages={stages}", rules, "check_duplicate_ids=false"])
+    assert run(config, [str(data)], tmp_path / "out", write_documents=False).exit_code == 0
+    rows = rows_by_id(tmp_path / "out")
+    assert (rows["b"]["dup_kind"], rows["b"]["dup_of"]) == ("semantic", "a")
+    assert rows["c"]["dup_kind"] is None
+    assert rows["d"]["dup_kind"] is None
+    assert rows["d"]["toxicity"] is None

