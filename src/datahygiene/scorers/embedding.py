@@ -285,9 +285,9 @@ def fit_head(
     n_groups = len(set(groups.tolist()))
     if n_groups < folds:
         raise ValueError(f"need at least {folds} distinct groups for {folds}-fold grouped CV, got {n_groups}")
-    inner = max(2, min(folds, n_groups - n_groups // folds) - 1)
     logits = np.zeros(len(y), dtype=np.float64)
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+        inner = max(2, min(folds - 1, len(set(groups[train].tolist()))))  # inner CV on the outer training groups
         c_value = select_c(x[train], y[train], groups[train], inner)
         logits[test] = _logistic(c_value).fit(x[train], y[train]).decision_function(x[test])
     raw = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
