@@ -131,7 +131,7 @@ def fit_head_on_table(
     ``cv_groups`` keeps every group inside one fold (None: each row is its own group).
     """
     from datahygiene.scorers.embedding import EmbeddingParams, MiniLMEncoder, fit_head, packaged_encoder_dir
-    from datahygiene.scorers.toxicity import pick_device
+    from datahygiene.scorers.weights import pick_device
 
     settings = EmbeddingParams(**params)
     encoder = MiniLMEncoder(

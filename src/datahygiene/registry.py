@@ -23,6 +23,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.scorers.toxicity",
     "datahygiene.scorers.embedding",
     "datahygiene.scorers.nsfw",
+    "datahygiene.scorers.openclip",
     "datahygiene.scorers.blocklist",
     "datahygiene.dedup.dedup_stage",
 )

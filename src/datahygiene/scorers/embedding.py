@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from datahygiene.registry import register
 from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, text_rows, tokenize
-from datahygiene.scorers.weights import sha256_file
+from datahygiene.scorers.weights import pick_device, sha256_file
 from datahygiene.stage import Batch, StageContext, StageParams
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,6 @@ class EmbeddingToxicityStage:
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         assert isinstance(params, EmbeddingParams)
-        from datahygiene.scorers.toxicity import pick_device
-
         self.params = params
         if params.head is None:
             self.head_paths = list(DEFAULT_HEADS)
