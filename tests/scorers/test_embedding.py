@@ -16,6 +16,7 @@ from datahygiene.cli import app
 from datahygiene.config import load_config
 from datahygiene.runner import run
 from datahygiene.scorers.embedding import (
+    DEFAULT_HEADS,
     ENCODER_NAME,
     ENCODER_SHA256,
     TEXT_EMBEDDINGS,
@@ -25,6 +26,7 @@ from datahygiene.scorers.embedding import (
     MiniLMEncoder,
     fit_head,
 )
+from datahygiene.scorers.weights import sha256_file
 from datahygiene.stage import Batch, StageContext
 
 HATEFUL = [
@@ -220,3 +222,13 @@ def test_embeddings_feed_semantic_dedup_of_text(tmp_path: Path) -> None:
     assert rows["c"]["dup_kind"] is None
     assert rows["d"]["dup_kind"] is None
     assert rows["d"]["toxicity"] is None
+
+
+def test_shipped_heads_match_the_committed_seed_files() -> None:
+    # Editing the seed set without re-running bench/train_toxicity_head.py would leave stale heads.
+    seed = Path(__file__).resolve().parents[2] / "bench" / "data" / "toxicity_seed"
+    for path in DEFAULT_HEADS:
+        provenance = LinearHead.load(path).provenance
+        assert provenance["encoder_sha256"] == ENCODER_SHA256
+        assert provenance["seed_sha256"] == {name: sha256_file(seed / name) for name in provenance["seed_sha256"]}
+        assert "tsv" in " ".join(provenance["seed_sha256"])
