@@ -25,6 +25,7 @@ from datahygiene.scorers.embedding import (
     LinearHead,
     MiniLMEncoder,
     fit_head,
+    split_sentences,
 )
 from datahygiene.scorers.weights import sha256_file
 from datahygiene.stage import Batch, StageContext
@@ -67,6 +68,30 @@ def test_order_and_batching_do_not_change_scores(stage: EmbeddingToxicityStage) 
         stage.process(Batch(records=pa.RecordBatch.from_pydict({"text": [t]})))["toxicity"][0].as_py() for t in texts
     ]
     np.testing.assert_allclose(one, alone, atol=1e-5)
+
+
+PARAGRAPH = (
+    "The council met on Tuesday to discuss the new library budget. Residents asked about opening hours, parking "
+    "near the park, and the schedule for repairing the bridge.\n"
+) * 8
+
+
+def test_long_text_scores_its_worst_sentence(stage: EmbeddingToxicityStage) -> None:
+    texts = [PARAGRAPH, PARAGRAPH + HATEFUL[0], HATEFUL[1] + " " + PARAGRAPH]
+    out = stage.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))["toxicity"].to_pylist()
+    assert out[0] < 0.5
+    assert min(out[1:]) > 0.8
+    whole = EmbeddingToxicityStage(EmbeddingParams(split_chars=0), StageContext(offline=True, device="cpu"))
+    diluted = whole.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))["toxicity"].to_pylist()
+    assert diluted[1] < 0.5  # averaged into the paragraph, the hateful sentence vanishes: why we split
+
+
+def test_split_sentences() -> None:
+    assert split_sentences("Hi there.  How are you?\nFine! ", 200) == ["Hi there.", "How are you?", "Fine!"]
+    long = " ".join(["word"] * 100)
+    pieces = split_sentences(long, 50)
+    assert all(len(p) <= 50 for p in pieces)
+    assert " ".join(pieces) == long
 
 
 def test_describe_records_encoder_package_and_head_hashes(stage: EmbeddingToxicityStage) -> None:

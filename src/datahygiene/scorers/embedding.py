@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
 from datahygiene.registry import register
 from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, text_rows, tokenize
@@ -129,6 +131,8 @@ class EmbeddingParams(StageParams):
     encoder_dir: Path | None = None
     batch_size: int = 64
     max_length: int = 256
+    #: Texts longer than this (characters) also score each sentence; the row gets the max. 0 scores every text whole.
+    split_chars: int = Field(default=200, ge=0)
 
 
 @register("toxicity.embedding")
@@ -162,15 +166,30 @@ class EmbeddingToxicityStage:
         return pa.schema([(f"tox_{head.label}", pa.float32()) for head in self.heads] + [("toxicity", pa.float32())])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        """Score rows with text (null elsewhere); leave the embeddings in ``batch.artifacts`` for semantic dedup."""
+        """Score rows with text (null elsewhere); leave the embeddings in ``batch.artifacts`` for semantic dedup.
+
+        A text longer than ``split_chars`` scores the max over the whole text and each of its sentences: the heads
+        judge sentences, and one hateful sentence averaged into a paragraph's embedding all but vanishes.
+        """
         texts = batch.texts()
         idx = text_rows(texts)
         embeddings = np.zeros((batch.num_rows, self.encoder.dim), dtype=np.float32)
+        scores = np.full((batch.num_rows, len(self.heads)), np.nan, dtype=np.float32)
         if idx:
-            embeddings[idx] = self.encoder.encode([str(texts[i]) for i in idx], self.params.batch_size)
+            pieces, owners = [], []
+            split = self.params.split_chars
+            for row in idx:
+                text = str(texts[row])
+                parts = [text, *split_sentences(text, split)] if split and len(text) > split else [text]
+                pieces += parts
+                owners += [row] * len(parts)
+            encoded = self.encoder.encode(pieces, self.params.batch_size)
+            owner = np.asarray(owners)
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            embeddings[idx] = encoded[starts]  # the whole text comes first among a row's pieces
+            piece_scores = np.stack([head.predict(encoded) for head in self.heads], axis=1)
+            scores[idx] = np.maximum.reduceat(piece_scores, starts, axis=0)
         batch.artifacts[TEXT_EMBEDDINGS] = embeddings
-        scores = np.stack([head.predict(embeddings) for head in self.heads], axis=1)
-        scores[np.setdiff1d(np.arange(batch.num_rows), idx)] = np.nan
         return label_columns(scores, [head.label for head in self.heads])
 
     def describe(self) -> dict[str, Any]:
@@ -222,6 +241,24 @@ def select_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, grid:
 
     scores = [float(roc_auc_score(y, _grouped_oof(x, y, groups, folds, c))) for c in grid]
     return grid[int(np.argmax(scores))]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+
+
+def split_sentences(text: str, max_chars: int) -> list[str]:
+    """Sentences of ``text`` (split after . ! ? and at line breaks); longer ones cut at spaces into ``max_chars``."""
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        sentence = sentence.strip()
+        while max_chars and len(sentence) > max_chars:
+            cut = sentence.rfind(" ", 0, max_chars + 1)
+            cut = cut if cut > 0 else max_chars
+            out.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if sentence:
+            out.append(sentence)
+    return out
 
 
 def _logit(p: float) -> float:
