@@ -257,3 +257,13 @@ def test_shipped_heads_match_the_committed_seed_files() -> None:
         assert provenance["encoder_sha256"] == ENCODER_SHA256
         assert provenance["seed_sha256"] == {name: sha256_file(seed / name) for name in provenance["seed_sha256"]}
         assert "tsv" in " ".join(provenance["seed_sha256"])
+
+
+def test_fit_head_explains_folds_without_both_classes() -> None:
+    x = np.random.default_rng(3).normal(size=(12, 4))
+    y = np.array([1] * 10 + [0] * 2)
+    groups = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])  # the only negatives form one group
+    with pytest.raises(ValueError, match="only one class"):
+        fit_head(x, y, groups, folds=6)
+    with pytest.raises(ValueError, match="at least 5 distinct groups"):
+        fit_head(x, y, np.zeros(12), folds=5)

@@ -219,10 +219,15 @@ class EmbeddingToxicityStage:
 C_GRID: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
-def _logistic(c_value: float) -> Any:
+def _fit(c_value: float, x: np.ndarray, y: np.ndarray) -> Any:
+    """A balanced logistic regression fitted on one training fold (both classes needed)."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c_value, max_iter=5000, class_weight="balanced")
+    if len(np.unique(y)) < 2:
+        raise ValueError(
+            "a cross-validation training fold holds only one class: use fewer folds or groups that mix labels"
+        )
+    return LogisticRegression(C=c_value, max_iter=5000, class_weight="balanced").fit(x, y)
 
 
 def _grouped_oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, c_value: float) -> np.ndarray:
@@ -231,7 +236,7 @@ def _grouped_oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, c
 
     oof = np.zeros(len(y), dtype=np.float64)
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        oof[test] = _logistic(c_value).fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+        oof[test] = _fit(c_value, x[train], y[train]).predict_proba(x[test])[:, 1]
     return oof
 
 
@@ -324,11 +329,11 @@ def fit_head(
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
         inner = max(2, min(folds - 1, len(set(groups[train].tolist()))))  # inner CV on the outer training groups
         c_value = select_c(x[train], y[train], groups[train], inner)
-        logits[test] = _logistic(c_value).fit(x[train], y[train]).decision_function(x[test])
+        logits[test] = _fit(c_value, x[train], y[train]).decision_function(x[test])
     raw = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     scale, shift, mapping = anchor_mapping(raw, y, target_precision)
     c_value = select_c(x, y, groups, folds)
-    model = _logistic(c_value).fit(x, y)
+    model = _fit(c_value, x, y)
     head = LinearHead(
         coef=scale * np.asarray(model.coef_[0], dtype=np.float64),
         intercept=scale * float(model.intercept_[0]) + shift,
