@@ -25,6 +25,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.scorers.nsfw",
     "datahygiene.scorers.openclip",
     "datahygiene.scorers.blocklist",
+    "datahygiene.likeness.stage",
+    "datahygiene.rights.copyright",
     "datahygiene.dedup.dedup_stage",
 )
 

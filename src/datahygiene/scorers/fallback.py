@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 def build_fallback(
     owner: str, missing: str, fallback: str | None, context: StageContext, params: dict[str, Any] | None = None
 ) -> Stage:
-    """Build the stage named ``fallback`` with ``params`` (default: its defaults) and say so on the console.
+    """Build the stage named ``fallback`` (with ``params``, default ones when omitted) and say so on the console.
 
     ``owner`` is the stage that falls back, ``missing`` names the weights that did not resolve. Without a
     configured fallback, missing weights are an error.

@@ -81,7 +81,7 @@ class DetoxifyParams(StageParams):
     max_length: int = 256
     #: ``bf16`` runs the model under bfloat16 autocast (faster on GPUs and AMX CPUs; scores move by ~1e-3).
     precision: Literal["fp32", "bf16"] = "fp32"
-    #: Stage built when no weights resolve: MiniLM + heads (HateCheck ROC-AUC 0.855, see docs/scoring.md).
+    #: Stage built when no weights resolve: MiniLM + heads (HateCheck ROC-AUC 0.855 held out, see docs/scoring.md).
     fallback: str | None = "toxicity.embedding"
     fallback_params: dict[str, Any] = Field(default_factory=dict)
 
@@ -188,8 +188,9 @@ class DetoxifyStage:
             self.sha256 = sha256_file(self.weights)
             log.info("toxicity: using Detoxify %s from %s", params.variant, self.weights)
         else:
-            missing = f"Detoxify {params.variant}"
-            self.fallback = build_fallback(self.name, missing, params.fallback, context, params.fallback_params)
+            self.fallback = build_fallback(
+                self.name, f"Detoxify {params.variant}", params.fallback, context, params.fallback_params
+            )
 
     def output_schema(self) -> pa.Schema:
         """``tox_<label>`` per Detoxify label and ``toxicity`` (float32), or the fallback's schema."""
