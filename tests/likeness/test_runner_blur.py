@@ -6,7 +6,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from datahygiene import columns as C
+from datahygiene.policy import Route
+from datahygiene.runner import replace_kept_images
 from tests.helpers import rows_by_id, run_inputs
 from tests.likeness.conftest import encode, scene
 
@@ -54,3 +59,22 @@ def test_kept_rows_blurred_rejected_rows_original(tmp_path: Path, write_parquet:
     (likeness,) = [m for m in manifest["models"] if m["stage"] == "likeness"]
     assert likeness["model"] == "haar"
     assert likeness["blur"] == ["face"]
+
+
+def test_replace_kept_images_keeps_paths_nulls_and_other_routes() -> None:
+    images = pa.array(
+        [{"bytes": b"a", "path": "a.png"}, None, {"bytes": b"c", "path": None}, {"bytes": b"d", "path": "d.jpg"}],
+        C.IMAGE_TYPE,
+    )
+    records = pa.RecordBatch.from_pydict({"id": ["a", "b", "c", "d"], "image": images})
+    route = np.array([Route.KEPT, Route.KEPT, Route.REJECTED, Route.KEPT], dtype=np.int8)
+    out = replace_kept_images(records, route, {0: b"A", 2: b"C"})
+    assert out.column(1).to_pylist() == [
+        {"bytes": b"A", "path": "a.png"},
+        None,
+        {"bytes": b"c", "path": None},
+        {"bytes": b"d", "path": "d.jpg"},
+    ]
+    assert out.schema == records.schema
+    assert replace_kept_images(records, route, None) is records
+    assert replace_kept_images(records, route, {2: b"C"}) is records
