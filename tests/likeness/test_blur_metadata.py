@@ -33,7 +33,8 @@ def _exif_with_thumbnail() -> bytes:
 def test_jpeg_keeps_rights_fields_drops_thumbnail_and_maker_note() -> None:
     image = Image.new("RGB", (64, 48), "red")
     out = io.BytesIO()
-    image.save(out, "JPEG", exif=_exif_with_thumbnail(), comment=b"shot by Jane", xmp=b"<x:xmpmeta>dc:rights</x:xmpmeta>")
+    xmp = b"<x:xmpmeta>dc:rights</x:xmpmeta>"
+    image.save(out, "JPEG", exif=_exif_with_thumbnail(), comment=b"shot by Jane", xmp=xmp)
     original = out.getvalue()
     assert THUMBNAIL in original
     blurred = encode_like(image, original)
@@ -49,7 +50,7 @@ def test_maker_note_and_xmp_thumbnail_removed() -> None:
     exif = Image.Exif()
     exif[ARTIST] = "Jane Doe"
     exif.get_ifd(EXIF_IFD)[MAKER_NOTE] = b"CAMERA-PREVIEW-OF-THE-FACE"
-    xmp = b'<x:xmpmeta><xmpGImg:image>BASE64FACE</xmpGImg:image><dc:rights>CC</dc:rights></x:xmpmeta>'
+    xmp = b"<x:xmpmeta><xmpGImg:image>BASE64FACE</xmpGImg:image><dc:rights>CC</dc:rights></x:xmpmeta>"
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif.tobytes(), xmp=xmp)
     assert b"CAMERA-PREVIEW" in out.getvalue()
