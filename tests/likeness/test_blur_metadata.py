@@ -70,6 +70,7 @@ def test_png_keeps_text_chunks() -> None:
     out = io.BytesIO()
     image.save(out, "PNG", pnginfo=info)
     reopened = Image.open(io.BytesIO(encode_like(image, out.getvalue())))
+    assert isinstance(reopened, PngImagePlugin.PngImageFile)
     assert reopened.text == {"Copyright": "Jane Doe 2024", "Author": "Jane Doe"}
 
 
