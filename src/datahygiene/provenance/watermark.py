@@ -38,6 +38,7 @@ _BLOCK = 4
 MIN_PIXELS = 256 * 256
 
 ChannelOrder = Literal["bgr", "rgb"]
+CHANNEL_ORDERS: tuple[ChannelOrder, ...] = ("bgr", "rgb")
 Decoder = Literal["fast", "imwatermark"]
 
 
@@ -120,19 +121,19 @@ def _reference_decode(bgr: npt.NDArray[np.uint8], length: int) -> npt.NDArray[np
 
 
 class WatermarkReader:
-    """Looks for any of ``payloads`` in an image, allowing ``max_bit_error`` of their bits to differ."""
+    """Looks for any of ``payloads`` in an image, allowing ``tolerance[name]`` of a payload's bits to differ."""
 
     def __init__(
         self,
         payloads: list[Payload],
+        tolerance: dict[str, int],
         *,
-        max_bit_error: float,
-        channel_orders: tuple[ChannelOrder, ...] = ("bgr", "rgb"),
-        max_pixels: int = 4096 * 4096,
+        channel_orders: tuple[ChannelOrder, ...] = CHANNEL_ORDERS,
+        max_pixels: int = 2048 * 2048,
         decoder: Decoder = "fast",
     ) -> None:
         self.payloads = payloads
-        self.max_bit_error = max_bit_error
+        self.tolerance = tolerance
         self.channel_orders = channel_orders
         self.max_pixels = max_pixels
         self.decoder = decoder
@@ -156,7 +157,7 @@ class WatermarkReader:
                 if length not in decoded:
                     decoded[length] = fold(bits, length) if bits is not None else _reference_decode(bgr, length)
                 errors = int(np.count_nonzero(decoded[length] != payload.bits))
-                if errors > self.max_bit_error * length:
+                if errors > self.tolerance[payload.name]:
                     continue
                 previous = best.get(payload.name)
                 if previous is None or errors < previous.bit_errors:
