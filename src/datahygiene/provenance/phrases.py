@@ -56,6 +56,8 @@ DEFAULT_PHRASES: tuple[str, ...] = (
     "created with AI",
     "created by AI",
     "created using AI",
+    "made with Google AI",  # Google's IPTC Credit line on Imagen / Gemini images
+    "edited with Google AI",
     "AI art",
     "AI artwork",
     "#aiart",

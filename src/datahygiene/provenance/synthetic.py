@@ -48,6 +48,18 @@ log = logging.getLogger(__name__)
 SIGNALS_COLUMN = "synthetic_signals"
 EVIDENCE_COLUMN = "synthetic_evidence"
 
+#: Every signal, in the order they are listed in a row.
+SIGNALS: tuple[str, ...] = (
+    "c2pa",
+    "c2pa_generator",
+    "digital_source_type",
+    "watermark",
+    "generation_parameters",
+    "generator_software",
+    "metadata_disclosure",
+    "caption",
+)
+
 #: IPTC digital source types that mean "made by a generative model".
 AI_SOURCE_TYPES: tuple[str, ...] = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
 
@@ -165,6 +177,7 @@ class _Findings:
     def add(self, signal: str, evidence: str) -> None:
         if signal not in self.signals:
             self.signals.append(signal)
+            self.signals.sort(key=SIGNALS.index)
         line = f"{signal}: {evidence}"
         if line not in self.evidence:
             self.evidence.append(line)
