@@ -22,13 +22,14 @@ def test_default_config_scores_every_decodable_row(tmp_path: Path) -> None:
     assert result.exit_code == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     stages = {entry["stage"] for entry in manifest["models"]}
-    assert {"toxicity.detoxify", "nsfw.nudenet", "blocklist", "dedup"} <= stages
+    assert {"toxicity.detoxify", "nsfw.nudenet", "blocklist", "provenance.synthetic", "dedup"} <= stages
     tables = [t for t in (read_route(tmp_path / "out", r) for r in ("kept", "rejected")) if t is not None]
     for table in tables:
         has_text = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0), False)
         assert pc.all(pc.equal(has_text, pc.is_valid(table["toxicity"]))).as_py()
         for name in ("blocklist_hits", "dup_kind", "nsfw"):
             assert name in table.column_names
+        assert table["synthetic_signals"].null_count == 0  # every row, with or without an image, is tagged
     reasons = manifest["reject_reasons"]
     assert reasons.get("toxicity>0.8", 0) >= 1
     assert any(reason.startswith("duplicate:") for reason in reasons)
