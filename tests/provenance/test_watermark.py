@@ -9,7 +9,15 @@ import pytest
 from PIL import Image
 
 from datahygiene.provenance.synthetic import DEFAULT_PAYLOADS, SyntheticParams, SyntheticStage, tolerated_errors
-from datahygiene.provenance.watermark import MIN_PIXELS, Payload, WatermarkReader, block_bits, fold, to_bgr
+from datahygiene.provenance.watermark import (
+    MIN_PIXELS,
+    ChannelOrder,
+    Payload,
+    WatermarkReader,
+    block_bits,
+    fold,
+    to_bgr,
+)
 from datahygiene.stage import StageContext
 from tests.provenance.builders import clean_photographs, encode, textured, watermarked
 
@@ -38,10 +46,12 @@ def test_fast_decoder_agrees_with_imwatermark_bit_for_bit() -> None:
 
     photo = Image.open(clean_photographs()[0]).convert("RGB")
     images = [photo, textured((517, 389), seed=3), watermarked(textured(), PAYLOADS[0])]
+    orders: tuple[ChannelOrder, ...] = ("bgr", "rgb")
     for image in images:
-        for order in ("bgr", "rgb"):
+        for order in orders:
             bgr = to_bgr(image, order)
             bits = block_bits(bgr)
+            assert np.array_equal(block_bits(image, order), bits)  # straight from the RGB pixels, no flip
             for length in (32, 48, 136):
                 reference = np.asarray(WatermarkDecoder("bits", length).decode(bgr, "dwtDct"), dtype=bool)
                 assert np.array_equal(fold(bits, length), reference), (image.size, order, length)

@@ -12,7 +12,7 @@ Decoding needs no model, only the payload to compare with. :func:`block_bits`
 reads every block's bit once, vectorised, so all payload lengths and both
 channel orders cost one pass; ``imwatermark``'s own decoder loops over the
 blocks in Python once per payload length (about 20 ms per 512x512 image and
-length). The two agree bit for bit (``tests/provenance/test_watermark.py``);
+length, against about 2 ms here). The two agree bit for bit (``tests/provenance/test_watermark.py``);
 ``decoder="imwatermark"`` uses the package itself.
 
 The mark survives lossless storage but not resizing, cropping off the block
@@ -22,13 +22,13 @@ about 98: a stripped or recompressed image looks like any other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import pywt
 from PIL import Image
 
 #: imwatermark's ``dwtDct`` parameters: quantisation step of the U and V planes, block size.
@@ -78,15 +78,40 @@ def to_bgr(image: Image.Image, order: ChannelOrder) -> npt.NDArray[np.uint8]:
     diffusers' SDXL watermarker before 0.19 handed RGB arrays to the
     BGR-expecting encoder, so marks exist in both orders.
     """
-    rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image, dtype=np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1] if order == "bgr" else rgb)
+    rgb = _rgb(image)
+    return np.ascontiguousarray(rgb[:, :, ::-1]) if order == "bgr" else rgb
 
 
-def block_bits(bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Every 4x4 block's bit in the U plane, in imwatermark's block order (row-major)."""
-    rows, cols = bgr.shape[0] // 4 * 4, bgr.shape[1] // 4 * 4
-    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
-    approximation, _ = pywt.dwt2(yuv[:rows, :cols, 1].astype(np.float64), "haar")
+def _rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
+    return np.asarray(image.convert("RGB") if image.mode != "RGB" else image, dtype=np.uint8)
+
+
+def _haar_approximation(plane: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """One-level 2-D Haar approximation band, computed in PyWavelets' order so it is bit-identical.
+
+    PyWavelets filters along rows, then columns, each output a sum of two
+    products with the filter tap 1/sqrt(2); this does the same arithmetic
+    15x faster than ``pywt.dwt2`` on a strided plane.
+    """
+    tap = 0.7071067811865476  # pywt.Wavelet("haar").dec_lo
+    rows = tap * plane[0::2, :] + tap * plane[1::2, :]
+    approximation: npt.NDArray[np.float64] = tap * rows[:, 0::2] + tap * rows[:, 1::2]
+    return approximation
+
+
+def block_bits(image: Image.Image | npt.NDArray[np.uint8], order: ChannelOrder = "bgr") -> npt.NDArray[np.uint8]:
+    """Every 4x4 block's bit in the U plane, in imwatermark's block order (row-major).
+
+    ``image`` is a PIL image (read in channel ``order``) or an array already in
+    the encoder's BGR layout.
+    """
+    if isinstance(image, np.ndarray):
+        pixels, code = image, cv2.COLOR_BGR2YUV
+    else:  # convert the RGB pixels directly instead of flipping them first
+        pixels, code = _rgb(image), (cv2.COLOR_RGB2YUV if order == "bgr" else cv2.COLOR_BGR2YUV)
+    rows, cols = pixels.shape[0] // 4 * 4, pixels.shape[1] // 4 * 4
+    yuv = cv2.cvtColor(np.ascontiguousarray(pixels[:rows, :cols]), code)
+    approximation = _haar_approximation(yuv[:, :, 1].astype(np.float64))
     block_rows, block_cols = approximation.shape[0] // _BLOCK, approximation.shape[1] // _BLOCK
     blocks = (
         approximation[: block_rows * _BLOCK, : block_cols * _BLOCK]
@@ -143,19 +168,26 @@ class WatermarkReader:
         pixels = image.width * image.height
         return MIN_PIXELS <= pixels <= self.max_pixels
 
+    def _decoder(self, image: Image.Image, order: ChannelOrder) -> Callable[[int], npt.NDArray[np.bool_]]:
+        """Payload length -> decoded bits, for one image in one channel order."""
+        if self.decoder == "imwatermark":
+            bgr = to_bgr(image, order)
+            return lambda length: _reference_decode(bgr, length)
+        bits = block_bits(image, order)
+        return lambda length: fold(bits, length)
+
     def find(self, image: Image.Image) -> list[Match]:
         """Every payload found, at most one match (the closest channel order) per payload."""
         if not self.payloads or not self.applies(image):
             return []
         best: dict[str, Match] = {}
         for order in self.channel_orders:
-            bgr = to_bgr(image, order)
-            bits = block_bits(bgr) if self.decoder == "fast" else None
+            decode = self._decoder(image, order)
             decoded: dict[int, npt.NDArray[np.bool_]] = {}
             for payload in self.payloads:
                 length = len(payload.bits)
                 if length not in decoded:
-                    decoded[length] = fold(bits, length) if bits is not None else _reference_decode(bgr, length)
+                    decoded[length] = decode(length)
                 errors = int(np.count_nonzero(decoded[length] != payload.bits))
                 if errors > self.tolerance[payload.name]:
                     continue
