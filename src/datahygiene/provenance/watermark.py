@@ -16,8 +16,9 @@ length, against about 2 ms here). The two agree bit for bit (``tests/provenance/
 ``decoder="imwatermark"`` uses the package itself.
 
 The mark survives lossless storage but not resizing, cropping off the block
-grid, or (measured in docs/synthetic.md) JPEG recompression below quality
-about 98: a stripped or recompressed image looks like any other.
+grid, or ordinary (4:2:0 chroma-subsampled) JPEG recompression, which loses
+about half the marks at quality 100 and all at 90 (docs/synthetic.md): a
+stripped or recompressed image looks like any other.
 """
 
 from __future__ import annotations
