@@ -83,3 +83,14 @@ def test_default_config_runs_the_stage_after_the_taggers_and_before_dedup() -> N
     assert "provenance.synthetic" in names
     assert names.index("provenance.synthetic") > names.index("blocklist")
     assert names[-1] == "dedup"
+
+
+def test_datasheet_counts_signals_but_not_free_text_evidence(pairs: Path, tmp_path: Path) -> None:
+    from datahygiene.datasheet import build_datasheet
+
+    assert run_inputs([pairs], tmp_path / "out", STAGES, write_documents=False).exit_code == 0
+    tags = {t.column: t for t in build_datasheet(tmp_path / "out").tags}
+    assert tags["synthetic_signals"].rows_kept == 3
+    assert set(tags["synthetic_signals"].values) == {"generation_parameters", "watermark", "caption"}
+    assert tags["synthetic_evidence"].rows_kept == 3
+    assert tags["synthetic_evidence"].values == {}  # one unique line per row: counted, not listed
