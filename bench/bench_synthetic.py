@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     PYTHONPATH=src:. .venv/bin/python bench/bench_synthetic.py [--repeats 3]
 
-Inputs are built in code (tests/provenance/builders.py, tests/rights/builders.py)
+Inputs are built in code (tests/provenance/builders.py, datahygiene/rights/samples.py)
 plus the shared evaluation data (../shared/eval-data):
 
 * positives: every default watermark payload embedded with invisible-watermark
@@ -48,13 +48,13 @@ from tests.provenance.builders import (
     textured,
     watermarked,
 )
-from tests.rights.builders import c2pa_jpeg, exif_jpeg, xmp_jpeg, xmp_packet
 
 from datahygiene import columns as C
 from datahygiene.decode import decode_images
 from datahygiene.provenance.synthetic import DEFAULT_PAYLOADS, SyntheticParams, SyntheticStage
 from datahygiene.provenance.watermark import WatermarkReader
 from datahygiene.reasons import Reasons
+from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg, xmp_jpeg, xmp_packet
 from datahygiene.stage import Batch, StageContext
 
 AI_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"

@@ -23,6 +23,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.scorers.toxicity",
     "datahygiene.scorers.nsfw",
     "datahygiene.scorers.blocklist",
+    "datahygiene.rights.copyright",
     "datahygiene.provenance.synthetic",
     "datahygiene.dedup.dedup_stage",
 )

@@ -13,6 +13,7 @@ from datahygiene.decode import decode_images
 from datahygiene.provenance.phrases import DEFAULT_GENERATORS, PhraseMatcher, expand
 from datahygiene.provenance.synthetic import DEFAULT_PAYLOADS, SyntheticParams, SyntheticStage
 from datahygiene.reasons import Reasons
+from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg, xmp_jpeg, xmp_packet
 from datahygiene.stage import Batch, StageContext
 from tests.conftest import jpeg_bytes
 from tests.provenance.builders import (
@@ -26,7 +27,6 @@ from tests.provenance.builders import (
     textured,
     watermarked,
 )
-from tests.rights.builders import c2pa_jpeg, exif_jpeg, xmp_jpeg, xmp_packet
 
 AI_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
@@ -113,7 +113,7 @@ def test_exif_and_xmp_fields() -> None:
 
 
 def test_c2pa_signed_with_an_ai_digital_source_type() -> None:
-    """Signed offline with a throwaway CA (tests/rights/builders.py); the generator claim is checked by name."""
+    """Signed offline with a throwaway CA (datahygiene/rights/samples.py); the generator claim is checked by name."""
     ai = c2pa_jpeg(source_type=AI_SOURCE)
     composite = c2pa_jpeg(source_type=AI_SOURCE.replace("trained", "compositeWithTrained"))
     camera = c2pa_jpeg()

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from datahygiene.meta import ARTIFACT_KEY, batch_metadata, parse_iptc, parse_xmp, read_metadata
+from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg, iptc_jpeg, png_text, xmp_jpeg, xmp_packet
 from datahygiene.stage import Batch
 from tests.conftest import eval_data_dir, jpeg_bytes, png_bytes
-from tests.rights.builders import c2pa_jpeg, exif_jpeg, iptc_jpeg, png_text, xmp_jpeg, xmp_packet
 
 
 def test_exif_rights_fields() -> None:

@@ -1,4 +1,6 @@
-"""Images with rights metadata, built in code: EXIF, XMP, IPTC, PNG text and a signed C2PA manifest."""
+"""Sample images carrying rights metadata, built in code: EXIF, XMP, IPTC, PNG text and a C2PA manifest
+signed offline with a throwaway certificate. Used by the tests, the benchmarks and anyone checking a
+metadata-reading stage; nothing here touches the network."""
 
 from __future__ import annotations
 
@@ -122,43 +124,42 @@ def _test_signer() -> Any:
         ),
         False,
     )
+
+    def certificate(subject: x509.Name, key: Any, issuer: x509.Name, signer: Any, serial: int, ca: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(**{**usage, "key_cert_sign": True, "crl_sign": True}), critical=True
+            )
+        else:
+            builder = (
+                builder.add_extension(x509.KeyUsage(**{**usage, "digital_signature": True}), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
+            )
+        return builder.sign(signer, hashes.SHA256())
+
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "datahygiene test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(**{**usage, "key_cert_sign": True, "crl_sign": True}), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = certificate(ca_name, ca_key, ca_name, ca_key, 1, ca=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COMMON_NAME, "datahygiene test signer"),
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "datahygiene tests"),
-                ]
-            )
-        )
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(**{**usage, "digital_signature": True}), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    leaf_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "datahygiene test signer"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "datahygiene tests"),
+        ]
     )
+    leaf = certificate(leaf_name, key, ca_name, ca_key, 2, ca=False)
     chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
