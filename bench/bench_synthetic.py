@@ -147,8 +147,11 @@ def detection(stage: SyntheticStage) -> None:
             print(f"  false positive: {text!r} -> {signals}")
 
 
+Transform = Callable[[Image.Image], Image.Image]
+
+
 def _survives(reader: WatermarkReader, image: Image.Image, transform: Callable[[Image.Image], Image.Image]) -> bool:
-    return bool(reader.find(transform(image).convert("RGB")))
+    return bool(reader.find(transform(image)))  # a JPEG stays a JpegImageFile, as the runner decodes it
 
 
 def _jpeg(quality: int, subsampling: int = 2) -> Callable[[Image.Image], Image.Image]:
@@ -165,7 +168,7 @@ def _scale(factor: float) -> Callable[[Image.Image], Image.Image]:
 
 
 def survival(stage: SyntheticStage) -> None:
-    reader = stage.watermarks
+    plain = SyntheticStage(SyntheticParams(watermark_jpeg_chroma=False), StageContext()).watermarks
     bases = photos((512, 512))
     marked = {p.name: [watermarked(base, p) for base in bases] for p in PAYLOADS}
     tolerance = ", ".join(f"{name} <= {errors}" for name, errors in stage.tolerance.items())
@@ -174,11 +177,12 @@ def survival(stage: SyntheticStage) -> None:
     )
     print("| transform | " + " | ".join(marked) + " |")
     print("| --- |" + " --- |" * len(marked))
-    transforms: list[tuple[str, Callable[[Image.Image], Image.Image]]] = [("PNG (lossless)", lambda image: image)]
-    transforms += [(f"JPEG q{q}", _jpeg(q)) for q in QUALITIES]
-    transforms += [(f"JPEG q{q} 4:4:4", _jpeg(q, subsampling=0)) for q in (100, 95, 90, 80)]
-    transforms += [(f"resize x{f}", _scale(f)) for f in SCALES if f != 1.0]
-    for label, transform in transforms:
+    transforms: list[tuple[str, Transform, WatermarkReader]] = [("PNG (lossless)", lambda i: i, stage.watermarks)]
+    transforms += [(f"JPEG q{q}", _jpeg(q), stage.watermarks) for q in QUALITIES]
+    transforms += [(f"JPEG q{q}, chroma not restored", _jpeg(q), plain) for q in (100, 98, 95)]
+    transforms += [(f"JPEG q{q} 4:4:4", _jpeg(q, subsampling=0), stage.watermarks) for q in (100, 95, 90, 80)]
+    transforms += [(f"resize x{f}", _scale(f), stage.watermarks) for f in SCALES if f != 1.0]
+    for label, transform, reader in transforms:
         cells = [
             f"{sum(_survives(reader, m, transform) for m in images) / len(images):.2f}" for images in marked.values()
         ]

@@ -15,6 +15,7 @@ from datahygiene.provenance.watermark import (
     Payload,
     WatermarkReader,
     block_bits,
+    chroma_subsampling,
     fold,
     to_bgr,
 )
@@ -89,7 +90,7 @@ def test_jpeg_recompression_survival_is_reported(capsys: pytest.CaptureFixture[s
         survived[payload.name] = [
             quality
             for quality in (100, 98, 95, 90, 80, 70, 50)
-            if reader.find(Image.open(io.BytesIO(encode(marked, "JPEG", quality=quality))).convert("RGB"))
+            if reader.find(Image.open(io.BytesIO(encode(marked, "JPEG", quality=quality))))
         ]
     with capsys.disabled():
         print(f"\nwatermark survives JPEG at qualities: {survived}")
@@ -106,12 +107,33 @@ def test_sizes_outside_the_marked_range_are_not_decoded() -> None:
     assert _reader().find(large)
 
 
+def test_jpeg_chroma_restoration() -> None:
+    """Undoing the decoder's chroma upsampling recovers a mark that plain decoding of a q100 4:2:0 JPEG misses."""
+    marked = encode(watermarked(textured(seed=2), PAYLOADS[1]), "JPEG", quality=100)
+    assert chroma_subsampling(Image.open(io.BytesIO(marked))) == (2, 2)
+    assert _reader(watermark_jpeg_chroma=False).find(Image.open(io.BytesIO(marked))) == []
+    (found,) = _reader().find(Image.open(io.BytesIO(marked)))
+    assert (found.payload, found.jpeg_chroma) == (PAYLOADS[1].name, True)
+    assert _reader().find(Image.open(io.BytesIO(marked)).convert("RGB")) == []  # converted: no longer known as JPEG
+    base = textured()
+    assert [chroma_subsampling(Image.open(io.BytesIO(encode(base, "JPEG", subsampling=s)))) for s in (0, 1, 2)] == [
+        (1, 1),
+        (1, 2),
+        (2, 2),
+    ]
+    assert chroma_subsampling(Image.open(io.BytesIO(encode(base)))) == (1, 1)
+
+
 def test_clean_photographs_decode_to_no_payload() -> None:
     reader = _reader()
+    subsampled = 0
     for path in clean_photographs():
-        photo = Image.open(path).convert("RGB")
-        for variant in (photo, photo.resize((512, 512)), photo.resize((1024, 768))):
+        photo = Image.open(path)  # the JPEG as decoded, so the chroma-restored reading runs on 4:2:x files
+        subsampled += chroma_subsampling(photo) != (1, 1)
+        rgb = photo.convert("RGB")
+        for variant in (photo, rgb.resize((512, 512)), rgb.resize((1024, 768))):
             assert reader.find(variant) == [], path.name
+    assert subsampled >= 10
 
 
 def test_payload_forms() -> None:

@@ -143,6 +143,8 @@ class SyntheticParams(StageParams):
     #: Larger images are not decoded: generators write at most ~2048x2048, and a resized image lost the mark.
     watermark_max_pixels: int = Field(default=2048 * 2048, gt=0)
     watermark_decoder: Literal["fast", "imwatermark"] = "fast"
+    #: Also read chroma-subsampled JPEGs with the decoder's chroma upsampling undone (fast decoder only).
+    watermark_jpeg_chroma: bool = True
     caption_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_PHRASES))
     text_columns: list[str] = Field(default_factory=lambda: ["text"])
 
@@ -206,6 +208,7 @@ class SyntheticStage:
             channel_orders=tuple(params.watermark_channel_orders),
             max_pixels=params.watermark_max_pixels,
             decoder=params.watermark_decoder,
+            jpeg_chroma=params.watermark_jpeg_chroma,
         )
 
     def output_schema(self) -> pa.Schema:
@@ -269,10 +272,11 @@ class SyntheticStage:
 
     def _watermark(self, matches: list[Match], found: _Findings) -> None:
         for match in matches:
+            restored = ", JPEG chroma restored" if match.jpeg_chroma else ""
             found.add(
                 "watermark",
                 f"{match.payload} ({match.bit_errors}/{match.bits} bits differ, "
-                f"tolerance {self.tolerance[match.payload]}, {match.channel_order.upper()} order)",
+                f"tolerance {self.tolerance[match.payload]}, {match.channel_order.upper()} order{restored})",
             )
 
     # -- the stage ----------------------------------------------------------------------------

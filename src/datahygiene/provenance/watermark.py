@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import cv2
@@ -71,6 +72,8 @@ class Match:
     bit_errors: int
     bits: int
     channel_order: ChannelOrder
+    #: Found only after undoing a JPEG decoder's chroma upsampling (see :func:`chroma_subsampling`).
+    jpeg_chroma: bool = False
 
 
 def to_bgr(image: Image.Image, order: ChannelOrder) -> npt.NDArray[np.uint8]:
@@ -100,11 +103,51 @@ def _haar_approximation(plane: npt.NDArray[np.float64]) -> npt.NDArray[np.float6
     return approximation
 
 
-def block_bits(image: Image.Image | npt.NDArray[np.uint8], order: ChannelOrder = "bgr") -> npt.NDArray[np.uint8]:
+#: Inverse of the blur that 2x2 averaging puts on libjpeg's "fancy" (triangular) chroma
+#: upsampling: averaging two upsampled pixels gives ``c[i-1]/8 + 3c[i]/4 + c[i+1]/8`` of the
+#: stored half-resolution chroma. That filter's inverse is ``sqrt(2) * z**|k|`` with
+#: ``z = 2*sqrt(2) - 3`` (|z| = 0.17), cut at |k| <= 8 (the next tap is below 1e-6).
+_ROOT = 2 * np.sqrt(2.0) - 3
+_UNBLUR_TAPS = np.sqrt(2.0) * _ROOT ** np.abs(np.arange(-8, 9, dtype=np.float64))
+_IDENTITY_TAPS = np.array([1.0])
+
+
+def _undo_chroma_upsampling(
+    approximation: npt.NDArray[np.float64], subsampling: tuple[int, int]
+) -> npt.NDArray[np.float64]:
+    """The Haar band of the chroma plane the JPEG stored, before the decoder upsampled it."""
+    vertical = _UNBLUR_TAPS if subsampling[0] == 2 else _IDENTITY_TAPS
+    horizontal = _UNBLUR_TAPS if subsampling[1] == 2 else _IDENTITY_TAPS
+    restored = cv2.sepFilter2D(approximation, cv2.CV_64F, horizontal, vertical, borderType=cv2.BORDER_REPLICATE)
+    return np.asarray(restored, dtype=np.float64)
+
+
+def chroma_subsampling(image: Image.Image) -> tuple[int, int]:
+    """(vertical, horizontal) chroma subsampling of a decoded JPEG: (2, 2) for 4:2:0, (1, 2) for 4:2:2.
+
+    (1, 1) for anything else: 4:4:4 JPEG, other formats, or an image converted after decoding.
+    """
+    if image.format != "JPEG":
+        return (1, 1)
+    from PIL import JpegImagePlugin
+
+    try:
+        sampling = JpegImagePlugin.get_sampling(image)
+    except (AttributeError, TypeError, ValueError):
+        return (1, 1)
+    return {2: (2, 2), 1: (1, 2)}.get(sampling, (1, 1))
+
+
+def block_bits(
+    image: Image.Image | npt.NDArray[np.uint8],
+    order: ChannelOrder = "bgr",
+    subsampling: tuple[int, int] = (1, 1),
+) -> npt.NDArray[np.uint8]:
     """Every 4x4 block's bit in the U plane, in imwatermark's block order (row-major).
 
     ``image`` is a PIL image (read in channel ``order``) or an array already in
-    the encoder's BGR layout.
+    the encoder's BGR layout. ``subsampling`` (vertical, horizontal) other than
+    ``(1, 1)`` first undoes a JPEG decoder's chroma upsampling.
     """
     if isinstance(image, np.ndarray):
         pixels, code = image, cv2.COLOR_BGR2YUV
@@ -113,6 +156,8 @@ def block_bits(image: Image.Image | npt.NDArray[np.uint8], order: ChannelOrder =
     rows, cols = pixels.shape[0] // 4 * 4, pixels.shape[1] // 4 * 4
     yuv = cv2.cvtColor(np.ascontiguousarray(pixels[:rows, :cols]), code)
     approximation = _haar_approximation(yuv[:, :, 1].astype(np.float64))
+    if subsampling != (1, 1):
+        approximation = _undo_chroma_upsampling(approximation, subsampling)
     block_rows, block_cols = approximation.shape[0] // _BLOCK, approximation.shape[1] // _BLOCK
     blocks = (
         approximation[: block_rows * _BLOCK, : block_cols * _BLOCK]
@@ -157,33 +202,46 @@ class WatermarkReader:
         channel_orders: tuple[ChannelOrder, ...] = CHANNEL_ORDERS,
         max_pixels: int = 2048 * 2048,
         decoder: Decoder = "fast",
+        jpeg_chroma: bool = True,
     ) -> None:
         self.payloads = payloads
         self.tolerance = tolerance
         self.channel_orders = channel_orders
         self.max_pixels = max_pixels
         self.decoder = decoder
+        self.jpeg_chroma = jpeg_chroma
 
     def applies(self, image: Image.Image) -> bool:
         """Whether the image is in the size range the encoders mark (and decoding stays cheap)."""
         pixels = image.width * image.height
         return MIN_PIXELS <= pixels <= self.max_pixels
 
-    def _decoder(self, image: Image.Image, order: ChannelOrder) -> Callable[[int], npt.NDArray[np.bool_]]:
-        """Payload length -> decoded bits, for one image in one channel order."""
-        if self.decoder == "imwatermark":
-            bgr = to_bgr(image, order)
-            return lambda length: _reference_decode(bgr, length)
-        bits = block_bits(image, order)
-        return lambda length: fold(bits, length)
+    def _decoders(self, image: Image.Image) -> list[tuple[ChannelOrder, bool, Callable[[int], npt.NDArray[np.bool_]]]]:
+        """(channel order, chroma restored, payload length -> decoded bits) for every reading of the image."""
+        readings: list[tuple[ChannelOrder, bool, Callable[[int], npt.NDArray[np.bool_]]]] = []
+        subsampling = chroma_subsampling(image) if self.jpeg_chroma else (1, 1)
+        for order in self.channel_orders:
+            if self.decoder == "imwatermark":
+                bgr = to_bgr(image, order)
+                readings.append((order, False, partial(_reference_decode, bgr)))
+                continue
+            plain = block_bits(image, order)
+            readings.append((order, False, partial(fold, plain)))
+            if subsampling != (1, 1):
+                restored = block_bits(image, order, subsampling)
+                readings.append((order, True, partial(fold, restored)))
+        return readings
 
     def find(self, image: Image.Image) -> list[Match]:
-        """Every payload found, at most one match (the closest channel order) per payload."""
+        """Every payload found, at most one match (the reading with the fewest bit errors) per payload.
+
+        Each image is read in every channel order; a chroma-subsampled JPEG is
+        also read with its decoder's chroma upsampling undone (the fast decoder only).
+        """
         if not self.payloads or not self.applies(image):
             return []
         best: dict[str, Match] = {}
-        for order in self.channel_orders:
-            decode = self._decoder(image, order)
+        for order, restored, decode in self._decoders(image):
             decoded: dict[int, npt.NDArray[np.bool_]] = {}
             for payload in self.payloads:
                 length = len(payload.bits)
@@ -194,5 +252,5 @@ class WatermarkReader:
                     continue
                 previous = best.get(payload.name)
                 if previous is None or errors < previous.bit_errors:
-                    best[payload.name] = Match(payload.name, errors, length, order)
+                    best[payload.name] = Match(payload.name, errors, length, order, restored)
         return [best[p.name] for p in self.payloads if p.name in best]
