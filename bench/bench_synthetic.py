@@ -229,11 +229,16 @@ def speed(stage: SyntheticStage, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--parts", nargs="+", choices=("detection", "survival", "speed"), default=None)
     args = parser.parse_args()
+    parts = args.parts or ["detection", "survival", "speed"]
     stage = SyntheticStage(SyntheticParams(), StageContext(offline=True))
-    detection(stage)
-    survival(stage)
-    speed(stage, args.repeats)
+    if "detection" in parts:
+        detection(stage)
+    if "survival" in parts:
+        survival(stage)
+    if "speed" in parts:
+        speed(stage, args.repeats)
 
 
 if __name__ == "__main__":

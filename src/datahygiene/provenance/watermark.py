@@ -15,10 +15,11 @@ blocks in Python once per payload length (about 20 ms per 512x512 image and
 length, against about 2 ms here). The two agree bit for bit (``tests/provenance/test_watermark.py``);
 ``decoder="imwatermark"`` uses the package itself.
 
-The mark survives lossless storage but not resizing, cropping off the block
-grid, or ordinary (4:2:0 chroma-subsampled) JPEG recompression, which loses
-about half the marks at quality 100 and all at 90 (docs/synthetic.md): a
-stripped or recompressed image looks like any other.
+The mark survives lossless storage but not resizing or cropping off the
+block grid. Ordinary JPEG halves the chroma resolution; the decoder's
+upsampling blur is undone here (:func:`chroma_subsampling`), which keeps the
+mark readable to about quality 95 but not 90 (docs/synthetic.md). A stripped
+or recompressed image looks like any other.
 """
 
 from __future__ import annotations
