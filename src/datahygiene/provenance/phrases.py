@@ -20,8 +20,7 @@ DEFAULT_GENERATORS: tuple[str, ...] = (
     "Midjourney",
     "DALL-E",
     "NovelAI",
-    "Adobe Firefly",
-    "Firefly Image",
+    "Firefly",  # Adobe Firefly, "Firefly Image 3" ...
     "Imagen",
     "Ideogram",
     "Leonardo.Ai",
