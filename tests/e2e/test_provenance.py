@@ -16,6 +16,7 @@ from datahygiene import __version__
 from datahygiene.cli import app
 from datahygiene.io.sink import RunDir, sha256_file
 from datahygiene.manifest import PROVENANCE_KEY, file_provenance, verify_run
+from datahygiene.trace import trace
 from tests.helpers import run_inputs
 
 
@@ -131,3 +132,32 @@ def test_verify_catches_a_file_without_provenance(small_run: Path, tmp_path: Pat
     pq.write_table(pq.read_table(target).replace_schema_metadata({}), target)
     errors = verify_run(RunDir(run))
     assert "kept/part-00000.parquet: no datahygiene provenance in the Parquet metadata" in errors
+
+
+def test_trace_command_names_input_row_run_and_verdict(small_run: Path) -> None:
+    runner = CliRunner()
+    kept = runner.invoke(app, ["trace", str(small_run), "b.jsonl-1"])
+    assert kept.exit_code == 0, kept.output
+    lines = kept.output.splitlines()
+    assert lines[0] == "b.jsonl-1: kept (no reasons) in kept/part-00001.parquet"
+    assert lines[1].endswith("b.jsonl (jsonl), row 1")
+    assert lines[2].startswith("  input: unchanged since the run")
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    assert f"config sha256 {manifest['config_sha256']}, 1 policy rules" in lines[3]
+    assert "  text_words = 2" in lines
+    rejected = runner.invoke(app, ["trace", str(small_run), "a.jsonl-5"])
+    assert rejected.output.splitlines()[0] == "a.jsonl-5: rejected (text_words>3) in rejected/part-00000.parquet"
+    missing = runner.invoke(app, ["trace", str(small_run), "nope"])
+    assert missing.exit_code == 1
+
+
+def test_trace_notices_a_changed_or_missing_input(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "x", "text": "hello there"}) + "\n")
+    assert run_inputs([source], tmp_path / "out", write_documents=False).exit_code == 0
+    (row,) = trace(tmp_path / "out", "x")
+    assert (row.route, row.source_row, row.input_status) == ("kept", 0, "unchanged")
+    source.write_text(json.dumps({"id": "x", "text": "hello there, edited"}) + "\n")
+    assert trace(tmp_path / "out", "x")[0].input_status == "changed"
+    source.unlink()
+    assert trace(tmp_path / "out", "x")[0].input_status == "missing"
