@@ -8,7 +8,7 @@ finding). The signals:
 ``c2pa``                    a C2PA manifest declares an AI ``digitalSourceType``
                             (``trainedAlgorithmicMedia``, ``compositeWithTrainedAlgorithmicMedia``)
 ``c2pa_generator``          a C2PA claim generator or action ``softwareAgent`` names a known generator
-``digital_source_type``     XMP ``Iptc4xmpExt:DigitalSourceType`` says AI (Midjourney, Google, Meta ...)
+``digital_source_type``     XMP ``Iptc4xmpExt:DigitalSourceType`` says AI (written by some hosted generators)
 ``watermark``               a known invisible DWT-DCT watermark decodes (Stable Diffusion 1/2, SDXL)
 ``generation_parameters``   generator settings are embedded: an A1111 ``parameters`` block (PNG text
                             or EXIF UserComment), ComfyUI ``prompt``/``workflow`` JSON, InvokeAI or

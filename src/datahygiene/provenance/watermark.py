@@ -80,7 +80,7 @@ class Match:
 def to_bgr(image: Image.Image, order: ChannelOrder) -> npt.NDArray[np.uint8]:
     """The array an encoder saw: OpenCV's BGR, or RGB passed where BGR was expected.
 
-    diffusers' SDXL watermarker before 0.19 handed RGB arrays to the
+    Some diffusers-derived SDXL watermarkers hand RGB arrays to the
     BGR-expecting encoder, so marks exist in both orders.
     """
     rgb = _rgb(image)
