@@ -11,7 +11,7 @@ import argparse
 import io
 import random
 import statistics
-import time
+import timeit
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -50,14 +50,9 @@ HOSTS = ["example.org", "cdn.example.net", "images.example.com", "media.gettyima
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls (after one warm-up call)."""
+    """Median seconds of ``repeats`` calls, after one warm-up call."""
     fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
 
 
 def text_batch(rows: int, rng: random.Random) -> Batch:

@@ -10,7 +10,7 @@ One reader for every stage that looks at embedded metadata (``rights.copyright``
   ``photoshop:Credit``, ``xmp:CreatorTool``, ``stEvt:softwareAgent`` ...);
 * IPTC IIM (JPEG Photoshop APP13 / TIFF tag 33723): copyright notice, by-line, credit, source ...;
 * PNG text chunks (``tEXt``, ``zTXt``, ``iTXt``: ``parameters``, ``prompt``, ``Software`` ...);
-  walked directly so the image data chunks are skipped, not inflated;
+  walked directly so the image data chunks are skipped, not inflated; JPEG and GIF comments;
 * C2PA manifests through c2pa-python (only when the bytes hold a JUMBF/C2PA marker), with the
   ``c2pa.training-mining`` / ``cawg.training-mining`` entries, ``c2pa.actions`` digital source
   types and software agents, and the claim generators. Remote manifests and OCSP are never fetched.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 import warnings
@@ -138,12 +139,14 @@ class ImageMetadata:
     xmp: dict[str, list[str]] = field(default_factory=dict)
     iptc: dict[str, list[str]] = field(default_factory=dict)
     png_text: dict[str, str] = field(default_factory=dict)
+    #: JPEG ``COM`` segment or GIF comment extension.
+    comment: str | None = None
     c2pa: C2paInfo | None = None
     errors: list[str] = field(default_factory=list)
 
     def fields(self) -> Iterator[tuple[str, str]]:
         """Every textual value as ``(source:field, value)``: ``exif:Copyright``, ``xmp:dc:rights``,
-        ``iptc:CopyrightNotice``, ``png:parameters``."""
+        ``iptc:CopyrightNotice``, ``png:parameters``, ``comment``."""
         for key, value in self.exif.items():
             yield f"exif:{key}", value
         for key, values in self.xmp.items():
@@ -154,11 +157,13 @@ class ImageMetadata:
                 yield f"iptc:{key}", value
         for key, value in self.png_text.items():
             yield f"png:{key}", value
+        if self.comment:
+            yield "comment", self.comment
 
     @property
     def empty(self) -> bool:
         """True when no metadata of any kind was found."""
-        return not (self.exif or self.xmp or self.iptc or self.png_text or self.c2pa)
+        return not (self.exif or self.xmp or self.iptc or self.png_text or self.comment or self.c2pa)
 
 
 def _clean(value: str) -> str:
@@ -435,18 +440,18 @@ def summarise_c2pa(store: dict[str, Any], validation_state: str | None = None) -
     )
 
 
-_c2pa_context: Any = None
+_c2pa_context: tuple[int, Any] | None = None
 
 
 def _c2pa_reader_context() -> Any:
-    """A c2pa Context that never touches the network (no remote manifests, no OCSP)."""
+    """A c2pa Context that never touches the network (no remote manifests, no OCSP); one per process."""
     global _c2pa_context
-    if _c2pa_context is None:
+    if _c2pa_context is None or _c2pa_context[0] != os.getpid():
         import c2pa
 
         settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
-        _c2pa_context = c2pa.Context(settings)
-    return _c2pa_context
+        _c2pa_context = (os.getpid(), c2pa.Context(settings))
+    return _c2pa_context[1]
 
 
 def might_hold_c2pa(data: bytes) -> bool:
@@ -550,6 +555,10 @@ def _read_metadata(data: bytes | None, image: Image.Image | None, *, c2pa: bool)
             errors.append(f"exif: {type(error).__name__}: {error}"[:500])
     found = _from_info(info, fmt, exif, errors)
     found["png_text"].update(png_text)
+    comment = info.get("comment")
+    if isinstance(comment, bytes):
+        comment = _decode_text(comment[:MAX_TEXT_BYTES])
+    comment = _clean(comment) if isinstance(comment, str) else None
     manifest: C2paInfo | None = None
     if c2pa and data is not None:
         manifest, c2pa_error = read_c2pa(data, _MIME.get(fmt or ""))
@@ -561,6 +570,7 @@ def _read_metadata(data: bytes | None, image: Image.Image | None, *, c2pa: bool)
         xmp=found["xmp"],
         iptc=found["iptc"],
         png_text=found["png_text"],
+        comment=comment or None,
         c2pa=manifest,
         errors=errors,
     )

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datahygiene import __version__, registry
 from datahygiene import columns as C
@@ -32,7 +34,7 @@ from datahygiene.io.sources import ShardSource, discover
 from datahygiene.manifest import build_manifest, check_invariants, hf_features_metadata
 from datahygiene.policy import Policy, Route
 from datahygiene.reasons import Reasons
-from datahygiene.stage import Batch, Stage, StageContext, StatefulStage
+from datahygiene.stage import IMAGE_REPLACEMENTS, Batch, Stage, StageContext, StatefulStage
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +252,10 @@ class ShardRunner:
                     )
                 batch = self.pipeline.score(Batch(records=records, images=images))
                 verdicts = self.pipeline.policy.decide(batch.records, reasons)
-                scored = batch.records.append_column(C.REASONS_FIELD, verdicts.reasons)
+                records_out = replace_kept_images(
+                    batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS)
+                )
+                scored = records_out.append_column(C.REASONS_FIELD, verdicts.reasons)
                 for route_name, route in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
                     mask = verdicts.route == route
                     selected = int(mask.sum())
@@ -295,6 +300,27 @@ class ShardRunner:
         for stage in self.pipeline.stateful:
             stage.state_moved(self.last_state / stage.name)
         return record
+
+
+def replace_kept_images(
+    records: pa.RecordBatch, route: npt.NDArray[np.int8], replacements: dict[int, bytes] | None
+) -> pa.RecordBatch:
+    """``records`` with the image bytes of kept rows swapped for their replacements (e.g. blurred faces)."""
+    rows = sorted(row for row in replacements or {} if route[row] == Route.KEPT)
+    if not rows:
+        return records
+    assert replacements is not None
+    index = records.schema.get_field_index(C.IMAGE)
+    column = records.column(index)
+    data = pc.struct_field(column, "bytes").to_pylist()
+    for row in rows:
+        data[row] = replacements[row]
+    images = pa.StructArray.from_arrays(
+        [pa.array(data, pa.binary()), pc.struct_field(column, "path")],
+        fields=list(C.IMAGE_TYPE),
+        mask=column.is_null(),
+    )
+    return records.set_column(index, C.IMAGE, images)
 
 
 def _count_reasons(reasons: pa.ListArray) -> dict[str, int]:

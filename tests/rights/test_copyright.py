@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pv
 import pytest
 
 from datahygiene import columns as C
@@ -53,12 +54,18 @@ TEXT_SIGNALS = [
     ("Reproduced by kind permission of the museum", "notice", "Reproduced by kind permission of the museum"),
     ("This image may not be reproduced without consent", "notice", "may not be reproduced without consent"),
     ("FOR EDITORIAL USE ONLY", "notice", "FOR EDITORIAL USE ONLY"),
+    ("Photo: Studio Lumière, tous droits réservés", "notice", "tous droits réservés"),
+    ("Alle Rechte vorbehalten.", "notice", "Alle Rechte vorbehalten."),
+    ("东方明珠夜景 版权所有", "notice", "版权所有"),
+    ("夜景の写真 無断転載禁止", "notice", "無断転載禁止"),
     ("A street at night. Photo: Getty Images", "agency_credit", "Getty Images"),
     ("Stock photo ID 12345 | Shutterstock", "agency_credit", "Shutterstock"),
     ("Harbour at dawn - Alamy Stock Photo", "agency_credit", "Alamy Stock Photo"),
     ("Fans cheer in the stadium. (AP Photo/John Smith)", "agency_credit", "AP Photo"),
     ("The president speaks. REUTERS/Jane Roe", "agency_credit", "REUTERS/"),
     ("Protesters march. AFP via Getty Images", "agency_credit", "AFP via"),
+    ("Flooded streets. Photo: Associated Press", "agency_credit", "Photo: Associated Press"),
+    ("Crowds in the square. Xinhua/Li Wei", "agency_credit", "Xinhua/"),
 ]
 
 
@@ -81,6 +88,7 @@ PLAIN = [
     "Photographed by my grandmother in 1972",
     "We went to the ap exam and the afp meeting",
     "map of the getty center gardens",
+    "The Associated Press reported that talks resumed on Monday, Xinhua said.",
 ]
 
 
@@ -167,6 +175,18 @@ def test_stock_domains(stage: CopyrightStage, url: str, expected: list[str]) -> 
     assert signals == expected
     if expected:
         assert found[0]["source"] == "url"
+
+
+def test_large_string_columns(stage: CopyrightStage) -> None:
+    records = pa.RecordBatch.from_pydict(
+        {
+            "text": pa.array(["© 2020 X", None], pa.large_string()),
+            "url": pa.array([None, "https://www.alamy.com/x"], pa.large_string()),
+            "license": pa.array(["CC BY-ND", None], pa.large_string()),
+        }
+    )
+    signals = stage.process(Batch(records=records))["copyright_signals"].to_pylist()
+    assert signals == [["license:nd", "notice"], ["stock_source"]]
 
 
 def test_user_stock_and_agency_files(tmp_path: Path) -> None:
@@ -348,6 +368,12 @@ def test_c2pa_training_mining(stage: CopyrightStage) -> None:
     assert rows[1][1][0]["value"] == "c2pa.ai_training=constrained (licence required)"
 
 
+def test_c2pa_opt_out_survives_edited_pixels(stage: CopyrightStage) -> None:
+    edited = bytearray(c2pa_jpeg({"c2pa.ai_training": "notAllowed"}))
+    edited[-20] ^= 0xFF  # inside the image data, after the manifest: the hash no longer matches
+    assert _signals(stage, image=[bytes(edited)]) == [["opt_out:c2pa"]]
+
+
 def test_c2pa_can_be_switched_off() -> None:
     quiet = CopyrightStage(CopyrightParams(c2pa=False), StageContext())
     assert _signals(quiet, image=[c2pa_jpeg({"c2pa.ai_training": "notAllowed"})]) == [[]]
@@ -389,6 +415,16 @@ def test_real_photographs_give_no_signal(stage: CopyrightStage) -> None:
     assert len(photos) >= 10
     rows = _run(stage, image=[p.read_bytes() for p in photos], watermark=[0.1] * len(photos))
     assert rows == [([], [])] * len(photos)
+
+
+def test_ordinary_sentences_give_no_signal(stage: CopyrightStage) -> None:
+    """The 3,728 HateCheck test cases: plain (if often hateful) English sentences, no rights markers."""
+    root = eval_data_dir()
+    assert root is not None, "shared eval data missing"
+    texts = pv.read_csv(root / "hatecheck" / "test_suite_cases.csv")["test_case"].combine_chunks()
+    out = stage.process(Batch(records=pa.RecordBatch.from_arrays([texts], names=["text"])))
+    assert len(texts) > 3000
+    assert out["copyright_signals"].to_pylist() == [[]] * len(texts)
 
 
 def test_every_row_gets_both_columns_and_text_only_batches_work(stage: CopyrightStage) -> None:

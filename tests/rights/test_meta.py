@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import random
+from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
 import pyarrow as pa
 import pytest
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 from datahygiene.meta import ARTIFACT_KEY, batch_metadata, parse_iptc, parse_xmp, read_metadata
 from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg, iptc_jpeg, png_text, xmp_jpeg, xmp_packet
@@ -98,6 +99,27 @@ def test_png_xmp_goes_to_xmp_not_text() -> None:
     assert meta.png_text == {}
 
 
+def test_tiff_webp_and_comments() -> None:
+    packet = xmp_packet(dc_rights="© 2020 T")
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[700] = packet
+    tags.tagtype[700] = 1  # BYTE
+    tags[0x8298] = "(c) tiff owner"
+    tiff = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(tiff, "TIFF", tiffinfo=tags)
+    meta = read_metadata(tiff.getvalue())
+    assert (meta.format, meta.exif, meta.xmp) == ("TIFF", {"Copyright": "(c) tiff owner"}, {"dc:rights": ["© 2020 T"]})
+    exif = Image.Exif()
+    exif[0x013B] = "Webp Artist"
+    webp = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(webp, "WEBP", exif=exif.tobytes(), xmp=packet)
+    meta = read_metadata(webp.getvalue())
+    assert (meta.exif, meta.xmp) == ({"Artist": "Webp Artist"}, {"dc:rights": ["© 2020 T"]})
+    commented = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(commented, "JPEG", comment="Photo (c) 2020 Studio")
+    assert list(read_metadata(commented.getvalue()).fields()) == [("comment", "Photo (c) 2020 Studio")]
+
+
 def test_no_pixel_decoding() -> None:
     data = exif_jpeg("Jane", "(c) Jane")
     with mock.patch.object(Image.Image, "load", side_effect=AssertionError("decoded pixels")):
@@ -130,6 +152,9 @@ def test_c2pa_signed_training_mining_and_source_type() -> None:
     assert any(name.startswith("datahygiene-tests") for name in info.claim_generators)
     assert info.validation_state in ("Valid", "Trusted", "Invalid")
     assert read_metadata(data, c2pa=False).c2pa is None
+    edited = bytearray(data)
+    edited[-20] ^= 0xFF
+    assert read_metadata(bytes(edited)).c2pa == replace(info, validation_state="Invalid")
 
 
 def test_broken_c2pa_is_an_error_not_an_exception() -> None:

@@ -233,7 +233,7 @@ class CopyrightStage:
             elif source in CREDIT_FIELDS:
                 agencies = [Finding("agency_credit", source, _clip(hit)) for hit in self.agencies.find(value)]
                 found.extend(agencies or [Finding("creator_metadata", source, _clip(value))])
-            elif source in DESCRIPTION_FIELDS or png_key in _PNG_DESCRIPTION:
+            elif source in DESCRIPTION_FIELDS or png_key in _PNG_DESCRIPTION or source == "comment":
                 found.extend(self.text_findings(value, source))
             elif source == "xmp:plus:DataMining":
                 found.extend(plus_findings([value]))
@@ -308,6 +308,8 @@ class CopyrightStage:
 
     def _url_rows(self, batch: Batch, found: dict[int, list[Finding]]) -> None:
         column = batch.column(self.params.url_column)
+        if column is not None and pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
         if column is None or not pa.types.is_string(column.type) or column.null_count == len(column):
             return
         hosts = pc.utf8_lower(pc.struct_field(pc.extract_regex(column, _HOST), "host"))
