@@ -183,3 +183,16 @@ def test_params_are_validated() -> None:
     description = custom.describe()
     assert description["watermark_payloads"] == {"mine": "<= 9 bit errors"}
     assert description["invisible_watermark"] == "0.2.0"
+
+
+def test_combined_phrase_expression_agrees_with_each_phrase() -> None:
+    """The word-trie expression finds a text exactly when one of the single-phrase expressions does."""
+    matcher = PhraseMatcher(expand(SyntheticParams().caption_phrases, DEFAULT_GENERATORS))
+    assert len(matcher.phrases) > 300
+    for phrase in matcher.phrases:
+        assert phrase in matcher.find(f"look: {phrase.upper()}!"), phrase
+        assert phrase not in matcher.find(f"{phrase}x"), phrase  # never inside a longer word
+    edge_cases = ["made with", "made with stable", "#ai art", "a made-with-ai-art"]
+    texts = [*CAPTIONS_AI, *(t for t in CAPTIONS_CLEAN if t), *edge_cases]
+    for text in texts:
+        assert (matcher.first(text) is not None) == bool(matcher.find(text)), text

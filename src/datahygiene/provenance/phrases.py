@@ -10,6 +10,7 @@ A phrase holding ``{generator}`` expands to one phrase per generator name.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 #: Image generators and the front-ends that write their metadata. Matched in
 #: EXIF/XMP/PNG ``Software``-like fields and C2PA generator claims, and
@@ -83,16 +84,48 @@ DEFAULT_PHRASES: tuple[str, ...] = (
     "{generator} prompt",
 )
 
+_END = ""  # trie key marking the end of a phrase
 _SEPARATORS = r"[\s\-_.\u00b7\u2010\u2011\u2012\u2013]*"
 _SPLIT = re.compile(r"[\s\-_.\u00b7\u2010\u2011\u2012\u2013]+")
 
 
-def phrase_pattern(phrase: str) -> str:
-    """The regular expression of one phrase (without the word boundaries)."""
-    words = [word for word in _SPLIT.split(phrase.strip()) if word]
+def phrase_words(phrase: str) -> list[str]:
+    """A phrase's words, lower-cased (separators are not part of a phrase)."""
+    words = [word.lower() for word in _SPLIT.split(phrase.strip()) if word]
     if not words:
         raise ValueError(f"empty phrase {phrase!r}")
-    return _SEPARATORS.join(re.escape(word) for word in words)
+    return words
+
+
+def phrase_pattern(phrase: str) -> str:
+    """The regular expression of one phrase (without the word boundaries)."""
+    return _SEPARATORS.join(re.escape(word) for word in phrase_words(phrase))
+
+
+def _trie_pattern(phrases: list[str]) -> str:
+    """One expression for all phrases, factored by shared leading words.
+
+    Hundreds of expanded phrases (``made with X``, ``made in X`` ...) share a
+    few first words; as a plain alternation every alternative is tried at every
+    position, as a word trie only the distinct first words are.
+    """
+    trie: dict[str, Any] = {}
+    for phrase in phrases:
+        node = trie
+        for word in phrase_words(phrase):
+            node = node.setdefault(word, {})
+        node[_END] = {}
+
+    def rest(node: dict[str, Any]) -> str:
+        words = sorted((w for w in node if w != _END), key=lambda w: (-len(w), w))
+        if not words:
+            return ""
+        branches = "|".join(re.escape(word) + rest(node[word]) for word in words)
+        following = f"{_SEPARATORS}(?:{branches})"
+        return f"(?:{following})?" if _END in node else following
+
+    firsts = sorted(trie, key=lambda w: (-len(w), w))
+    return "|".join(re.escape(word) + rest(trie[word]) for word in firsts)
 
 
 def expand(phrases: list[str] | tuple[str, ...], generators: list[str] | tuple[str, ...]) -> list[str]:
@@ -110,7 +143,7 @@ class PhraseMatcher:
     def __init__(self, phrases: list[str]) -> None:
         self.phrases = phrases
         self._each = [re.compile(rf"(?<!\w){phrase_pattern(p)}(?!\w)", re.IGNORECASE) for p in phrases]
-        combined = "|".join(f"(?:{phrase_pattern(p)})" for p in phrases) or r"(?!x)x"
+        combined = _trie_pattern(phrases) if phrases else r"(?!x)x"
         self._any = re.compile(rf"(?<!\w)(?:{combined})(?!\w)", re.IGNORECASE)
 
     def find(self, text: str) -> list[str]:
