@@ -218,6 +218,12 @@ def speed(stage: SyntheticStage, repeats: int) -> None:
     captions = build_batch([None] * len(texts), texts)
     seconds = _timed(lambda: stage.process(captions), repeats)
     print(f"- caption-only rows (HateCheck sentences): {len(texts) / seconds:.0f} rows/s")
+    words = " ".join(hatecheck()).split()
+    documents: list[str | None] = [" ".join(words[i : i + 2000]) for i in range(0, 200 * 97, 97)]
+    long_rows = build_batch([None] * len(documents), documents)
+    seconds = _timed(lambda: stage.process(long_rows), repeats)
+    size = statistics.mean(len(d or "") for d in documents) / 1000
+    print(f"- text-only rows, documents of 2,000 words (~{size:.0f} kB): {len(documents) / seconds:.0f} rows/s")
     image = batch.images[0] if batch.images else None
     assert image is not None
     fast = _timed(lambda: stage.watermarks.find(image), repeats * 5)
