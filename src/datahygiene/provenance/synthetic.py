@@ -28,7 +28,6 @@ columns; the policy decides (keep and tag by default, or a rule on
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from importlib.metadata import PackageNotFoundError, version
@@ -42,8 +41,6 @@ from datahygiene.provenance.phrases import DEFAULT_GENERATORS, DEFAULT_PHRASES, 
 from datahygiene.provenance.watermark import CHANNEL_ORDERS, ChannelOrder, Match, Payload, WatermarkReader
 from datahygiene.registry import register
 from datahygiene.stage import Batch, StageContext, StageParams
-
-log = logging.getLogger(__name__)
 
 SIGNALS_COLUMN = "synthetic_signals"
 EVIDENCE_COLUMN = "synthetic_evidence"
