@@ -12,8 +12,9 @@ plus the shared evaluation data (../shared/eval-data):
   PNG text chunks (A1111, ComfyUI, NovelAI, InvokeAI), EXIF/XMP generator fields,
   offline-signed C2PA assets with an AI digital source type, disclosure captions;
 * negatives: the UKBench photographs as they are, resized and re-encoded, noise
-  images, a Photoshop-tagged JPEG, a camera C2PA asset, and the 3,728 HateCheck
-  sentences as captions (ordinary text that never discloses AI generation).
+  images, flat-colour graphics, scikit-learn's two sample photos, a Photoshop-tagged
+  JPEG, a camera C2PA asset, and the 3,728 HateCheck sentences as captions
+  (ordinary text that never discloses AI generation).
 
 Watermark survival: the fraction of marked photographs whose mark still decodes
 after JPEG recompression at quality 100..50 and after resizing. Speed: rows/s of
@@ -35,6 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 from PIL import Image
+from sklearn.datasets import load_sample_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,6 +47,7 @@ from tests.provenance.builders import (
     clean_photographs,
     encode,
     generator_pngs,
+    graphics,
     textured,
     watermarked,
 )
@@ -111,7 +114,8 @@ def negatives() -> list[bytes]:
         for image in [*photos((512, 512)), *photos((1024, 768))]
         for fmt, options in (("PNG", {}), ("JPEG", {"quality": 95}))
     ]
-    built = [encode(textured(seed=seed)) for seed in range(8)]
+    built = [encode(textured(seed=seed)) for seed in range(8)] + [encode(image) for image in graphics()]
+    built += [encode(Image.fromarray(array)) for array in load_sample_images().images]  # scikit-learn's two photos
     tagged = [exif_jpeg("Jane Doe", "(c) Jane Doe", software="Adobe Photoshop 25.0 (Windows)"), c2pa_jpeg()]
     return [*originals, *variants, *built, *tagged]
 

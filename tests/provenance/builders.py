@@ -66,6 +66,21 @@ def textured(size: tuple[int, int] = (512, 512), seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
 
 
+def graphics(size: tuple[int, int] = (512, 512)) -> list[Image.Image]:
+    """Flat-colour images (solid fills, a gradient, drawn shapes): what logos, charts and screenshots look like."""
+    from PIL import ImageDraw
+
+    solids = [Image.new("RGB", size, colour) for colour in ("white", "black", (200, 30, 30), (20, 90, 220))]
+    ramp = np.linspace(0, 255, size[0], dtype=np.uint8)
+    gradient = Image.fromarray(np.stack([np.tile(ramp, (size[1], 1))] * 3, axis=-1), "RGB")
+    drawn = Image.new("RGB", size, "white")
+    pen = ImageDraw.Draw(drawn)
+    for k in range(12):
+        pen.rectangle((20 + 37 * k, 40, 45 + 37 * k, 60 + 30 * k), fill=(30 * k % 255, 120, 255 - 20 * k))
+        pen.line((0, 17 * k, size[0], 11 * k), fill="black", width=2)
+    return [*solids, gradient, drawn]
+
+
 def watermarked(image: Image.Image, payload: Payload, order: ChannelOrder = "bgr") -> Image.Image:
     """``image`` marked the way the reference scripts do (``order="rgb"``: RGB passed as BGR, as old diffusers did)."""
     from imwatermark import WatermarkEncoder

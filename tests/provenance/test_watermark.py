@@ -20,7 +20,7 @@ from datahygiene.provenance.watermark import (
     to_bgr,
 )
 from datahygiene.stage import StageContext
-from tests.provenance.builders import clean_photographs, encode, textured, watermarked
+from tests.provenance.builders import clean_photographs, encode, graphics, textured, watermarked
 
 PAYLOADS = [spec.payload() for spec in DEFAULT_PAYLOADS]
 
@@ -134,6 +134,14 @@ def test_clean_photographs_decode_to_no_payload() -> None:
         for variant in (photo, rgb.resize((512, 512)), rgb.resize((1024, 768))):
             assert reader.find(variant) == [], path.name
     assert subsampled >= 10
+
+
+def test_flat_graphics_decode_to_no_payload() -> None:
+    """Flat images decode to (nearly) all-zero bits; no default payload is close to that."""
+    reader = _reader()
+    for image in graphics():
+        assert reader.find(image) == []
+        assert reader.find(Image.open(io.BytesIO(encode(image, "JPEG", quality=90)))) == []
 
 
 def test_payload_forms() -> None:
