@@ -33,7 +33,7 @@ from datahygiene.likeness.blur import blur_faces, encode_like
 from datahygiene.likeness.faces import Face, FaceDetector, HaarDetector, YuNetDetector, find_yunet
 from datahygiene.likeness.names import NameFinder
 from datahygiene.registry import register
-from datahygiene.stage import IMAGE_REPLACEMENTS, Batch, StageContext, StageParams
+from datahygiene.stage import IMAGE_REPLACEMENTS, Batch, StageBase, StageContext, StageParams
 
 log = logging.getLogger(__name__)
 
@@ -114,24 +114,21 @@ def face_evidence(face: Face, width: int, height: int) -> str:
 
 
 @register("likeness")
-class LikenessStage:
+class LikenessStage(StageBase[LikenessParams]):
     """Tags rows that show a face, name a person, or both; optionally blurs faces of kept images."""
 
-    name: ClassVar[str] = "likeness"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = LikenessParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, LikenessParams)
-        self.params = params
-        self.detector: FaceDetector | None = make_detector(params, context) if params.faces else None
+        super().__init__(params, context)
+        self.detector: FaceDetector | None = make_detector(self.params, context) if self.params.faces else None
         self.finder: NameFinder | None = None
-        if params.names:
+        if self.params.names:
             self.finder = NameFinder.from_files(
-                first_names=params.first_names_files,
-                surnames=params.surnames_files,
-                full_names=params.names_files,
-                stop_words=params.stop_words_files,
+                first_names=self.params.first_names_files,
+                surnames=self.params.surnames_files,
+                full_names=self.params.names_files,
+                stop_words=self.params.stop_words_files,
             )
 
     def output_schema(self) -> pa.Schema:

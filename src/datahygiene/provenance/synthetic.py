@@ -40,7 +40,7 @@ from datahygiene.meta import ImageMetadata, batch_metadata
 from datahygiene.provenance.phrases import DEFAULT_GENERATORS, DEFAULT_PHRASES, PhraseMatcher, expand
 from datahygiene.provenance.watermark import CHANNEL_ORDERS, ChannelOrder, Match, Payload, WatermarkReader
 from datahygiene.registry import register
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 SIGNALS_COLUMN = "synthetic_signals"
 EVIDENCE_COLUMN = "synthetic_evidence"
@@ -183,29 +183,25 @@ class _Findings:
 
 
 @register("provenance.synthetic")
-class SyntheticStage:
+class SyntheticStage(StageBase[SyntheticParams]):
     """Tags rows whose image or caption carries a mark of AI generation."""
 
-    name: ClassVar[str] = "provenance.synthetic"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = SyntheticParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, SyntheticParams)
-        self.params = params
-        self.context = context
-        self.generators = PhraseMatcher(list(params.generators))
-        self.phrases = PhraseMatcher(expand(params.caption_phrases, params.generators))
-        self.ai_source_types = {_source_type_name(value) for value in params.ai_source_types}
-        payloads = [spec.payload() for spec in params.watermark_payloads]
-        self.tolerance = {p.name: tolerated_errors(len(p.bits), params.watermark_false_match) for p in payloads}
+        super().__init__(params, context)
+        self.generators = PhraseMatcher(list(self.params.generators))
+        self.phrases = PhraseMatcher(expand(self.params.caption_phrases, self.params.generators))
+        self.ai_source_types = {_source_type_name(value) for value in self.params.ai_source_types}
+        payloads = [spec.payload() for spec in self.params.watermark_payloads]
+        self.tolerance = {p.name: tolerated_errors(len(p.bits), self.params.watermark_false_match) for p in payloads}
         self.watermarks = WatermarkReader(
             payloads,
             self.tolerance,
-            channel_orders=tuple(params.watermark_channel_orders),
-            max_pixels=params.watermark_max_pixels,
-            decoder=params.watermark_decoder,
-            jpeg_chroma=params.watermark_jpeg_chroma,
+            channel_orders=tuple(self.params.watermark_channel_orders),
+            max_pixels=self.params.watermark_max_pixels,
+            decoder=self.params.watermark_decoder,
+            jpeg_chroma=self.params.watermark_jpeg_chroma,
         )
 
     def output_schema(self) -> pa.Schema:

@@ -50,7 +50,7 @@ from datahygiene.rights.optout import (
     tdm_header_findings,
     tdmrep_policy_findings,
 )
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 EVIDENCE_TYPE = pa.struct([("signal", pa.string()), ("source", pa.string()), ("value", pa.string())])
 UNAVAILABLE = "unavailable"
@@ -152,24 +152,20 @@ def _columns(n: int, found: dict[int, list[Finding]]) -> dict[str, pa.Array]:
 
 
 @register("rights.copyright")
-class CopyrightStage:
+class CopyrightStage(StageBase[CopyrightParams]):
     """Tags copyright risk and missing training consent; see the module docstring for every signal."""
 
-    name: ClassVar[str] = "rights.copyright"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = CopyrightParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, CopyrightParams)
-        self.params = params
-        self.context = context
-        self.notices = PhraseMatcher(line for _, line in gather(params.notice_lists, params.notice_files))
-        self.agencies = PhraseMatcher(line for _, line in gather(params.agency_lists, params.agency_files))
-        domains = gather(params.stock_domain_lists, params.stock_domain_files)
+        super().__init__(params, context)
+        self.notices = PhraseMatcher(line for _, line in gather(self.params.notice_lists, self.params.notice_files))
+        self.agencies = PhraseMatcher(line for _, line in gather(self.params.agency_lists, self.params.agency_files))
+        domains = gather(self.params.stock_domain_lists, self.params.stock_domain_files)
         self.stock_domains = {line.lower().strip(".") for _, line in domains}
-        self.licenses = LicenseParser(params.license_files)
-        entries = gather([], params.do_not_train_files)
-        entries.extend(("config", line) for line in params.do_not_train)
+        self.licenses = LicenseParser(self.params.license_files)
+        entries = gather([], self.params.do_not_train_files)
+        entries.extend(("config", line) for line in self.params.do_not_train)
         self.do_not_train = DoNotTrain.from_entries(entries)
         self.watermark_seen: bool | None = None
         self._hosts: dict[str, list[Finding]] = {}

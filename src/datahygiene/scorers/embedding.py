@@ -24,7 +24,7 @@ from pydantic import Field
 from datahygiene.registry import register
 from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, text_rows, tokenize
 from datahygiene.scorers.weights import pick_device, sha256_file
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 log = logging.getLogger(__name__)
 
@@ -136,26 +136,23 @@ class EmbeddingParams(StageParams):
 
 
 @register("toxicity.embedding")
-class EmbeddingToxicityStage:
+class EmbeddingToxicityStage(StageBase[EmbeddingParams]):
     """``tox_<label>`` per head and ``toxicity`` (their max) from MiniLM embeddings and linear heads."""
 
-    name: ClassVar[str] = "toxicity.embedding"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = EmbeddingParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, EmbeddingParams)
-        self.params = params
-        if params.head is None:
+        super().__init__(params, context)
+        if self.params.head is None:
             self.head_paths = list(DEFAULT_HEADS)
         else:
-            self.head_paths = params.head if isinstance(params.head, list) else [params.head]
+            self.head_paths = self.params.head if isinstance(self.params.head, list) else [self.params.head]
         self.heads = [LinearHead.load(path) for path in self.head_paths]
         labels = [head.label for head in self.heads]
         if len(set(labels)) != len(labels):
             raise ValueError(f"toxicity.embedding heads need distinct labels, got {labels}")
-        folder = params.encoder_dir or packaged_encoder_dir()
-        self.encoder = MiniLMEncoder(folder, pick_device(context.device), params.max_length)
+        folder = self.params.encoder_dir or packaged_encoder_dir()
+        self.encoder = MiniLMEncoder(folder, pick_device(context.device), self.params.max_length)
         for path, head in zip(self.head_paths, self.heads, strict=True):
             if head.coef.shape != (self.encoder.dim,):
                 raise ValueError(f"head {path} has {head.coef.size} weights, the encoder gives {self.encoder.dim}")

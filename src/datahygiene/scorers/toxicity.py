@@ -20,7 +20,7 @@ from datahygiene.scorers.weights import (
     sha256_file,
     torch_hub_checkpoint,
 )
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,13 @@ class ProfanityParams(StageParams):
 
 
 @register("toxicity.profanity")
-class ProfanityStage:
+class ProfanityStage(StageBase[ProfanityParams]):
     """Offline text fallback: alt-profanity-check probability as ``toxicity`` (and ``tox_profanity``)."""
 
-    name: ClassVar[str] = "toxicity.profanity"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = ProfanityParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
+        super().__init__(params, context)
         from profanity_check import predict_prob
 
         self._predict = predict_prob
@@ -167,29 +166,26 @@ def resolve_detoxify(params: DetoxifyParams, context: StageContext) -> tuple[Pat
 
 
 @register("toxicity.detoxify")
-class DetoxifyStage:
+class DetoxifyStage(StageBase[DetoxifyParams]):
     """Detoxify scores ``tox_<label>`` plus ``toxicity`` (max); delegates to the fallback when weights are absent."""
 
-    name: ClassVar[str] = "toxicity.detoxify"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = DetoxifyParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, DetoxifyParams)
-        self.params = params
+        super().__init__(params, context)
         self.model: DetoxifyModel | None = None
         self.fallback: Any = None
         self.weights: Path | None = None
         self.sha256: str | None = None
-        resolved = resolve_detoxify(params, context)
+        resolved = resolve_detoxify(self.params, context)
         if resolved is not None:
             self.weights, hf_config = resolved
-            self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), params.max_length)
+            self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), self.params.max_length)
             self.sha256 = sha256_file(self.weights)
-            log.info("toxicity: using Detoxify %s from %s", params.variant, self.weights)
+            log.info("toxicity: using Detoxify %s from %s", self.params.variant, self.weights)
         else:
             self.fallback = build_fallback(
-                self.name, f"Detoxify {params.variant}", params.fallback, context, params.fallback_params
+                self.name, f"Detoxify {self.params.variant}", self.params.fallback, context, self.params.fallback_params
             )
 
     def output_schema(self) -> pa.Schema:
