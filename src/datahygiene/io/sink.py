@@ -282,4 +282,5 @@ class RunDir:
         return records
 
     def is_empty(self) -> bool:
-        return not self.root.exists() or not any(self.root.iterdir())
+        """No output yet; work in progress (``_tmp``, e.g. shards a flow scored before it crashed) does not count."""
+        return not self.root.exists() or all(path.name == "_tmp" for path in self.root.iterdir())

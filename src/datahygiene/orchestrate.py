@@ -1,0 +1,172 @@
+"""Per-shard API for orchestrators (the Prefect flows): plan, score anywhere, commit in order, finish.
+
+1. :func:`plan_jobs` discovers the shards and checks the output directory
+   (the same checks as ``datahygiene run``); committed shards are left out.
+2. :func:`score_shard` runs the order-free stages over one shard on any
+   worker, in any order, and spools the scored batches under the output
+   directory. Stages are built once per worker process (cached by config
+   hash). A spool left by a crashed run is reused: its name carries the
+   shard's fingerprint and the config hash.
+3. :func:`commit_scored` runs the ordered stages (dedup) and the policy and
+   commits the shard; call it in input order, in one process.
+4. :func:`finish` writes the manifest and the datasheet.
+
+The CLI commits through the same :class:`~datahygiene.runner.Committer`, so
+both produce the same rows, reasons and files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from datahygiene import __version__
+from datahygiene.config import RunConfig
+from datahygiene.io.sources import ShardSource
+from datahygiene.pipeline import ChainSummary, Pipeline, StageChain, score_batches, scoring_split
+from datahygiene.runner import Committer, RunPlan, RunResult, plan_run
+from datahygiene.spool import read_spool, spool_info, write_spool
+from datahygiene.stage import StageContext
+
+log = logging.getLogger(__name__)
+
+SPOOL_DIR = Path("_tmp") / "scored"
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs to score one shard (picklable)."""
+
+    config: RunConfig
+    context: StageContext
+    output: Path
+    shard: ShardSource
+    key: str
+
+    @property
+    def spool_path(self) -> Path:
+        return self.output / SPOOL_DIR / f"{self.shard.index:05d}-{self.key[:24]}.arrow"
+
+
+@dataclass(frozen=True)
+class ScoredShard:
+    """A worker's report on one scored shard."""
+
+    index: int
+    shard_id: str
+    spool: Path
+    rows: int
+    batches: int
+    scoring: ChainSummary
+    worker: str
+    pipelines_built: int
+    seconds: float
+    reused: bool
+
+
+def shard_key(config: RunConfig, shard: ShardSource) -> str:
+    """Identity of a shard's scores: library version, config hash and the input shard's fingerprint."""
+    return hashlib.sha256(f"{__version__}|{config.sha256()}|{shard.fingerprint()}".encode()).hexdigest()
+
+
+def plan_jobs(
+    config: RunConfig, inputs: list[str], output: Path, *, resume: bool, dedup_index: Path | None = None
+) -> tuple[RunPlan, list[ShardJob]]:
+    """Check the output directory and list the shards still to commit (loads no model, writes nothing)."""
+    plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
+    jobs = [ShardJob(config, plan.context, output, shard, shard_key(config, shard)) for shard in plan.pending]
+    return plan, jobs
+
+
+_chains: dict[str, StageChain] = {}
+_chains_lock = threading.Lock()
+_builds = 0
+
+
+def scoring_chain(config: RunConfig, context: StageContext) -> StageChain:
+    """The order-free stages of ``config``, built once per process and reused by every later shard."""
+    global _builds
+    key = hashlib.sha256(f"{config.sha256()}|{context!r}".encode()).hexdigest()
+    with _chains_lock:
+        chain = _chains.get(key)
+        if chain is None:
+            chain = StageChain.build(config.stage_params()[: scoring_split(config)], context)
+            _chains[key] = chain
+            _builds += 1
+            log.info("built the scoring stages in %s", worker_name())
+        return chain
+
+
+def pipelines_built() -> int:
+    """How many times this process built scoring stages (once per config, if the cache works)."""
+    return _builds
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def score_shard(job: ShardJob) -> ScoredShard:
+    """Run the order-free stages over one shard and spool the result; reuses a spool left by a crashed run."""
+    started = time.perf_counter()
+    path = job.spool_path
+    reused = path.exists()
+    if reused:
+        info = spool_info(path)
+    else:
+        chain = scoring_chain(job.config, job.context)
+        carry = scoring_split(job.config) < len(job.config.stages)
+        info = write_spool(path, score_batches(job.shard, job.config, chain), chain.summary(), carry_artifacts=carry)
+    return ScoredShard(
+        index=job.shard.index,
+        shard_id=job.shard.shard_id,
+        spool=path,
+        rows=info.rows,
+        batches=info.batches,
+        scoring=info.scoring,
+        worker=worker_name(),
+        pipelines_built=pipelines_built(),
+        seconds=round(time.perf_counter() - started, 3),
+        reused=reused,
+    )
+
+
+def commit_scored(committer: Committer, job: ShardJob, scored: ScoredShard) -> dict[str, object]:
+    """Commit a scored shard (the next in input order): ordered stages, policy, two-phase write."""
+    if not committer.attached:
+        committer.attach(Pipeline(job.config, job.context, scoring_summary=scored.scoring))
+    decode = bool(committer.runner.pipeline.ordered.stages)
+    record = committer.commit(job.shard, read_spool(scored.spool, job.config, decode_images=decode))
+    if "error" not in record:
+        scored.spool.unlink(missing_ok=True)
+    return record
+
+
+def finish(committer: Committer, *, write_documents: bool = True) -> RunResult:
+    """The global step: publish the dedup index, write the manifest and the datasheet."""
+    plan = committer.plan
+    if not committer.attached:  # nothing was scored in this attempt: every shard was committed before
+        committer.attach(Pipeline(plan.config, plan.context))
+    result = committer.finish(write_documents=write_documents)
+    if not result.failed_shards:
+        shutil.rmtree(plan.run_dir.root / SPOOL_DIR, ignore_errors=True)
+    return result
+
+
+def discard_spools(plan: RunPlan) -> None:
+    """Remove what scoring wrote when the run stops before its output was started (a config error)."""
+    root = plan.run_dir.root
+    shutil.rmtree(root / SPOOL_DIR, ignore_errors=True)
+    if plan.resuming:
+        return
+    for directory in (root / SPOOL_DIR.parent, root):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
