@@ -17,6 +17,7 @@ both produce the same rows, reasons and files.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from datahygiene import __version__
+from datahygiene import __version__, registry
 from datahygiene.config import RunConfig
 from datahygiene.io.sources import ShardSource
 from datahygiene.pipeline import ChainSummary, Pipeline, StageChain, score_batches, scoring_split
@@ -117,6 +118,7 @@ def worker_name() -> str:
 def score_shard(job: ShardJob) -> ScoredShard:
     """Run the order-free stages over one shard and spool the result; reuses a spool left by a crashed run."""
     started = time.perf_counter()
+    registry.load_plugins(job.config.plugins)  # a fresh worker process has not parsed the config
     path = job.spool_path
     reused = path.exists()
     if reused:
@@ -170,3 +172,42 @@ def discard_spools(plan: RunPlan) -> None:
     for directory in (root / SPOOL_DIR.parent, root):
         if directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
+
+
+#: ``errno`` values of I/O failures that a retry can cure (flaky network filesystems, busy devices).
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EIO,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EBUSY,
+        errno.ESTALE,
+        errno.ETIMEDOUT,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ECONNREFUSED,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying could cure ``error``: timeouts, broken connections, flaky I/O (or one of them as a cause).
+
+    Bad input never retries: rows that fail to parse or decode are already
+    rejected rows, and a missing file, a permission error or an unreadable
+    Parquet footer (pyarrow's ``OSError`` without an ``errno``) fails the
+    same way every time.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TimeoutError | ConnectionError):
+            return True
+        if isinstance(current, OSError) and current.errno in TRANSIENT_ERRNOS:
+            return True
+        current = current.__cause__
+    return False
