@@ -221,6 +221,7 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
     committer = Committer(plan)
     scorer = score_shard.with_options(retries=params.retries, retry_delay_seconds=params.retry_delay_seconds)
     scored_shards: list[ScoredShard] = []
+    committed_now: list[int] = []
     try:
         with task_runner(params.task_runner) as runner:
             futures = [runner.submit(scorer, {"job": job, "label": shard_label(job)}) for job in jobs]
@@ -232,7 +233,9 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
                     committer.fail(job.shard, error)
                     continue
                 scored_shards.append(scored)
-                commit_shard(committer, job, scored, shard_label(job))
+                record = commit_shard(committer, job, scored, shard_label(job))
+                if "error" not in record:
+                    committed_now.append(job.shard.index)
                 done = len(plan.shards) - len(jobs) + position + 1
                 if isinstance(progress, UUID):  # the sync API returns the id, not a coroutine
                     update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(plan.shards))
@@ -250,10 +253,21 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
         raise RuntimeError(f"output invariants violated: {'; '.join(result.invariant_errors)}")
     if result.failed_shards:
         raise RuntimeError(f"{len(result.failed_shards)} shard(s) failed; rerun the flow to resume")
-    return {
+    summary = {
         key: result.manifest[key]
         for key in ("rows_in", "rows_kept", "rows_rejected", "rows_quarantined", "reject_reasons", "shards_total")
     }
+    return {**summary, "committed_now": committed_now, "workers": worker_report(scored_shards)}
+
+
+def worker_report(scored: list[ScoredShard]) -> dict[str, dict[str, int]]:
+    """Per worker process: shards it scored and how often it built the scoring stages (1 when caching works)."""
+    report: dict[str, dict[str, int]] = {}
+    for item in scored:
+        entry = report.setdefault(item.worker, {"shards": 0, "stage_builds": 0})
+        entry["shards"] += 1
+        entry["stage_builds"] = max(entry["stage_builds"], item.pipelines_built)
+    return report
 
 
 def parse_args(argv: list[str]) -> HygieneParams:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +15,7 @@ from datahygiene.pipeline import ChainSummary, ScoredBatch
 from datahygiene.reasons import Reasons
 from datahygiene.runner import Committer, run
 from datahygiene.spool import read_spool, write_spool
-from tests.flows.data import flow_config, make_inputs
-
-ROUTES = ("kept", "rejected", "quarantined")
-_TIMINGS = ("seconds", "started_at", "finished_at", "duration_seconds")
-
-
-def output_files(directory: Path) -> dict[str, bytes]:
-    """Every Parquet output file by relative path."""
-    return {
-        str(path.relative_to(directory)): path.read_bytes()
-        for route in ROUTES
-        for path in sorted((directory / route).glob("*.parquet"))
-    }
-
-
-def comparable_manifest(directory: Path) -> dict[str, Any]:
-    """The manifest without timings."""
-    manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text())
-    for key in _TIMINGS:
-        manifest.pop(key, None)
-    for shard in manifest["shards"]:
-        shard.pop("seconds", None)
-    return manifest
+from tests.flows.data import comparable_manifest, flow_config, make_inputs, output_files
 
 
 def run_by_shard(config_inputs: tuple[Any, list[str]], output: Path, *, resume: bool = False) -> None:

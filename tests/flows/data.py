@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,6 +19,29 @@ from datahygiene.stage import Batch, StageBase, StageParams
 
 TEXT_SHARDS = 4
 ROWS = 50
+
+
+ROUTES = ("kept", "rejected", "quarantined")
+_TIMINGS = ("seconds", "started_at", "finished_at", "duration_seconds")
+
+
+def output_files(directory: Path) -> dict[str, bytes]:
+    """Every Parquet output file by relative path."""
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for route in ROUTES
+        for path in sorted((directory / route).glob("*.parquet"))
+    }
+
+
+def comparable_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest without timings."""
+    manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text())
+    for key in _TIMINGS:
+        manifest.pop(key, None)
+    for shard in manifest["shards"]:
+        shard.pop("seconds", None)
+    return manifest
 
 
 def make_inputs(directory: Path, *, demo: bool = True) -> list[str]:
@@ -84,4 +109,31 @@ class SleepStage(StageBase):
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         assert isinstance(self.params, _SleepParams)
         time.sleep(self.params.seconds)
+        return {}
+
+
+class _FlakyParams(StageParams):
+    counter: str
+    failures: int = 1
+    error: str = "eio"
+
+
+@register("test.flaky")
+class FlakyStage(StageBase):
+    """Raises on its first ``failures`` batches (counted in a file, across retries and processes)."""
+
+    Params: ClassVar[type[StageParams]] = _FlakyParams
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([])
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]:
+        assert isinstance(self.params, _FlakyParams)
+        counter = Path(self.params.counter)
+        calls = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(calls))
+        if calls <= self.params.failures:
+            if self.params.error == "eio":
+                raise OSError(errno.EIO, "input/output error on the network share")
+            raise ValueError("a bug, not a transient error")
         return {}
