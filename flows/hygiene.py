@@ -22,6 +22,7 @@ from prefect import State, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -66,12 +67,27 @@ class HygieneParams(BaseModel):
     retries: int = Field(default=2, ge=0, description="Retries of a shard task after a transient error.")
     retry_delay_seconds: float = Field(default=10.0, ge=0)
     task_runner: TaskRunnerSettings = Field(default_factory=TaskRunnerSettings)
+    run_date: str | None = Field(
+        default=None,
+        description="Fills {date} in inputs, output and dedup_index; default: the run's scheduled date (YYYY-MM-DD).",
+    )
 
     @model_validator(mode="after")
     def _one_config(self) -> HygieneParams:
         if self.config_path is not None and self.config is not None:
             raise ValueError("give config_path or config, not both")
         return self
+
+    def for_date(self, date: str) -> HygieneParams:
+        """These parameters with ``{date}`` filled in (nightly runs read and write one folder per night)."""
+        update: dict[str, Any] = {
+            "inputs": [value.replace("{date}", date) for value in self.inputs],
+            "output": self.output.replace("{date}", date),
+            "run_date": date,
+        }
+        if self.dedup_index is not None:
+            update["dedup_index"] = self.dedup_index.replace("{date}", date)
+        return self.model_copy(update=update)
 
     def run_config(self) -> RunConfig:
         """The validated :class:`~datahygiene.config.RunConfig`."""
@@ -201,6 +217,7 @@ def summary_markdown(result: RunResult, scored: list[ScoredShard]) -> str:
 def hygiene(params: HygieneParams) -> dict[str, Any]:
     """Score, deduplicate and filter the inputs into ``params.output``; one task per input shard."""
     logger = get_run_logger()
+    params = params.for_date(params.run_date or flow_run.get_scheduled_start_time().date().isoformat())
     config = params.run_config()
     dedup_index = Path(params.dedup_index) if params.dedup_index else None
     plan, jobs = orchestrate.plan_jobs(
@@ -270,21 +287,25 @@ def worker_report(scored: list[ScoredShard]) -> dict[str, dict[str, int]]:
     return report
 
 
-def parse_args(argv: list[str]) -> HygieneParams:
-    """Command-line arguments -> flow parameters."""
-    parser = argparse.ArgumentParser(description="Run the datahygiene Prefect flow locally (no server needed).")
-    parser.add_argument("--input", "-i", dest="inputs", action="append", required=True, help="repeatable")
-    parser.add_argument("--output", "-o", required=True)
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """The flow's parameters as command-line options (shared with ``flows/serve.py``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--input", "-i", dest="inputs", action="append", required=True, help="repeatable; {date} ok")
+    parser.add_argument("--output", "-o", required=True, help="output directory; {date} is the run's date")
     parser.add_argument("--config", dest="config_path", help="YAML config (default: the shipped default config)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="key.path=value; repeatable")
-    parser.add_argument("--dedup-index")
+    parser.add_argument("--dedup-index", help="persistent dedup index shared across runs")
     parser.add_argument("--no-resume", action="store_true", help="refuse an output directory that holds a run")
     parser.add_argument("--no-datasheet", action="store_true")
     parser.add_argument("--runner", choices=["threads", "processes", "dask", "ray"], default="threads")
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--address", help="Dask scheduler or Ray cluster address")
-    parser.add_argument("--retries", type=int, default=2)
-    args = parser.parse_args(argv)
+    parser.add_argument("--workers", type=int, help="threads, processes or Dask LocalCluster workers")
+    parser.add_argument("--address", help="an existing Dask scheduler or Ray cluster")
+    parser.add_argument("--retries", type=int, default=2, help="retries of a shard after a transient error")
+    return parser
+
+
+def params_from_args(args: argparse.Namespace) -> HygieneParams:
+    """Parsed options -> flow parameters."""
     return HygieneParams(
         inputs=args.inputs,
         output=args.output,
@@ -301,7 +322,8 @@ def parse_args(argv: list[str]) -> HygieneParams:
 def main(argv: list[str] | None = None) -> int:
     """``python flows/hygiene.py``: run the flow once in this process."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    params = parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser("Run the datahygiene Prefect flow once, in this process (no server to set up).")
+    params = params_from_args(parser.parse_args(sys.argv[1:] if argv is None else argv))
     state = hygiene(params, return_state=True)
     return 0 if state.is_completed() else 1
 

@@ -93,18 +93,22 @@ def write_config(path: Path, **extra: Any) -> Path:
     return path
 
 
+class _SideEffectStage(StageBase):
+    """A test stage that adds no column; only its side effect matters."""
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([])
+
+
 class _SleepParams(StageParams):
     seconds: float = 0.0
 
 
 @register("test.sleep")
-class SleepStage(StageBase):
+class SleepStage(_SideEffectStage):
     """Adds nothing; sleeps per batch so that a kill lands while later shards are still running."""
 
     Params: ClassVar[type[StageParams]] = _SleepParams
-
-    def output_schema(self) -> pa.Schema:
-        return pa.schema([])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         assert isinstance(self.params, _SleepParams)
@@ -119,13 +123,10 @@ class _FlakyParams(StageParams):
 
 
 @register("test.flaky")
-class FlakyStage(StageBase):
+class FlakyStage(_SideEffectStage):
     """Raises on its first ``failures`` batches (counted in a file, across retries and processes)."""
 
     Params: ClassVar[type[StageParams]] = _FlakyParams
-
-    def output_schema(self) -> pa.Schema:
-        return pa.schema([])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         assert isinstance(self.params, _FlakyParams)
