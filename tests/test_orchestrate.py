@@ -11,9 +11,9 @@ import pytest
 
 from datahygiene import orchestrate
 from datahygiene.config import ConfigError
-from datahygiene.pipeline import ChainSummary, ScoredBatch
+from datahygiene.pipeline import ChainSummary, Pipeline, ScoredBatch
 from datahygiene.reasons import Reasons
-from datahygiene.runner import Committer, run
+from datahygiene.runner import Committer, OutputBusyError, run
 from datahygiene.spool import read_spool, write_spool
 from tests.flows.data import comparable_manifest, flow_config, make_inputs, output_files
 
@@ -87,3 +87,17 @@ def test_spool_keeps_reasons_order_and_artifacts(tmp_path: Path) -> None:
     assert back.reasons.to_arrow().to_pylist() == reasons.to_arrow().to_pylist()
     np.testing.assert_array_equal(back.artifacts["clip_image_embeddings"], embeddings)
     assert back.images is None
+
+
+def test_two_runs_cannot_commit_into_one_output(inputs: list[str], tmp_path: Path) -> None:
+    config = flow_config()
+    first_plan, jobs = orchestrate.plan_jobs(config, inputs[:2], tmp_path / "out", resume=True)
+    second_plan, _ = orchestrate.plan_jobs(config, inputs[:2], tmp_path / "out", resume=True)
+    scored = orchestrate.score_shard(jobs[0])
+    first = Committer(first_plan)
+    orchestrate.commit_scored(first, jobs[0], scored)
+    with pytest.raises(OutputBusyError, match="another run is writing"):
+        Committer(second_plan).attach(Pipeline(config, second_plan.context))
+    first.close()
+    with pytest.raises(OutputBusyError, match="since this one started"):  # its plan missed the first's commit
+        Committer(second_plan).attach(Pipeline(config, second_plan.context))

@@ -12,33 +12,29 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
-from datahygiene import __version__
-from datahygiene import columns as C
 from datahygiene.config import RunConfig
 from datahygiene.datasheet import write_datasheet
-from datahygiene.ids import IdIndex
-from datahygiene.io.sink import ROUTES, RunDir, ShardWriter, atomic_write_json
+from datahygiene.io.sink import RunDir, atomic_write_json
 from datahygiene.io.sources import ShardSource, discover
-from datahygiene.manifest import build_manifest, check_invariants, hf_features_metadata
+from datahygiene.manifest import build_manifest, check_invariants
 from datahygiene.pipeline import BASE_SCHEMA, Pipeline, ScoredBatch, score_batches
-from datahygiene.policy import Route
-from datahygiene.stage import Batch, StageContext
+from datahygiene.shard_runner import ProgressListener, ShardRunner, Silent, failure_record
+from datahygiene.stage import StageContext
 
 __all__ = [
     "BASE_SCHEMA",
     "Committer",
+    "OutputBusyError",
     "OutputExistsError",
     "Pipeline",
+    "ProgressListener",
     "ResumeMismatchError",
     "RunPlan",
     "RunResult",
@@ -53,29 +49,12 @@ class OutputExistsError(RuntimeError):
     """The output directory holds data and ``--resume`` was not given."""
 
 
+class OutputBusyError(OutputExistsError):
+    """Another run is committing into the same output directory."""
+
+
 class ResumeMismatchError(RuntimeError):
     """``--resume`` on a directory written with another config or other inputs."""
-
-
-class ProgressListener(Protocol):
-    """Receives progress events; the CLI draws a bar from them."""
-
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None: ...
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None: ...
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None: ...
-
-
-class _Silent:
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
-        pass
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None:
-        pass
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
-        pass
 
 
 @dataclass
@@ -120,133 +99,6 @@ def _start_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig) 
     run_dir.root.mkdir(parents=True, exist_ok=True)
     (run_dir.root / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
     atomic_write_json(run_dir.identity_path, identity)
-
-
-class ShardRunner:
-    """Processes and commits one shard at a time, keeping cross-shard state."""
-
-    def __init__(self, pipeline: Pipeline, run_dir: RunDir, listener: ProgressListener) -> None:
-        self.pipeline = pipeline
-        self.run_dir = run_dir
-        self.listener = listener
-        self.ids = IdIndex()
-        self.last_state: Path | None = None
-        self.models = pipeline.models()
-
-    def restore(self, committed: dict[int, dict[str, Any]]) -> None:
-        """Load the id index and stage state of already committed shards."""
-        directories = [self.run_dir.state_dir(index) for index in sorted(committed)]
-        self.ids.load(directories)
-        if directories:
-            self.last_state = directories[-1]
-            for stage in self.pipeline.stateful:
-                stage.load_state(self.last_state / stage.name)
-
-    def _rollback(self) -> None:
-        self.ids.rollback()
-        for stage in self.pipeline.stateful:
-            if self.last_state is not None:
-                stage.load_state(self.last_state / stage.name)
-            else:
-                empty = self.run_dir.root / "_tmp" / "empty-state"
-                empty.mkdir(parents=True, exist_ok=True)
-                stage.load_state(empty)
-
-    def _file_metadata(self, shard: ShardSource, fingerprint: str) -> dict[bytes, bytes]:
-        provenance = {
-            "version": __version__,
-            "config_sha256": self.pipeline.config.sha256(),
-            "shard": {"id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
-            "models": self.models,
-        }
-        return {
-            b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),
-            **hf_features_metadata(self.pipeline.schema),
-        }
-
-    def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
-        """Run the ordered stages and the policy over a shard's scored batches, in order, and commit it.
-
-        Returns the commit record, or an error record when anything failed (the
-        shard's files and the stages' state are then rolled back).
-        """
-        config = self.pipeline.config
-        fingerprint = shard.fingerprint()
-        writer = ShardWriter(self.run_dir, shard.index, self._file_metadata(shard, fingerprint))
-        counts = dict.fromkeys(ROUTES, 0)
-        reason_counts: dict[str, int] = {}
-        started = time.perf_counter()
-        try:
-            for scored in batches:
-                records, reasons = scored.records, scored.reasons
-                if config.check_duplicate_ids:
-                    reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
-                batch = self.pipeline.ordered.score(
-                    Batch(records=records, images=scored.images, artifacts=scored.artifacts)
-                )
-                verdicts = self.pipeline.policy.decide(batch.records, reasons)
-                scored_records = batch.records.append_column(C.REASONS_FIELD, verdicts.reasons)
-                for route_name, route in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
-                    mask = verdicts.route == route
-                    selected = int(mask.sum())
-                    if selected:
-                        rows = (
-                            scored_records
-                            if selected == scored_records.num_rows
-                            else scored_records.filter(pa.array(mask))
-                        )
-                        writer.write(route_name, rows)
-                        counts[route_name] += selected
-                for reason, count in _count_reasons(verdicts.reasons).items():
-                    reason_counts[reason] = reason_counts.get(reason, 0) + count
-                self.listener.rows_done(shard, records.num_rows)
-            state_dir = writer.state_dir
-            self.ids.commit(state_dir)
-            for stage in self.pipeline.stateful:
-                (state_dir / stage.name).mkdir()
-                stage.save_state(state_dir / stage.name)
-        except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
-            writer.abort()
-            self._rollback()
-            log.error("shard %s failed: %s", shard.shard_id, error)
-            return failure_record(shard, error, fingerprint)
-        record = {
-            "index": shard.index,
-            "shard": shard.shard_id,
-            "kind": shard.kind,
-            "fingerprint": fingerprint,
-            "rows_read": sum(counts.values()),
-            "rows_kept": counts["kept"],
-            "rows_rejected": counts["rejected"],
-            "rows_quarantined": counts["quarantined"],
-            "reject_reasons": dict(sorted(reason_counts.items())),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        record = writer.commit(record)
-        self.last_state = self.run_dir.state_dir(shard.index)
-        for stage in self.pipeline.stateful:
-            stage.state_moved(self.last_state / stage.name)
-        return record
-
-
-def failure_record(shard: ShardSource, error: BaseException, fingerprint: str | None = None) -> dict[str, Any]:
-    """The record of a shard that could not be committed (listed as failed in the manifest)."""
-    return {
-        "index": shard.index,
-        "shard": shard.shard_id,
-        "kind": shard.kind,
-        "fingerprint": shard.fingerprint() if fingerprint is None else fingerprint,
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": "".join(traceback.format_exception(error, limit=8)),
-    }
-
-
-def _count_reasons(reasons: pa.ListArray) -> dict[str, int]:
-    flat = reasons.flatten()
-    if len(flat) == 0:
-        return {}
-    values, counts = np.unique(np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object), return_counts=True)
-    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
 @dataclass
@@ -296,10 +148,17 @@ class Committer:
 
     def __init__(self, plan: RunPlan, listener: ProgressListener | None = None) -> None:
         self.plan = plan
-        self.listener = listener or _Silent()
+        self.listener = listener or Silent()
         self.committed = dict(plan.committed)
         self.failures: dict[int, dict[str, Any]] = {}
         self._runner: ShardRunner | None = None
+        self._lock: int | None = None
+
+    def close(self) -> None:
+        """Release the output directory's lock (``finish`` does this)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     @property
     def attached(self) -> bool:
@@ -312,8 +171,18 @@ class Committer:
         return self._runner
 
     def attach(self, pipeline: Pipeline) -> None:
-        """Start (or continue) the output directory with a validated pipeline and restore committed state."""
+        """Lock and start (or continue) the output directory with a validated pipeline; restore committed state."""
         plan = self.plan
+        try:
+            self._lock = plan.run_dir.lock()
+        except OSError:
+            raise OutputBusyError(f"another run is writing into {plan.run_dir.root}") from None
+        changed = plan.run_dir.committed() != plan.committed or (
+            not plan.resuming and plan.run_dir.identity_path.exists()
+        )
+        if changed:
+            self.close()
+            raise OutputBusyError(f"another run wrote into {plan.run_dir.root} since this one started; rerun it")
         if not plan.resuming:
             _start_output(plan.run_dir, plan.identity, plan.config)
         self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
@@ -366,6 +235,7 @@ class Committer:
                 log.warning(
                     "datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", plan.run_dir.root, error
                 )
+        self.close()
         return RunResult(
             manifest=manifest,
             output=plan.run_dir.root,

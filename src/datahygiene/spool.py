@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,8 @@ def write_spool(
 ) -> SpoolInfo:
     """Write scored batches to ``path`` atomically (temporary name, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
+    # Unique per writer: two attempts scoring the same shard at once each write their own file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     metadata = _summary_metadata(summary)
     sink = pa.OSFile(str(temporary), "wb")
     writer: pa.ipc.RecordBatchFileWriter | None = None
