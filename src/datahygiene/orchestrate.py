@@ -105,6 +105,12 @@ def scoring_chain(config: RunConfig, context: StageContext) -> StageChain:
         return chain
 
 
+def clear_scoring_cache() -> None:
+    """Drop the cached scoring stages of this process (benchmarks; a long-lived worker after a config change)."""
+    with _chains_lock:
+        _chains.clear()
+
+
 def pipelines_built() -> int:
     """How many times this process built scoring stages (once per config, if the cache works)."""
     return _builds
