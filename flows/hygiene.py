@@ -22,6 +22,7 @@ from prefect import State, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import Task
@@ -213,6 +214,16 @@ def summary_markdown(result: RunResult, scored: list[ScoredShard]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _scored_or_failed(committer: Committer, job: ShardJob, future: PrefectFuture[ScoredShard]) -> ScoredShard | None:
+    """The task's result, or ``None`` after recording the shard as failed (like the CLI, the run goes on)."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - recorded as a failed shard, reported in the manifest
+        get_run_logger().error("scoring %s failed: %s", shard_label(job), error)
+        committer.fail(job.shard, error)
+        return None
+
+
 @flow(name="datahygiene", log_prints=False)
 def hygiene(params: HygieneParams) -> dict[str, Any]:
     """Score, deduplicate and filter the inputs into ``params.output``; one task per input shard."""
@@ -240,22 +251,18 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
     scored_shards: list[ScoredShard] = []
     committed_now: list[int] = []
     try:
-        with task_runner(params.task_runner) as runner:
-            futures = [runner.submit(scorer, {"job": job, "label": shard_label(job)}) for job in jobs]
-            for position, (job, future) in enumerate(zip(jobs, futures, strict=True)):
-                try:
-                    scored = future.result()
-                except Exception as error:  # noqa: BLE001 - recorded as a failed shard, like the CLI does
-                    logger.error("scoring %s failed: %s", shard_label(job), error)
-                    committer.fail(job.shard, error)
-                    continue
-                scored_shards.append(scored)
-                record = commit_shard(committer, job, scored, shard_label(job))
-                if "error" not in record:
-                    committed_now.append(job.shard.index)
-                done = len(plan.shards) - len(jobs) + position + 1
-                if isinstance(progress, UUID):  # the sync API returns the id, not a coroutine
-                    update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(plan.shards))
+        if jobs:
+            with task_runner(params.task_runner) as runner:
+                futures = [runner.submit(scorer, {"job": job, "label": shard_label(job)}) for job in jobs]
+                for position, (job, future) in enumerate(zip(jobs, futures, strict=True)):
+                    scored = _scored_or_failed(committer, job, future)
+                    if scored is not None:
+                        scored_shards.append(scored)
+                        if "error" not in commit_shard(committer, job, scored, shard_label(job)):
+                            committed_now.append(job.shard.index)
+                    if isinstance(progress, UUID):  # the sync API returns the id, not a coroutine
+                        done = len(plan.shards) - len(jobs) + position + 1
+                        update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(plan.shards))
     except ConfigError:
         if not committer.attached:
             orchestrate.discard_spools(plan)

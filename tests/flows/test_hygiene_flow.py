@@ -15,6 +15,7 @@ from uuid import UUID
 import pyarrow as pa
 import pytest
 import yaml
+from distributed import LocalCluster
 from flows.hygiene import HygieneParams, TaskRunnerSettings, hygiene, retry_if_transient, shard_label
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
@@ -88,6 +89,17 @@ def test_two_dask_workers_build_the_stages_once_each(
     assert sum(entry["shards"] for entry in workers.values()) == len(inputs)
     assert {entry["stage_builds"] for entry in workers.values()} == {1}
     assert all(f":{os.getpid()}" not in name for name in workers)  # scored in the workers, not here
+
+
+def test_an_existing_dask_scheduler_runs_the_shards(
+    prefect_server: str, inputs: list[str], cli_reference: Path, tmp_path: Path
+) -> None:
+    cluster_options: dict[str, Any] = {"n_workers": 2, "processes": False, "dashboard_address": None}
+    with LocalCluster(**cluster_options) as cluster:  # type: ignore[no-untyped-call]
+        runner = TaskRunnerSettings(kind="dask", address=cluster.scheduler_address)
+        summary = hygiene(params(inputs, tmp_path / "remote", task_runner=runner))
+    assert output_files(tmp_path / "remote") == output_files(cli_reference)
+    assert sum(entry["shards"] for entry in summary["workers"].values()) == len(inputs)
 
 
 def _state_of(error: BaseException) -> Any:
