@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from datahygiene import orchestrate
@@ -15,7 +16,9 @@ from datahygiene.pipeline import ChainSummary, Pipeline, ScoredBatch
 from datahygiene.reasons import Reasons
 from datahygiene.runner import Committer, OutputBusyError, run
 from datahygiene.spool import read_spool, write_spool
+from datahygiene.stage import IMAGE_REPLACEMENTS
 from tests.flows.data import comparable_manifest, flow_config, make_inputs, output_files
+from tests.likeness.conftest import encode, scene
 
 
 def run_by_shard(config_inputs: tuple[Any, list[str]], output: Path, *, resume: bool = False) -> None:
@@ -76,9 +79,10 @@ def test_spool_keeps_reasons_order_and_artifacts(tmp_path: Path) -> None:
     reasons.add_mask(np.array([True, False, True]), "empty_text")
     records = pa.record_batch({"id": ["a", "b", "c"], "image": pa.nulls(3, pa.struct([("bytes", pa.binary())]))})
     embeddings = np.arange(6, dtype=np.float32).reshape(3, 2)
-    batch = ScoredBatch(records=records, reasons=reasons, artifacts={"clip_image_embeddings": embeddings})
+    artifacts = {"clip_image_embeddings": embeddings, IMAGE_REPLACEMENTS: {1: b"blurred"}, "cache": (object(), 1)}
+    batch = ScoredBatch(records=records, reasons=reasons, artifacts=artifacts)
     path = tmp_path / "spool.arrow"
-    write_spool(path, [batch], ChainSummary(), carry_artifacts=True)
+    write_spool(path, [batch], ChainSummary())
     (back,) = list(read_spool(path, flow_config(), decode_images=True))
     assert back.records.equals(records)
     assert back.reasons.to_arrow().to_pylist() == reasons.to_arrow().to_pylist()
@@ -86,6 +90,8 @@ def test_spool_keeps_reasons_order_and_artifacts(tmp_path: Path) -> None:
     reasons.add_mask(np.array([True, True, False]), "duplicate_id")
     assert back.reasons.to_arrow().to_pylist() == reasons.to_arrow().to_pylist()
     np.testing.assert_array_equal(back.artifacts["clip_image_embeddings"], embeddings)
+    assert back.artifacts[IMAGE_REPLACEMENTS] == {1: b"blurred"}
+    assert "cache" not in back.artifacts  # worker-local caches stay behind
     assert back.images is None
 
 
@@ -101,3 +107,26 @@ def test_two_runs_cannot_commit_into_one_output(inputs: list[str], tmp_path: Pat
     first.close()
     with pytest.raises(OutputBusyError, match="since this one started"):  # its plan missed the first's commit
         Committer(second_plan).attach(Pipeline(config, second_plan.context))
+
+
+def test_blurred_images_travel_from_the_worker_to_the_commit(tmp_path: Path) -> None:
+    face, plain = encode(scene()), encode(scene(face=0))
+    table = pa.table(
+        {
+            "id": ["blur", "plain", "named"],
+            "text": ["a quiet lake", "a lake at dawn", "Portrait of Eileen Collins"],
+            "image": [{"bytes": b, "path": None} for b in (face, plain, face)],
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    config = flow_config(
+        stages=[{"name": "likeness", "params": {"blur": ["face"]}}, {"name": "dedup"}],
+        policy={"rules": [{"when": "likeness_signals contains person_name"}]},
+    )
+    inputs = [str(tmp_path / "in.parquet")]
+    assert run(config, inputs, tmp_path / "cli", write_documents=False).exit_code == 0
+    run_by_shard((config, inputs), tmp_path / "shards")
+    assert output_files(tmp_path / "shards") == output_files(tmp_path / "cli")
+    kept = pq.read_table(tmp_path / "shards" / "kept" / "part-00000.parquet").to_pylist()
+    assert kept[0]["id"] == "blur"
+    assert kept[0]["image"]["bytes"] != face  # the blurred copy, made on the worker

@@ -131,8 +131,7 @@ def score_shard(job: ShardJob) -> ScoredShard:
         info = spool_info(path)
     else:
         chain = scoring_chain(job.config, job.context)
-        carry = scoring_split(job.config) < len(job.config.stages)
-        info = write_spool(path, score_batches(job.shard, job.config, chain), chain.summary(), carry_artifacts=carry)
+        info = write_spool(path, score_batches(job.shard, job.config, chain), chain.summary())
     return ScoredShard(
         index=job.shard.index,
         shard_id=job.shard.shard_id,

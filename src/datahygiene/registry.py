@@ -21,8 +21,12 @@ StageT = TypeVar("StageT", bound=type[Any])
 BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.stages.textstats",
     "datahygiene.scorers.toxicity",
+    "datahygiene.scorers.embedding",
     "datahygiene.scorers.nsfw",
+    "datahygiene.scorers.openclip",
     "datahygiene.scorers.blocklist",
+    "datahygiene.likeness.stage",
+    "datahygiene.rights.copyright",
     "datahygiene.dedup.dedup_stage",
 )
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datahygiene import __version__
 from datahygiene import columns as C
@@ -26,7 +28,7 @@ from datahygiene.io.sources import ShardSource
 from datahygiene.manifest import hf_features_metadata
 from datahygiene.pipeline import Pipeline, ScoredBatch
 from datahygiene.policy import Route
-from datahygiene.stage import Batch
+from datahygiene.stage import IMAGE_REPLACEMENTS, Batch
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,10 @@ class ShardRunner:
                     Batch(records=records, images=scored.images, artifacts=scored.artifacts)
                 )
                 verdicts = self.pipeline.policy.decide(batch.records, reasons)
-                scored_records = batch.records.append_column(C.REASONS_FIELD, verdicts.reasons)
+                records_out = replace_kept_images(
+                    batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS)
+                )
+                scored_records = records_out.append_column(C.REASONS_FIELD, verdicts.reasons)
                 for route_name, route in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
                     mask = verdicts.route == route
                     selected = int(mask.sum())
@@ -169,6 +174,27 @@ def failure_record(shard: ShardSource, error: BaseException, fingerprint: str | 
         "error": f"{type(error).__name__}: {error}",
         "traceback": "".join(traceback.format_exception(error, limit=8)),
     }
+
+
+def replace_kept_images(
+    records: pa.RecordBatch, route: npt.NDArray[np.int8], replacements: dict[int, bytes] | None
+) -> pa.RecordBatch:
+    """``records`` with the image bytes of kept rows swapped for their replacements (e.g. blurred faces)."""
+    rows = sorted(row for row in replacements or {} if route[row] == Route.KEPT)
+    if not rows:
+        return records
+    assert replacements is not None
+    index = records.schema.get_field_index(C.IMAGE)
+    column = records.column(index)
+    data = pc.struct_field(column, "bytes").to_pylist()
+    for row in rows:
+        data[row] = replacements[row]
+    images = pa.StructArray.from_arrays(
+        [pa.array(data, pa.binary()), pc.struct_field(column, "path")],
+        fields=list(C.IMAGE_TYPE),
+        mask=column.is_null(),
+    )
+    return records.set_column(index, C.IMAGE, images)
 
 
 def _count_reasons(reasons: pa.ListArray) -> dict[str, int]:

@@ -1,8 +1,8 @@
 """Scored shards on disk between a worker and the committer (Arrow IPC, one record batch per scored batch).
 
 A worker writes the records with the order-free stages' columns; each
-batch's reasons (and, when ordered stages need them, its artifacts such as
-embeddings) ride along as the batch's custom metadata, so the committer sees
+batch's reasons and its artifacts that the commit may need (embeddings,
+replacement images) ride along as the batch's custom metadata, so the committer sees
 exactly the batches the CLI would have held in memory. Images are not
 stored: the committer decodes them again from the ``image`` bytes.
 """
@@ -13,7 +13,7 @@ import base64
 import io
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from datahygiene.pipeline import BASE_SCHEMA, ChainSummary, ScoredBatch, decode_
 from datahygiene.reasons import Reasons
 
 _REASONS = b"datahygiene.reasons"
-_ARTIFACT = b"datahygiene.artifact."
+_ARRAY_ARTIFACT = b"datahygiene.artifact.array."
+_ROWS_ARTIFACT = b"datahygiene.artifact.rows."
 _SUMMARY = b"datahygiene.scoring"
 _FIELDS = b"datahygiene.scoring_fields"
 
@@ -52,21 +53,52 @@ def _summary_metadata(summary: ChainSummary) -> dict[bytes, bytes]:
     }
 
 
-def _artifact_bytes(name: str, value: Any, rows: int) -> bytes:
+def _encode_artifact(name: str, value: Any, rows: int) -> tuple[bytes, bytes] | None:
+    """(metadata key, base64 payload) of an artifact the committer may need, or None for a worker-local one.
+
+    Two kinds travel: numeric arrays with one entry per row (embeddings for
+    semantic dedup) and ``{row: bytes}`` maps (replacement images, e.g. faces
+    blurred by the likeness stage). Anything else is a per-batch cache that
+    the scoring stages shared (parsed image metadata) and stays behind.
+    """
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, int) and isinstance(v, bytes) for k, v in value.items()):
+            return None
+        table = pa.table(
+            {"row": pa.array(list(value), pa.int64()), "value": pa.array(list(value.values()), pa.binary())}
+        )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return _ROWS_ARTIFACT + name.encode(), base64.b64encode(sink.getvalue().to_pybytes())
+    if not isinstance(value, np.ndarray | list | tuple):
+        return None
     try:
         array = np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"artifact {name!r} is not an array; ordered stages cannot receive it from a worker") from error
-    if array.dtype == object or (array.ndim and array.shape[0] != rows):
-        raise TypeError(f"artifact {name!r} must be a numeric array with one entry per row to leave a worker")
+    except (TypeError, ValueError):
+        return None
+    if array.dtype.kind not in "biuf" or array.ndim == 0 or array.shape[0] != rows:
+        return None
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
-    return base64.b64encode(buffer.getvalue())
+    return _ARRAY_ARTIFACT + name.encode(), base64.b64encode(buffer.getvalue())
 
 
-def write_spool(
-    path: Path, batches: Iterable[ScoredBatch], summary: ChainSummary, *, carry_artifacts: bool
-) -> SpoolInfo:
+def _decode_artifacts(batch_metadata: dict[bytes, bytes]) -> dict[str, Any]:
+    artifacts: dict[str, Any] = {}
+    for key, value in batch_metadata.items():
+        if key.startswith(_ARRAY_ARTIFACT):
+            artifacts[key[len(_ARRAY_ARTIFACT) :].decode()] = np.load(
+                io.BytesIO(base64.b64decode(value)), allow_pickle=False
+            )
+        elif key.startswith(_ROWS_ARTIFACT):
+            table = pa.ipc.open_stream(pa.py_buffer(base64.b64decode(value))).read_all()
+            rows, payloads = table.column("row").to_pylist(), table.column("value").to_pylist()
+            artifacts[key[len(_ROWS_ARTIFACT) :].decode()] = dict(zip(rows, payloads, strict=True))
+    return artifacts
+
+
+def write_spool(path: Path, batches: Iterable[ScoredBatch], summary: ChainSummary) -> SpoolInfo:
     """Write scored batches to ``path`` atomically (temporary name, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer: two attempts scoring the same shard at once each write their own file.
@@ -83,9 +115,10 @@ def write_spool(
                 schema = records.schema.with_metadata({**(records.schema.metadata or {}), **metadata})
                 writer = pa.ipc.new_file(sink, schema)
             batch_metadata = {_REASONS: orjson.dumps(scored.reasons.to_dict())}
-            if carry_artifacts:
-                for name, value in scored.artifacts.items():
-                    batch_metadata[_ARTIFACT + name.encode()] = _artifact_bytes(name, value, records.num_rows)
+            for name, value in scored.artifacts.items():
+                encoded = _encode_artifact(name, value, records.num_rows)
+                if encoded is not None:
+                    batch_metadata[encoded[0]] = encoded[1]
             writer.write_batch(records.replace_schema_metadata(schema.metadata), custom_metadata=batch_metadata)
             rows += records.num_rows
             count += 1
@@ -131,11 +164,6 @@ def read_spool(path: Path, config: RunConfig, *, decode_images: bool) -> Iterato
             records = records.replace_schema_metadata(original_metadata)
             batch_metadata = dict(batch_metadata or {})
             reasons = Reasons.from_dict(orjson.loads(batch_metadata[_REASONS]))
-            artifacts: dict[str, Any] = {}
-            for key, value in batch_metadata.items():
-                if key.startswith(_ARTIFACT):
-                    artifacts[key[len(_ARTIFACT) :].decode()] = np.load(
-                        io.BytesIO(base64.b64decode(value)), allow_pickle=False
-                    )
+            artifacts = _decode_artifacts(batch_metadata)
             images = decode_batch_images(records, Reasons(records.num_rows), config) if decode_images else None
             yield ScoredBatch(records=records, reasons=reasons, images=images, artifacts=artifacts)

@@ -21,6 +21,12 @@ class StageParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: ``Batch.artifacts`` key of a ``dict[int, bytes]``: row -> encoded image the runner writes
+#: instead of the row's original image when the policy keeps the row (a stage that blurs
+#: faces puts the blurred image here; rejected and quarantined rows keep the original).
+IMAGE_REPLACEMENTS = "image_replacements"
+
+
 @dataclass(frozen=True)
 class StageContext:
     """Run-wide settings a stage may need to load its models."""

@@ -18,17 +18,21 @@ from tests.helpers import read_route
 def test_default_config_scores_every_decodable_row(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     make_demo(data)
-    result = run(load_config(None), [str(data / "*")], tmp_path / "out", write_documents=False)
+    result = run(load_config(None, ["models.offline=true"]), [str(data / "*")], tmp_path / "out", write_documents=False)
     assert result.exit_code == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    stages = {entry["stage"] for entry in manifest["models"]}
-    assert {"toxicity.detoxify", "nsfw.nudenet", "blocklist", "dedup"} <= stages
+    stages = {entry["stage"]: entry for entry in manifest["models"]}
+    assert {"toxicity.detoxify", "nsfw.openclip", "blocklist", "likeness", "rights.copyright", "dedup"} <= set(stages)
+    nsfw = stages["nsfw.openclip"]  # OpenCLIP weights when cached here, else the NudeNet fallback
+    assert len((nsfw.get("fallback") or nsfw)["sha256"]) == 64
     tables = [t for t in (read_route(tmp_path / "out", r) for r in ("kept", "rejected")) if t is not None]
     for table in tables:
         has_text = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table["text"])), 0), False)
         assert pc.all(pc.equal(has_text, pc.is_valid(table["toxicity"]))).as_py()
         for name in ("blocklist_hits", "dup_kind", "nsfw"):
             assert name in table.column_names
+        assert pc.all(pc.is_valid(table["likeness_signals"])).as_py()
+        assert pc.all(pc.equal(pc.is_valid(table["faces"]), pc.is_valid(table["nsfw"]))).as_py()
     reasons = manifest["reject_reasons"]
     assert reasons.get("toxicity>0.8", 0) >= 1
     assert any(reason.startswith("duplicate:") for reason in reasons)

@@ -41,7 +41,8 @@ def test_detoxify_matches_reference_predict(models_dir: Path) -> None:
 
 def test_falls_back_when_weights_missing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        stage = DetoxifyStage(DetoxifyParams(variant="unbiased"), StageContext(models_dir=tmp_path, offline=True))
+        params = DetoxifyParams(variant="unbiased", fallback="toxicity.profanity")
+        stage = DetoxifyStage(params, StageContext(models_dir=tmp_path, offline=True))
     assert "fallback" in caplog.text
     assert stage.describe()["fallback"]["model"] == "alt-profanity-check"
     assert [f.name for f in stage.output_schema()] == ["tox_profanity", "toxicity"]
@@ -63,3 +64,16 @@ def test_profanity_fallback_real_model() -> None:
     assert scores[0] is not None
     assert scores[2] is not None
     assert scores[0] < 0.3 < 0.7 < scores[2]
+
+
+def test_bf16_autocast_stays_close_to_fp32(models_dir: Path) -> None:
+    context = StageContext(models_dir=models_dir, offline=True)
+    records = pa.RecordBatch.from_pydict({"text": TEXTS})
+    fp32 = DetoxifyStage(DetoxifyParams(batch_size=2), context).process(Batch(records=records))
+    bf16_stage = DetoxifyStage(DetoxifyParams(batch_size=2, precision="bf16"), context)
+    bf16 = bf16_stage.process(Batch(records=records))
+    assert bf16_stage.describe()["precision"] == "bf16"
+    assert bf16["toxicity"].null_count == 2
+    got = np.array([v for v in bf16["toxicity"].to_pylist() if v is not None])
+    want = np.array([v for v in fp32["toxicity"].to_pylist() if v is not None])
+    np.testing.assert_allclose(got, want, atol=2e-2)

@@ -39,3 +39,12 @@ def resolve_file(candidates: list[Path]) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def pick_device(requested: str) -> str:
+    """``cuda`` when available and not overridden, else the requested device or ``cpu``."""
+    import torch
+
+    if requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
