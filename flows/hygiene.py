@@ -313,15 +313,11 @@ def build_parser(description: str) -> argparse.ArgumentParser:
 
 def params_from_args(args: argparse.Namespace) -> HygieneParams:
     """Parsed options -> flow parameters."""
+    same_names = ("inputs", "output", "config_path", "overrides", "dedup_index", "retries")
     return HygieneParams(
-        inputs=args.inputs,
-        output=args.output,
-        config_path=args.config_path,
-        overrides=args.overrides,
-        dedup_index=args.dedup_index,
+        **{name: getattr(args, name) for name in same_names},
         resume=not args.no_resume,
         write_datasheet=not args.no_datasheet,
-        retries=args.retries,
         task_runner=TaskRunnerSettings(kind=args.runner, workers=args.workers, address=args.address),
     )
 
