@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 import yaml
-from flows.hygiene import HygieneParams, build_parser, hygiene, params_from_args
+from flows.hygiene import HygieneParams, TaskRunnerSettings, build_parser, hygiene, params_from_args, task_runner
 from flows.serve import nightly_deployment
 from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Cron
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from prefect_dask.task_runners import DaskTaskRunner
 
 from tests.conftest import REPO
 
@@ -75,3 +78,19 @@ def test_serve_registers_a_cron_deployment(prefect_server: str, tmp_path: Path) 
     assert HygieneParams.model_validate(stored.parameters["params"]).output.endswith("{date}")
     assert stored.global_concurrency_limit is not None
     assert stored.global_concurrency_limit.limit == 1
+
+
+def test_task_runner_settings_pick_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads = task_runner(TaskRunnerSettings(kind="threads", workers=3))
+    assert isinstance(threads, ThreadPoolTaskRunner)
+    assert threads._max_workers == 3
+    assert isinstance(task_runner(TaskRunnerSettings(kind="processes", workers=2)), ProcessPoolTaskRunner)
+    remote = task_runner(TaskRunnerSettings(kind="dask", address="tcp://scheduler:8786"))
+    assert isinstance(remote, DaskTaskRunner)
+    assert remote.address == "tcp://scheduler:8786"
+    local = task_runner(TaskRunnerSettings(kind="dask", workers=4))
+    assert isinstance(local, DaskTaskRunner)
+    assert local.cluster_kwargs == {"processes": True, "threads_per_worker": 1, "n_workers": 4}
+    monkeypatch.setitem(sys.modules, "prefect_ray", None)  # not installed: a clear message, not a traceback
+    with pytest.raises(RuntimeError, match=r"datahygiene\[ray\]"):
+        task_runner(TaskRunnerSettings(kind="ray"))
