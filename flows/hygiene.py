@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
@@ -24,6 +27,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -322,12 +327,31 @@ def params_from_args(args: argparse.Namespace) -> HygieneParams:
     )
 
 
+@contextmanager
+def shared_temporary_server(settings: TaskRunnerSettings) -> Iterator[None]:
+    """With no Prefect API configured, start the temporary server once and give its URL to worker processes.
+
+    Prefect would otherwise start one temporary server per worker process
+    (processes, Dask, Ray), each taking seconds and none of them visible to
+    the flow run. The server stops when this process exits.
+    """
+    if settings.kind == "threads" or PREFECT_API_URL.value():
+        yield
+        return
+    server = SubprocessASGIServer()  # the instance Prefect's client would start for this process
+    server.start(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python flows/hygiene.py``: run the flow once in this process."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = build_parser("Run the datahygiene Prefect flow once, in this process (no server to set up).")
     params = params_from_args(parser.parse_args(sys.argv[1:] if argv is None else argv))
-    state = hygiene(params, return_state=True)
+    with shared_temporary_server(params.task_runner):
+        state = hygiene(params, return_state=True)
     return 0 if state.is_completed() else 1
 
 
