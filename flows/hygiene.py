@@ -246,6 +246,10 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
         len(jobs),
         params.task_runner.kind,
     )
+    finished = orchestrate.completed_result(plan)
+    if finished is not None:
+        logger.info("%s already holds the finished run; nothing to do", params.output)
+        return _report(finished, [], [])
     progress = create_progress_artifact(
         progress=100.0 * (len(plan.shards) - len(jobs)) / len(plan.shards),
         key="datahygiene-progress",
@@ -273,10 +277,15 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
             orchestrate.discard_spools(plan)
         raise
     result = finish_run(committer, params.write_datasheet)
+    return _report(result, scored_shards, committed_now)
+
+
+def _report(result: RunResult, scored_shards: list[ScoredShard], committed_now: list[int]) -> dict[str, Any]:
+    """Publish the summary artifact; fail the flow run when a shard failed; the flow's return value."""
     create_markdown_artifact(
         markdown=summary_markdown(result, scored_shards),
         key="datahygiene-run-summary",
-        description=f"datahygiene run into {params.output}",
+        description=f"datahygiene run into {result.output}",
     )
     if result.invariant_errors:
         raise RuntimeError(f"output invariants violated: {'; '.join(result.invariant_errors)}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -27,10 +28,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datahygiene import __version__, registry
 from datahygiene.config import RunConfig
 from datahygiene.io.sources import ShardSource
+from datahygiene.manifest import check_invariants
 from datahygiene.pipeline import ChainSummary, Pipeline, StageChain, score_batches, scoring_split
 from datahygiene.runner import Committer, RunPlan, RunResult, plan_run
 from datahygiene.spool import read_spool, spool_info, write_spool
@@ -166,6 +169,26 @@ def finish(committer: Committer, *, write_documents: bool = True) -> RunResult:
     if not result.failed_shards:
         shutil.rmtree(plan.run_dir.root / SPOOL_DIR, ignore_errors=True)
     return result
+
+
+def completed_result(plan: RunPlan) -> RunResult | None:
+    """The result of a run that already finished with every shard committed (a rerun then does nothing).
+
+    Finishing again would publish the dedup index a second time; scheduled
+    flows are rerun by hand or by retries, so this case must be a no-op.
+    """
+    if not plan.resuming or plan.pending or not plan.run_dir.manifest_path.exists():
+        return None
+    manifest: dict[str, Any] = json.loads(plan.run_dir.manifest_path.read_text())
+    finished = (
+        manifest.get("config_sha256") == plan.config.sha256()
+        and manifest.get("shards_failed") == 0
+        and manifest.get("shards_committed") == len(plan.shards)
+    )
+    if not finished:
+        return None
+    errors = check_invariants(plan.run_dir, manifest)
+    return RunResult(manifest=manifest, output=plan.run_dir.root, invariant_errors=errors)
 
 
 def discard_spools(plan: RunPlan) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,12 +156,15 @@ def test_killed_flow_resumes_and_commits_every_shard_once(
     slow = load_config(config_path).model_dump(mode="json")
     slow["stages"].insert(2, {"name": "test.sleep", "params": {"seconds": 0.05}})
     config_path.write_text(yaml.safe_dump(slow))
-    reference = run(load_config(config_path), inputs, tmp_path / "reference", write_documents=False)
+    index = tmp_path / "dedup-index"  # the same path for both runs: it is recorded in the files' provenance
+    reference = run(load_config(config_path), inputs, tmp_path / "reference", dedup_index=index, write_documents=False)
     assert reference.exit_code == 0
+    reference_index = len(json.loads((index / "manifest.json").read_text())["segments"])
+    shutil.rmtree(index)
 
     killed = tmp_path / "killed"
     command = [sys.executable, str(REPO / "flows" / "hygiene.py"), "--config", str(config_path)]
-    command += ["--output", str(killed), "--workers", "1", "--no-datasheet"]
+    command += ["--output", str(killed), "--workers", "1", "--no-datasheet", "--dedup-index", str(index)]
     for path in inputs:
         command += ["--input", path]
     environment = {
@@ -179,9 +184,11 @@ def test_killed_flow_resumes_and_commits_every_shard_once(
     assert 1 <= len(first_commits) < len(inputs), "the kill should land mid-run"
     assert not (killed / "manifest.json").exists()
 
-    resumed = hygiene(
-        HygieneParams(inputs=inputs, output=str(killed), config_path=str(config_path), write_datasheet=False)
+    assert not index.exists()  # published only when the run completes
+    again = HygieneParams(
+        inputs=inputs, output=str(killed), config_path=str(config_path), dedup_index=str(index), write_datasheet=False
     )
+    resumed = hygiene(again)
     committed_before = sorted(int(name.split(".")[0]) for name in first_commits)
     assert resumed["committed_now"] == [i for i in range(len(inputs)) if i not in committed_before]
     for name, mtime in first_commits.items():
@@ -189,6 +196,11 @@ def test_killed_flow_resumes_and_commits_every_shard_once(
     assert output_files(killed) == output_files(tmp_path / "reference")
     assert comparable_manifest(killed) == comparable_manifest(tmp_path / "reference")
     assert not list((killed / "_tmp").glob("scored/*"))
+    assert len(json.loads((index / "manifest.json").read_text())["segments"]) == reference_index
+
+    finished = {path: path.stat().st_mtime_ns for path in (killed / "manifest.json", index / "manifest.json")}
+    assert hygiene(again)["committed_now"] == []  # a rerun of a finished run changes nothing
+    assert {path: path.stat().st_mtime_ns for path in finished} == finished
 
 
 def test_shard_labels_name_the_file() -> None:
