@@ -93,6 +93,18 @@ def test_two_dask_workers_build_the_stages_once_each(
     assert all(f":{os.getpid()}" not in name for name in workers)  # scored in the workers, not here
 
 
+def test_a_process_pool_builds_the_stages_once_per_process(
+    prefect_server: str, inputs: list[str], cli_reference: Path, tmp_path: Path
+) -> None:
+    runner = TaskRunnerSettings(kind="processes", workers=2)
+    summary = hygiene(params(inputs, tmp_path / "processes", task_runner=runner))
+    assert output_files(tmp_path / "processes") == output_files(cli_reference)
+    workers = summary["workers"]
+    assert 1 <= len(workers) <= 2
+    assert {entry["stage_builds"] for entry in workers.values()} == {1}
+    assert all(f":{os.getpid()}" not in name for name in workers)
+
+
 def test_an_existing_dask_scheduler_runs_the_shards(
     prefect_server: str, inputs: list[str], cli_reference: Path, tmp_path: Path
 ) -> None:
