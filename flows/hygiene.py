@@ -272,11 +272,13 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
                     if isinstance(progress, UUID):  # the sync API returns the id, not a coroutine
                         done = len(plan.shards) - len(jobs) + position + 1
                         update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(plan.shards))
+        result = finish_run(committer, params.write_datasheet)
     except ConfigError:
         if not committer.attached:
             orchestrate.discard_spools(plan)
         raise
-    result = finish_run(committer, params.write_datasheet)
+    finally:
+        committer.close()  # a long-lived process (flow.serve) must not keep the output locked after a failure
     return _report(result, scored_shards, committed_now)
 
 

@@ -261,7 +261,10 @@ def run(
     pipeline = Pipeline(config, plan.context)
     assert pipeline.scoring is not None  # built here, not on workers
     committer = Committer(plan, listener)
-    committer.attach(pipeline)
-    for shard in plan.pending:
-        committer.commit(shard, score_batches(shard, config, pipeline.scoring))
-    return committer.finish(write_documents=write_documents)
+    try:
+        committer.attach(pipeline)
+        for shard in plan.pending:
+            committer.commit(shard, score_batches(shard, config, pipeline.scoring))
+        return committer.finish(write_documents=write_documents)
+    finally:
+        committer.close()

@@ -159,6 +159,11 @@ def test_a_flaky_shard_is_retried_a_buggy_one_is_not(
     assert state.is_completed() is retried
     # 50 rows in batches of 16: 4 batches, plus the one that failed when the error was retried
     assert int(counter.read_text()) == (5 if retried else 1)
+    if not retried:  # the failed shard is in the manifest; rerunning the flow (same process) redoes just it
+        manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+        assert manifest["shards_failed"] == 1
+        assert hygiene(run_params)["committed_now"] == [0]
+        assert int(counter.read_text()) == 5
 
 
 def test_killed_flow_resumes_and_commits_every_shard_once(
