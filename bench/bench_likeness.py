@@ -115,6 +115,45 @@ def bench_blur(folder: Path, repeats: int) -> None:
     print(f"\nblur + JPEG re-encode at 1024 px: {wall * 1000:.1f} ms wall, {cpu * 1000:.1f} ms CPU ({len(faces)} face)")
 
 
+def bench_stage(folder: Path, repeats: int) -> None:
+    """The whole stage (defaults) on 1024 px JPEG rows with captions, next to the runner's decoding of the same rows."""
+    import io
+
+    import pyarrow as pa
+
+    from datahygiene import columns as C
+    from datahygiene.decode import decode_images
+    from datahygiene.reasons import Reasons
+
+    photos = load_photos(folder, 1024)
+    images = photos + with_face(photos, 3)
+    payloads = []
+    for image in images:
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=90)
+        payloads.append(out.getvalue())
+    captions = ["Taylor Swift on stage", "a quiet street at dusk"] * (len(images) // 2)
+    column = pa.array([{"bytes": b, "path": None} for b in payloads], C.IMAGE_TYPE)
+    records = pa.RecordBatch.from_pydict({"text": captions, "image": column})
+
+    def decode() -> list[Image.Image | None]:
+        return decode_images(column, Reasons(len(payloads)), max_pixels=10**8, max_bytes=1 << 26)
+
+    decoded = decode()
+    stage = LikenessStage(LikenessParams(), StageContext())
+    blur = LikenessStage(LikenessParams(blur=["face"]), StageContext())
+    n = len(payloads)
+    print("\n| 1024 px JPEG rows with captions | rows/s wall | rows/s CPU |")
+    print("| --- | --- | --- |")
+    for label, work in (
+        ("runner decode (for scale)", decode),
+        ("likeness stage, defaults", lambda: stage.process(Batch(records=records, images=decoded))),
+        ("likeness stage, blur: [face]", lambda: blur.process(Batch(records=records, images=decoded))),
+    ):
+        wall, cpu = timed(work, repeats)
+        print(f"| {label} | {n / wall:.1f} | {n / cpu:.1f} |")
+
+
 def main() -> None:
     """Print the tables docs/likeness.md quotes."""
     parser = argparse.ArgumentParser()
@@ -126,6 +165,7 @@ def main() -> None:
     bench_faces(args.images, args.repeats)
     bench_names(args.repeats, args.captions)
     bench_blur(args.images, args.repeats)
+    bench_stage(args.images, args.repeats)
 
 
 if __name__ == "__main__":

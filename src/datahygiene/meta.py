@@ -179,19 +179,22 @@ def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")  # pragma: no cover - latin-1 always decodes
 
 
+def _utf16_plausibility(text: str) -> tuple[int, int]:
+    bad = sum(1 for ch in text if not ch.isprintable() and ch not in "\n\r\t")
+    ascii_chars = sum(1 for ch in text if ch < "\x80")
+    return -bad, ascii_chars
+
+
 def _user_comment(raw: bytes, big_endian: bool) -> str:
     """EXIF UserComment: an 8-byte character-code prefix, then the text."""
     code, body = raw[:8], raw[8:]
     if code.startswith(b"UNICODE"):
+        # Writers disagree on the byte order (piexif, used by A1111, writes UTF-16 in its own order
+        # whatever the TIFF header says), so decode both ways and keep the more plausible text:
+        # fewer control/unassigned characters, then more ASCII; ties go to the header's order.
         order = ("utf-16-be", "utf-16-le") if big_endian else ("utf-16-le", "utf-16-be")
-        for encoding in order:
-            try:
-                text = body.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-            if text.isprintable() or not text:
-                return text
-        return body.decode(order[0], "replace")
+        candidates = [body.decode(encoding, "replace") for encoding in order]
+        return max(candidates, key=_utf16_plausibility)
     if code.startswith((b"ASCII", b"\x00" * 8, b"JIS")):
         return _decode_text(body)
     return _decode_text(raw)

@@ -27,6 +27,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.scorers.blocklist",
     "datahygiene.likeness.stage",
     "datahygiene.rights.copyright",
+    "datahygiene.provenance.synthetic",
     "datahygiene.dedup.dedup_stage",
 )
 

@@ -88,8 +88,9 @@ class ShardRunner:
         provenance = {
             "version": __version__,
             "config_sha256": self.pipeline.config.sha256(),
-            "shard": {"id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
+            "shard": {"index": shard.index, "id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
             "models": self.models,
+            "policy": [rule.model_dump() for rule in self.pipeline.config.policy.rules],
         }
         return {
             b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageEnhance, ImageOps
 
 from datahygiene.likeness.faces import Face, HaarDetector, YuNetDetector, downscaled, find_yunet
 from datahygiene.likeness.stage import LikenessParams, make_detector
@@ -107,3 +108,22 @@ def test_yunet_used_when_weights_resolve(tmp_path: Path, monkeypatch: pytest.Mon
 def test_yunet_required_but_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="yunet"):
         make_detector(LikenessParams(detector="yunet"), StageContext(models_dir=tmp_path))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda im: im.rotate(15, fillcolor=(128, 128, 128)),
+        lambda im: ImageEnhance.Brightness(im).enhance(0.4),
+        lambda im: im.convert("L").convert("RGB"),
+        ImageOps.mirror,
+    ],
+    ids=["tilted-15", "dark", "grey", "mirrored"],
+)
+def test_face_found_after_common_changes(haar: HaarDetector, change: Callable[[Image.Image], Image.Image]) -> None:
+    assert len(haar.detect(change(scene()))) == 1
+
+
+def test_profile_like_rotation_not_found(haar: HaarDetector) -> None:
+    """Haar is a frontal, upright detector: a face turned 90 degrees in the image plane is missed (documented)."""
+    assert haar.detect(scene().rotate(90)) == []

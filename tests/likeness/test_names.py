@@ -90,3 +90,9 @@ def test_hand_labelled_sets(finder: NameFinder, file: str, precision: float, rec
     measured = precision_recall(finder, read_labelled(DATA / file))
     assert measured[0] >= precision
     assert measured[1] >= recall
+
+
+def test_longest_user_name_wins() -> None:
+    finder = NameFinder(full_names=["Anna Maria", "Anna Maria Lopez Garcia"])
+    assert finder.find("with anna maria lopez garcia today") == ["anna maria lopez garcia"]
+    assert finder.find("Anna Maria Hotel") == ["Anna Maria"]

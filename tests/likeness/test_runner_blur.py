@@ -6,7 +6,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from datahygiene import columns as C
+from datahygiene.policy import Route
+from datahygiene.shard_runner import replace_kept_images
 from tests.helpers import rows_by_id, run_inputs
 from tests.likeness.conftest import encode, scene
 
@@ -23,13 +28,11 @@ def test_kept_rows_blurred_rejected_rows_original(tmp_path: Path, write_parquet:
             "image": [{"bytes": b, "path": None} for b in images],
         },
     )
-    result = run_inputs(
-        [data],
-        tmp_path / "out",
+    overrides = (
         "stages=[{name: likeness, params: {blur: [face]}}]",
         "policy.rules=[{when: 'likeness_signals contains person_name', reason: 'likeness:person_name'}]",
-        write_documents=False,
     )
+    result = run_inputs([data], tmp_path / "out", *overrides, write_documents=False)
     assert result.exit_code == 0
     rows = rows_by_id(tmp_path / "out")
     assert {key: row["route"] for key, row in rows.items()} == {
@@ -51,6 +54,32 @@ def test_kept_rows_blurred_rejected_rows_original(tmp_path: Path, write_parquet:
     assert manifest["rows_in"] == 4
     assert manifest["rows_kept"] == 2
     assert manifest["rows_rejected"] == 2
+    rerun = run_inputs([data], tmp_path / "again", *overrides, write_documents=False)
+    hashes = [
+        {f["path"]: f["sha256"] for shard in m["shards"] for files in shard["files"].values() for f in files}
+        for m in (manifest, rerun.manifest)
+    ]
+    assert len(hashes[0]) == 2
+    assert hashes[0] == hashes[1]  # blurring is deterministic, so resumed runs stay byte-identical
     (likeness,) = [m for m in manifest["models"] if m["stage"] == "likeness"]
     assert likeness["model"] == "haar"
     assert likeness["blur"] == ["face"]
+
+
+def test_replace_kept_images_keeps_paths_nulls_and_other_routes() -> None:
+    images = pa.array(
+        [{"bytes": b"a", "path": "a.png"}, None, {"bytes": b"c", "path": None}, {"bytes": b"d", "path": "d.jpg"}],
+        C.IMAGE_TYPE,
+    )
+    records = pa.RecordBatch.from_pydict({"id": ["a", "b", "c", "d"], "image": images})
+    route = np.array([Route.KEPT, Route.KEPT, Route.REJECTED, Route.KEPT], dtype=np.int8)
+    out = replace_kept_images(records, route, {0: b"A", 2: b"C"})
+    assert out.column(1).to_pylist() == [
+        {"bytes": b"A", "path": "a.png"},
+        None,
+        {"bytes": b"c", "path": None},
+        {"bytes": b"d", "path": "d.jpg"},
+    ]
+    assert out.schema == records.schema
+    assert replace_kept_images(records, route, None) is records
+    assert replace_kept_images(records, route, {2: b"C"}) is records

@@ -223,3 +223,14 @@ def test_batch_metadata_cached() -> None:
     second = batch_metadata(batch)  # asks for C2PA too: re-read, then cached for everyone
     assert second is not first
     assert batch_metadata(batch, c2pa=False) is second
+
+
+def test_user_comment_with_newlines_in_either_utf16_byte_order() -> None:
+    """A1111's parameters block (multi-line) reads back whatever byte order the writer used."""
+    text = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + text.encode(encoding)
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=exif.tobytes())
+        assert read_metadata(buffer.getvalue()).exif["UserComment"] == text, encoding

@@ -8,19 +8,26 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from tests.helpers import rows_by_id
 from typer.testing import CliRunner
 
 from datahygiene.calibrate import evaluate
 from datahygiene.cli import app
+from datahygiene.config import load_config
+from datahygiene.runner import run
 from datahygiene.scorers.embedding import (
+    DEFAULT_HEADS,
     ENCODER_NAME,
     ENCODER_SHA256,
+    TEXT_EMBEDDINGS,
     EmbeddingParams,
     EmbeddingToxicityStage,
     LinearHead,
     MiniLMEncoder,
     fit_head,
+    split_sentences,
 )
+from datahygiene.scorers.weights import sha256_file
 from datahygiene.stage import Batch, StageContext
 
 HATEFUL = [
@@ -61,6 +68,30 @@ def test_order_and_batching_do_not_change_scores(stage: EmbeddingToxicityStage) 
         stage.process(Batch(records=pa.RecordBatch.from_pydict({"text": [t]})))["toxicity"][0].as_py() for t in texts
     ]
     np.testing.assert_allclose(one, alone, atol=1e-5)
+
+
+PARAGRAPH = (
+    "The council met on Tuesday to discuss the new library budget. Residents asked about opening hours, parking "
+    "near the park, and the schedule for repairing the bridge.\n"
+) * 8
+
+
+def test_long_text_scores_its_worst_sentence(stage: EmbeddingToxicityStage) -> None:
+    texts = [PARAGRAPH, PARAGRAPH + HATEFUL[0], HATEFUL[1] + " " + PARAGRAPH]
+    out = stage.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))["toxicity"].to_pylist()
+    assert out[0] < 0.5
+    assert min(out[1:]) > 0.8
+    whole = EmbeddingToxicityStage(EmbeddingParams(split_chars=0), StageContext(offline=True, device="cpu"))
+    diluted = whole.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))["toxicity"].to_pylist()
+    assert diluted[1] < 0.5  # averaged into the paragraph, the hateful sentence vanishes: why we split
+
+
+def test_split_sentences() -> None:
+    assert split_sentences("Hi there.  How are you?\nFine! ", 200) == ["Hi there.", "How are you?", "Fine!"]
+    long = " ".join(["word"] * 100)
+    pieces = split_sentences(long, 50)
+    assert all(len(p) <= 50 for p in pieces)
+    assert " ".join(pieces) == long
 
 
 def test_describe_records_encoder_package_and_head_hashes(stage: EmbeddingToxicityStage) -> None:
@@ -168,9 +199,6 @@ def test_calibrate_fit_head_on_a_small_grouped_csv(tmp_path: Path) -> None:
 def test_default_config_falls_back_to_embedding_and_records_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from datahygiene.config import load_config
-    from datahygiene.runner import run
-
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no Detoxify checkpoint in any cache
     shipped = load_config(None)
     entry = next(stage for stage in shipped.stages if stage.name == "toxicity.detoxify")
@@ -197,3 +225,45 @@ def test_default_config_falls_back_to_embedding_and_records_it(
     assert model["fallback"]["model"] == ENCODER_NAME
     assert model["fallback"]["sha256"] == ENCODER_SHA256
     assert manifest["reject_reasons"]["toxicity>0.8"] == len(HATEFUL)
+
+
+def test_embeddings_feed_semantic_dedup_of_text(tmp_path: Path) -> None:
+
+    texts = {
+        "a": "The committee postponed its vote on the new budget until next month.",
+        "b": "Next month the committee will vote on the new budget; the vote was postponed.",
+        "c": "Fresh snow fell on the mountains overnight.",
+        "d": "   ",
+    }
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in texts.items()))
+    dedup = {"near_text": {"enabled": False}, "semantic": {"artifact": TEXT_EMBEDDINGS, "threshold": 0.8}}
+    stages = json.dumps([{"name": "toxicity.embedding"}, {"name": "dedup", "params": dedup}])
+    rules = "policy.rules=[{when: 'dup_kind not_null', reason: 'duplicate:{value}'}]"
+    config = load_config(None, [f"stages={stages}", rules, "check_duplicate_ids=false"])
+    assert run(config, [str(data)], tmp_path / "out", write_documents=False).exit_code == 0
+    rows = rows_by_id(tmp_path / "out")
+    assert (rows["b"]["dup_kind"], rows["b"]["dup_of"]) == ("semantic", "a")
+    assert rows["c"]["dup_kind"] is None
+    assert rows["d"]["dup_kind"] is None
+    assert rows["d"]["toxicity"] is None
+
+
+def test_shipped_heads_match_the_committed_seed_files() -> None:
+    # Editing the seed set without re-running bench/train_toxicity_head.py would leave stale heads.
+    seed = Path(__file__).resolve().parents[2] / "bench" / "data" / "toxicity_seed"
+    for path in DEFAULT_HEADS:
+        provenance = LinearHead.load(path).provenance
+        assert provenance["encoder_sha256"] == ENCODER_SHA256
+        assert provenance["seed_sha256"] == {name: sha256_file(seed / name) for name in provenance["seed_sha256"]}
+        assert "tsv" in " ".join(provenance["seed_sha256"])
+
+
+def test_fit_head_explains_folds_without_both_classes() -> None:
+    x = np.random.default_rng(3).normal(size=(12, 4))
+    y = np.array([1] * 10 + [0] * 2)
+    groups = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])  # the only negatives form one group
+    with pytest.raises(ValueError, match="only one class"):
+        fit_head(x, y, groups, folds=6)
+    with pytest.raises(ValueError, match="at least 5 distinct groups"):
+        fit_head(x, y, np.zeros(12), folds=5)

@@ -89,7 +89,7 @@ class HaarDetector:
         max_side: int = 512,
         scale_factor: float = 1.1,
         min_neighbors: int = 7,
-        min_face: float = 0.06,
+        min_face: float = 0.08,
     ) -> None:
         self.path = Path(cv2.data.haarcascades) / cascade  # type: ignore[attr-defined]
         self.classifier = cv2.CascadeClassifier(str(self.path))

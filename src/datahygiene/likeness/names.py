@@ -5,16 +5,19 @@ the 30,000 most common surnames (public domain; see
 ``data/names/PROVENANCE.md``). A name is reported when a run of capitalised
 words (initials and particles such as *van*, *da*, *bin* allowed inside)
 
-1. starts with a known first name and goes on with one or two capitalised
+1. starts with a known first name and goes on with one to three capitalised
    words that are not place/organisation words (*River*, *Street*,
-   *University* ...), months or weekdays; first names that are also common
-   words (*May*, *Will*, *Grace*, *Paris* ...) additionally need a known
-   surname after them;
-2. follows a title (*Dr.*, *President*, *Queen* ...), which then needs only
-   one capitalised word; or
-3. follows a role word (*actor*, *singer*, *portrait of* ...) and has two or
-   three capitalised words; or
+   *University* ...), months or weekdays, preferring to end on a known
+   surname; first names that are also common words (*May*, *Will*, *Grace*,
+   *Paris* ...) additionally need a known surname after them;
+2. follows a title (*Dr.*, *President*, *Queen* ...): one to three words;
+3. follows a role word (*actor*, *singer*, *portrait of* ...): one to three
+   words; or
 4. is a full name from a user file (matched case-insensitively, whole words).
+
+A name directly followed by a place/organisation word is dropped as the name
+of that place (*John Smith Hospital*). The word lists are files in
+``data/names/``; users extend them with their own files.
 
 What it misses: lowercase or all-caps text, single-word names without a title
 (*Beyoncé*), and two-word names whose first name is not in the lexicon and
@@ -102,11 +105,14 @@ class NameFinder:
         self.titles = _read_lexicon("titles.txt")
         self.roles = _read_lexicon("roles.txt")
         self.ambiguous = _read_lexicon("ambiguous_first_names.txt")
-        self.full: dict[tuple[str, ...], int] = {}
+        #: Full names by their first word, longest first.
+        self.full: dict[str, list[tuple[str, ...]]] = {}
         for name in full_names:
             key = tuple(t.key for t in _tokens(name))
             if key:
-                self.full[key] = len(key)
+                self.full.setdefault(key[0], []).append(key)
+        for keys in self.full.values():
+            keys.sort(key=len, reverse=True)
 
     @classmethod
     def from_files(
@@ -151,9 +157,9 @@ class NameFinder:
         return found
 
     def _full_name_at(self, tokens: list[_Token], index: int) -> tuple[int, int] | None:
-        for key, length in self.full.items():
-            if tuple(t.key for t in tokens[index : index + length]) == key:
-                return index, index + length
+        for key in self.full.get(tokens[index].key, ()):
+            if tuple(t.key for t in tokens[index : index + len(key)]) == key:
+                return index, index + len(key)
         return None
 
     def _run(self, text: str, tokens: list[_Token], start: int, limit: int) -> int:

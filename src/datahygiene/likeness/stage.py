@@ -55,7 +55,7 @@ class LikenessParams(StageParams):
     haar_min_neighbors: int = Field(default=7, ge=1)
     haar_scale_factor: float = Field(default=1.1, gt=1.0)
     #: Smallest face side, as a share of the downscaled image's shorter side (and at least 20 px).
-    haar_min_face: float = Field(default=0.06, gt=0.0, lt=1.0)
+    haar_min_face: float = Field(default=0.08, gt=0.0, lt=1.0)
     yunet_score: float = Field(default=0.8, gt=0.0, lt=1.0)
     #: Blur the faces of kept rows that carry any of these signals (empty: never blur).
     blur: list[Literal["face", "identifiable_person"]] = Field(default_factory=list)

