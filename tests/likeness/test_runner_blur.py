@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from datahygiene import columns as C
 from datahygiene.policy import Route
-from datahygiene.runner import replace_kept_images
+from datahygiene.shard_runner import replace_kept_images
 from tests.helpers import rows_by_id, run_inputs
 from tests.likeness.conftest import encode, scene
 
