@@ -15,7 +15,7 @@ import yaml
 from datahygiene.config import RunConfig, parse_config
 from datahygiene.demo import make_demo
 from datahygiene.registry import register
-from datahygiene.stage import Batch, StageBase, StageParams
+from datahygiene.stage import Batch, ParamsT, StageBase, StageParams
 
 TEXT_SHARDS = 4
 ROWS = 50
@@ -93,7 +93,7 @@ def write_config(path: Path, **extra: Any) -> Path:
     return path
 
 
-class _SideEffectStage(StageBase):
+class _SideEffectStage(StageBase[ParamsT]):
     """A test stage that adds no column; only its side effect matters."""
 
     def output_schema(self) -> pa.Schema:
@@ -105,13 +105,12 @@ class _SleepParams(StageParams):
 
 
 @register("test.sleep")
-class SleepStage(_SideEffectStage):
+class SleepStage(_SideEffectStage[_SleepParams]):
     """Adds nothing; sleeps per batch so that a kill lands while later shards are still running."""
 
     Params: ClassVar[type[StageParams]] = _SleepParams
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        assert isinstance(self.params, _SleepParams)
         time.sleep(self.params.seconds)
         return {}
 
@@ -123,13 +122,12 @@ class _FlakyParams(StageParams):
 
 
 @register("test.flaky")
-class FlakyStage(_SideEffectStage):
+class FlakyStage(_SideEffectStage[_FlakyParams]):
     """Raises on its first ``failures`` batches (counted in a file, across retries and processes)."""
 
     Params: ClassVar[type[StageParams]] = _FlakyParams
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        assert isinstance(self.params, _FlakyParams)
         counter = Path(self.params.counter)
         calls = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(calls))
