@@ -136,6 +136,12 @@ def write_manifest(directory: Path, fingerprint: dict[str, Any], segments: list[
     fsync_dir(directory)
 
 
+def read_checkpoint_fingerprint(directory: Path) -> dict[str, Any]:
+    """The fingerprint a manifest was written with (read before it can be checked)."""
+    fingerprint: dict[str, Any] = json.loads((directory / MANIFEST).read_text())["fingerprint"]
+    return fingerprint
+
+
 def read_manifest(directory: Path, fingerprint: dict[str, Any]) -> list[Path]:
     """Segment files listed by a manifest, after checking it was written with the same settings."""
     manifest = json.loads((directory / MANIFEST).read_text())
