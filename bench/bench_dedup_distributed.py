@@ -32,6 +32,10 @@ PARAMS: dict[str, Any] = {"near_image": {"enabled": False}}
 
 
 def peak_mib() -> float:
+    """This process's peak RSS (VmHWM: unlike ``ru_maxrss`` it does not carry the parent's size over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

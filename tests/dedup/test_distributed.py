@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,30 @@ def test_dask_local_cluster_gives_the_same_columns(
     got = distributed_columns(outputs)
     for c in COLUMNS:
         assert got[c] == expected[c], c
+
+
+def test_cli_runs_the_partitioned_path(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from datahygiene.cli import app
+
+    texts = corpus(seed=5)[:600]
+    paths = []
+    for k, start in enumerate((0, 300)):
+        paths.append(tmp_path / f"{k}.parquet")
+        ids = [f"r{i}" for i in range(start, start + 300)]
+        pq.write_table(pa.table({"id": ids, "text": pa.array(texts[start : start + 300], pa.string())}), paths[-1])
+    params = "{near_text: {threshold: 0.9}}"
+    result = CliRunner().invoke(
+        app, ["dedup-distributed", *map(str, paths), "--work", str(tmp_path / "w"), "--params", params]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    got = distributed_columns([Path(p) for p in summary["outputs"]])
+    expected = stage_columns(texts, {"near_text": {"threshold": 0.9}})
+    assert got["dup_of"] == expected["dup_of"]
+    assert summary["duplicates"] == 600 - expected["dup_kind"].count(None) > 0
+    bad = CliRunner().invoke(
+        app, ["dedup-distributed", str(paths[0]), "--work", str(tmp_path), "--params", "{bands: x}"]
+    )
+    assert bad.exit_code == 2
