@@ -8,7 +8,7 @@ batch job). ``run`` chains them, in-process or through a ``dask.distributed.Clie
 
 1. ``signatures`` (one task per input shard): exact key, MinHash signature per row (``features.compute``, the
    stage's own code), spilled as ``.npy``; every key a row carries (its exact key and its band keys) is written
-   as ``(key, local row)`` into one of K partition files by key hash.
+   as ``(key, local row)`` (12 B) into one of K partition files by key hash.
 2. ``buckets`` (one task per partition): rows that share a key form a bucket; every member gets an edge to the
    bucket's earliest member. Edges are *candidates*, not verified: they only say which rows can interact.
 3. ``clusters`` (one task): connected components of the candidate edges (label propagation with pointer
@@ -51,6 +51,7 @@ from datahygiene.stage import Batch
 Source: TypeAlias = Path | str | pa.Table  # a Parquet file or an in-memory table
 I64 = npt.NDArray[np.int64]
 _TEXT_OK, _SIG_OK = 1, 2
+_RECORD = np.dtype([("key", "<u8"), ("row", "<u4")])  # a key and the shard-local row that carries it: 12 B
 
 
 class TaskClient(Protocol):
@@ -101,10 +102,12 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
     flags: list[npt.NDArray[np.uint8]] = []
     sigs: list[npt.NDArray[np.uint32]] = []
     text_keys: list[npt.NDArray[np.uint64]] = []
-    key_parts: list[list[npt.NDArray[np.uint64]]] = [[] for _ in range(partitions)]
+    key_parts: list[list[npt.NDArray[np.void]]] = [[] for _ in range(partitions)]
     start = 0
     for records in _batches(source, 8192):
         n = records.num_rows
+        if start + n > 1 << 32:
+            raise ValueError(f"shard {shard} has over 2**32 rows; split it")
         feats = compute(Batch(records=records), tparams)
         index = records.schema.get_field_index("id")
         raw = records.column(index).to_pylist() if index >= 0 else [""] * n
@@ -112,18 +115,22 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
         text_ok = feats.text_ok if feats.text_ok is not None else np.zeros(n, dtype=np.bool_)
         sig_ok = feats.sig_ok if feats.sig_ok is not None else np.zeros(n, dtype=np.bool_)
         flags.append((text_ok * _TEXT_OK + sig_ok * _SIG_OK).astype(np.uint8))
-        local = np.arange(start, start + n, dtype=np.uint64)
-        records_k: list[npt.NDArray[np.uint64]] = []
+        local = np.arange(start, start + n, dtype=np.uint32)
+        keys: list[npt.NDArray[np.uint64]] = []
+        rows: list[npt.NDArray[np.uint32]] = []
         if feats.text_key is not None:
             text_keys.append(feats.text_key)
-            records_k.append(np.stack([feats.text_key[text_ok], local[text_ok]], axis=1))
+            keys.append(feats.text_key[text_ok])
+            rows.append(local[text_ok])
         if feats.sigs is not None and feats.bands is not None:
             sigs.append(feats.sigs)
             bands = feats.bands[sig_ok]
-            records_k.append(np.stack([bands.reshape(-1), np.repeat(local[sig_ok], bands.shape[1])], axis=1))
-        if records_k:
-            pairs = np.concatenate(records_k)
-            part = _partition_of(pairs[:, 0], partitions)
+            keys.append(bands.reshape(-1))
+            rows.append(np.repeat(local[sig_ok], bands.shape[1]))
+        if keys:
+            pairs = np.empty(sum(map(len, keys)), dtype=_RECORD)
+            pairs["key"], pairs["row"] = np.concatenate(keys), np.concatenate(rows)
+            part = _partition_of(pairs["key"], partitions)
             for p in range(partitions):
                 key_parts[p].append(pairs[part == p])
         start += n
@@ -134,9 +141,7 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
         np.save(out / "sigs.npy", np.concatenate(sigs))
     pq.write_table(pa.table({"id": pa.concat_arrays(ids) if ids else pa.array([], pa.string())}), out / "ids.parquet")
     for p in range(partitions):
-        np.save(
-            _key_file(work, shard, p), np.concatenate(key_parts[p]) if key_parts[p] else np.zeros((0, 2), np.uint64)
-        )
+        np.save(_key_file(work, shard, p), np.concatenate(key_parts[p]) if key_parts[p] else np.zeros(0, _RECORD))
     return start
 
 
@@ -146,8 +151,8 @@ def buckets(work: Path, part: int, offsets: Sequence[int]) -> int:
     rows: list[I64] = []
     for shard in range(len(offsets) - 1):
         pairs = np.load(_key_file(work, shard, part))
-        keys.append(pairs[:, 0])
-        rows.append(pairs[:, 1].astype(np.int64) + offsets[shard])
+        keys.append(pairs["key"])
+        rows.append(pairs["row"].astype(np.int64) + offsets[shard])
     key, row = np.concatenate(keys), np.concatenate(rows)
     order = np.lexsort((row, key))
     key, row = key[order], row[order]
