@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--workers", type=int, default=0, help="Dask LocalCluster workers (0: in-process)")
+    parser.add_argument("--only", choices=["single", "partitioned"], help="run one path (no comparison)")
     parser.add_argument("--child", choices=["single", "partitioned"])
     parser.add_argument("--shard-dir")
     parser.add_argument("--save")
@@ -117,16 +118,17 @@ def main() -> None:
         del texts
         results: dict[str, dict[str, Any]] = {}
         columns: dict[str, list[Any]] = {}
-        for mode in ("single", "partitioned"):
+        for mode in [args.only] if args.only else ["single", "partitioned"]:
             save = folder / f"{mode}.parquet"
             command = [sys.executable, __file__, "--child", mode, "--shard-dir", tmp, "--save", str(save)]
             command += ["--partitions", str(args.partitions), "--workers", str(args.workers)]
             line = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             results[mode] = json.loads(line)
             columns[mode] = pq.read_table(save).column("dup_of").to_pylist()
-    same = columns["single"] == columns["partitioned"]
-    found = sum(columns["partitioned"][k] is not None for k in planted)
-    marked = sum(d is not None for d in columns["partitioned"])
+    same = columns["single"] == columns["partitioned"] if len(columns) == 2 else "not compared"
+    last = columns[list(columns)[-1]]
+    found = sum(last[k] is not None for k in planted)
+    marked = sum(d is not None for d in last)
     print(f"rows {args.rows:,} in {args.shards} shards, {args.partitions} partitions, workers {args.workers or 'none'}")
     print(f"identical dup_of: {same}; marked {marked:,}; planted found {found:,} / {len(planted):,}")
     for mode, r in results.items():
@@ -135,13 +137,13 @@ def main() -> None:
             end="",
         )
         print(f" (after imports {r['rss_before_mib']:.0f} MiB)")
-    part = results["partitioned"]
-    print(
-        f"partitioned: spilled {part['spilled_bytes'] / args.rows:.0f} B/row ({part['spilled_bytes'] >> 20} MiB),",
-        end="",
-    )
-    print(f" {part['candidate_edges']:,} candidate edges, {part['candidate_rows']:,} candidate rows")
-    print(f"single: in-memory index {results['single']['index_bytes'] / 2**20:.0f} MiB")
+    if "partitioned" in results:
+        part = results["partitioned"]
+        spilled = part["spilled_bytes"]
+        print(f"partitioned: spilled {spilled / args.rows:.0f} B/row ({spilled >> 20} MiB),", end="")
+        print(f" {part['candidate_edges']:,} candidate edges, {part['candidate_rows']:,} candidate rows")
+    if "single" in results:
+        print(f"single: in-memory index {results['single']['index_bytes'] / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

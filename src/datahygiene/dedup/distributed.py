@@ -293,7 +293,7 @@ def run(
     counts = _map(client, signatures, [(s, i, work, params, partitions) for i, s in enumerate(sources)])
     offsets = [0, *np.cumsum(counts).tolist()]
     edges = _map(client, buckets, [(work, p, offsets) for p in range(partitions)])
-    spilled = sum(f.stat().st_size for f in work.rglob("*") if f.is_file())
+    spilled = sum(f.stat().st_size for d in ("shards", "keys", "edges") for f in (work / d).rglob("*") if f.is_file())
     candidates = _map(client, clusters, [(work, partitions)])[0]
     dups = _map(client, resolve, [(work, p, offsets, params) for p in range(partitions)])
     outputs = _map(client, filter_shard, [(work, s, offsets, partitions) for s in range(len(sources))])
