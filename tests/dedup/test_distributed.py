@@ -195,3 +195,21 @@ def test_cli_runs_the_partitioned_path(tmp_path: Path) -> None:
         app, ["dedup-distributed", str(paths[0]), "--work", str(tmp_path), "--params", "{bands: x}"]
     )
     assert bad.exit_code == 2
+
+
+def test_components_match_union_find_on_random_graphs() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        nodes = int(rng.integers(1, 300))
+        a, b = rng.integers(0, nodes, size=(2, int(rng.integers(0, 400))))
+        parent = list(range(nodes))
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
+            rx, ry = _find(parent, x), _find(parent, y)
+            parent[max(rx, ry)] = min(rx, ry)
+        assert distributed.components(a, b, nodes).tolist() == [_find(parent, x) for x in range(nodes)]
+
+
+def _find(parent: list[int], x: int) -> int:
+    while parent[x] != x:
+        x = parent[x]
+    return x
