@@ -18,6 +18,7 @@ from rich.table import Table
 from datahygiene import __version__
 from datahygiene.cli_calibrate import calibrate
 from datahygiene.cli_datasheet import datasheet
+from datahygiene.cli_dedup import dedup_distributed_command
 from datahygiene.cli_trace import trace_command
 from datahygiene.config import ConfigError, load_config
 from datahygiene.io.sources import InputError, ShardSource
@@ -210,6 +211,7 @@ def make_demo_command(
 app.command("datasheet")(datasheet)
 app.command("calibrate")(calibrate)
 app.command("trace")(trace_command)
+app.command("dedup-distributed")(dedup_distributed_command)
 
 
 @app.command("stages")

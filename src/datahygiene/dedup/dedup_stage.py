@@ -27,6 +27,13 @@ from datahygiene.registry import register
 from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 Match = tuple[str, str, float]  # (dup_of id, kind, similarity)
+OUTPUT_SCHEMA = pa.schema(
+    [
+        pa.field("dup_of", pa.string()),
+        pa.field("dup_kind", pa.string()),
+        pa.field("dup_similarity", pa.float32()),
+    ]
+)
 _STATE_FILE = "dedup-state.json"
 
 
@@ -50,13 +57,7 @@ class DedupStage(StageBase[DedupParams]):
     # -- protocol ------------------------------------------------------------------------------------
     def output_schema(self) -> pa.Schema:
         """``dup_of`` (representative id), ``dup_kind`` (exact|near|semantic), ``dup_similarity``."""
-        return pa.schema(
-            [
-                pa.field("dup_of", pa.string()),
-                pa.field("dup_kind", pa.string()),
-                pa.field("dup_similarity", pa.float32()),
-            ]
-        )
+        return OUTPUT_SCHEMA
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
@@ -74,7 +75,7 @@ class DedupStage(StageBase[DedupParams]):
         feats = compute(batch, self.params)
         id_column = batch.column("id")
         ids: list[str] = [str(v) for v in id_column.to_pylist()] if id_column is not None else [""] * batch.num_rows
-        matches = _Matcher(self.state, self.params, feats, ids).run()
+        matches = resolve_rows(self.state, self.params, feats, ids)
         dup_of = [m[0] if m else None for m in matches]
         kind = [m[1] if m else None for m in matches]
         sim = [m[2] if m else None for m in matches]
@@ -167,6 +168,14 @@ class DedupStage(StageBase[DedupParams]):
         write_manifest(index_dir, self.fingerprint, names)
         self._base_segments = [index_dir / n for n in names]
         self._run_start = self.state.marks()
+
+
+def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> list[Match | None]:
+    """Match one batch's rows in input order against ``state`` and each other (the stage's own decision rule).
+
+    Also used by ``dedup.distributed`` to resolve whole connected components of candidate rows at once.
+    """
+    return _Matcher(state, params, feats, ids).run()
 
 
 class _Matcher:
