@@ -16,7 +16,7 @@ from tests.helpers import read_route
 
 from datahygiene.config import load_config
 from datahygiene.runner import run
-from datahygiene.scorers.openclip import OpenClipParams, OpenClipStage
+from datahygiene.scorers.openclip import OpenClipParams, OpenClipStage, resolve_openclip
 from datahygiene.stage import Batch, StageContext
 
 MODEL = "dh-tiny-clip"
@@ -211,6 +211,25 @@ def test_offline_without_weights_falls_back_to_nudenet(tmp_path: Path, caplog: p
     assert kept is not None
     assert kept.num_rows == 2
     assert all(0.0 <= s < 0.5 for s in kept["nsfw"].to_pylist())
+
+
+def test_weights_resolve_from_models_dir_before_the_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    repo = tmp_path / "hub" / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    cached = repo / "snapshots" / "abc123" / "open_clip_model.safetensors"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"weights")
+    offline = StageContext(models_dir=tmp_path / "models", offline=True)
+    assert resolve_openclip(OpenClipParams(), offline) == cached
+    local = tmp_path / "models" / "openclip" / "ViT-B-32" / "laion2b_s34b_b79k" / "open_clip_pytorch_model.bin"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"weights")
+    assert resolve_openclip(OpenClipParams(), offline) == local
+    assert resolve_openclip(OpenClipParams(pretrained="datacomp_xl_s13b_b90k"), offline) is None
 
 
 def test_no_fallback_raises(tmp_path: Path) -> None:

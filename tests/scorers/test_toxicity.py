@@ -9,7 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from datahygiene.scorers.toxicity import DetoxifyParams, DetoxifyStage, ProfanityParams, ProfanityStage
+from datahygiene.scorers.toxicity import (
+    DetoxifyParams,
+    DetoxifyStage,
+    ProfanityParams,
+    ProfanityStage,
+    length_batches,
+)
 from datahygiene.stage import Batch, StageContext
 
 TEXTS = ["hello world", None, "you are a bad idiot and i hate you " * 20, "", "the cat", "love people"]
@@ -77,3 +83,13 @@ def test_bf16_autocast_stays_close_to_fp32(models_dir: Path) -> None:
     got = np.array([v for v in bf16["toxicity"].to_pylist() if v is not None])
     want = np.array([v for v in fp32["toxicity"].to_pylist() if v is not None])
     np.testing.assert_allclose(got, want, atol=2e-2)
+
+
+def test_length_batches_cover_rows_in_order_and_bound_padding() -> None:
+    lengths = np.sort(np.random.default_rng(0).lognormal(np.log(27), 0.9, 300).astype(np.int64) + 2)
+    batches = length_batches(lengths, 32)
+    assert [i for b in batches for i in range(len(lengths))[b]] == list(range(len(lengths)))
+    assert all(0 < b.stop - b.start <= 32 for b in batches)
+    padded = sum(int(lengths[b.stop - 1]) * (b.stop - b.start) for b in batches)
+    assert padded <= 1.2 * lengths.sum() + 4 * len(lengths)
+    assert len(length_batches(np.full(100, 7), 32)) == 4  # equal lengths: full batches

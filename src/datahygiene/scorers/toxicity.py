@@ -117,26 +117,48 @@ class DetoxifyModel:
     def predict(self, texts: list[str], batch_size: int, precision: str = "fp32") -> np.ndarray:
         """Sigmoid scores, shape (len(texts), labels).
 
-        Texts are tokenized once (truncated to ``max_length``), sorted by token count so each batch pads to
-        nearly its own length, and the order is restored. ``precision="bf16"`` runs under bfloat16 autocast.
+        Texts are tokenized once (truncated to ``max_length``), sorted by token count and cut into batches that
+        pad little (``length_batches``); the order is restored. ``precision="bf16"`` runs under bfloat16 autocast.
         """
         import torch
 
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
-        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+        lengths = np.array([len(ids) for ids in enc["input_ids"]], dtype=np.int64)
+        order = np.argsort(lengths, kind="stable")
         out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
         device_type = self.device.split(":")[0]
         with (
             torch.inference_mode(),
             torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"),
         ):
-            for start in range(0, len(texts), batch_size):
-                chunk = order[start : start + batch_size]
+            for rows in length_batches(lengths[order], batch_size):
+                chunk = order[rows]
                 features = {key: [values[i] for i in chunk] for key, values in enc.items()}
                 padded = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
                 logits = self.model(**padded).logits
                 out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
         return out
+
+
+def length_batches(sorted_lengths: np.ndarray, batch_size: int) -> list[slice]:
+    """Cut ascending token counts into batches of at most ``batch_size`` rows whose padding stays small.
+
+    A batch grows while its padded size (rows x longest) is at most 1.2x its real tokens plus 4 per row, so
+    short texts batch fully and the long tail goes in small batches instead of padding 32 rows to the longest.
+    """
+    batches: list[slice] = []
+    start, count = 0, len(sorted_lengths)
+    while start < count:
+        end, real = start + 1, int(sorted_lengths[start])
+        while end < count and end - start < batch_size:
+            longest, rows = int(sorted_lengths[end]), end - start + 1
+            if longest * rows > 1.2 * (real + longest) + 4 * rows:
+                break
+            real += longest
+            end += 1
+        batches.append(slice(start, end))
+        start = end
+    return batches
 
 
 def resolve_detoxify(params: DetoxifyParams, context: StageContext) -> tuple[Path, Path | None] | None:
