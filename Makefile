@@ -19,7 +19,7 @@ demo: setup
 	$(VENV)/bin/datahygiene run configs/default.yaml --offline \
 		--input demo-data/texts.jsonl --input demo-data/pairs.parquet --input demo-data/photos \
 		--output demo-out
-	$(VENV)/bin/datahygiene inspect demo-out --samples 12
+	$(VENV)/bin/datahygiene inspect demo-out --samples 16
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_DIRS)

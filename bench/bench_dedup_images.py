@@ -120,14 +120,16 @@ def run_imagededup(files: list[Path]) -> list[Any]:
     return [{index[name] for name in found.get(f.name, [])} for f in files]
 
 
+def _clocked(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     """Median wall time and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+    runs = [_clocked(fn) for _ in range(repeats)]
+    return statistics.median(seconds for seconds, _ in runs), runs[-1][1]
 
 
 def score(name: str, took: float, flags: list[Any], truth: dict[int, tuple[int, str]], n: int) -> None:

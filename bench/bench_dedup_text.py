@@ -172,8 +172,8 @@ def quality(flags: list[bool], truth: Any, threshold: float) -> tuple[float, flo
     return tp / max(1, int(pred.sum())), tp / max(1, int(is_dup.sum()))
 
 
-def scale(docs: list[str], rows: int, threshold: float, ngram: int) -> None:
-    """Single-machine path at ``rows`` rows of 50 real words drawn at random, with 10% planted copies."""
+def planted_rows(docs: list[str], rows: int) -> tuple[list[str], list[int]]:
+    """``rows`` rows of 50 real words drawn at random, 10% of them planted copies of an earlier row (and which)."""
     rng = np.random.default_rng(0)
     words = " ".join(docs).split()
     picks = rng.integers(0, len(words), size=(rows, 50)).tolist()
@@ -182,12 +182,18 @@ def scale(docs: list[str], rows: int, threshold: float, ngram: int) -> None:
     for n, k in enumerate(planted.tolist()):
         source = texts[int(rng.integers(0, k - 1))]
         texts[k] = source if n % 2 else source + " appendix"  # exact copy, or J ~0.98 on 5-grams
+    return texts, planted.tolist()
+
+
+def scale(docs: list[str], rows: int, threshold: float, ngram: int) -> None:
+    """Single-machine path at ``rows`` rows of 50 real words drawn at random, with 10% planted copies."""
+    texts, planted = planted_rows(docs, rows)
     t0 = time.perf_counter()
     dup_of, stage = run_ours(texts, threshold, ngram)
     took = time.perf_counter() - t0
     sizes = stage.state.nbytes()
     reps = len(stage.state.ids)
-    found = sum(dup_of[k] is not None for k in planted.tolist())
+    found = sum(dup_of[k] is not None for k in planted)
     dups = sum(d is not None for d in dup_of)
     print(f"scale: {rows:,} rows in {took:.1f} s ({rows / took:,.0f} rows/s); {dups:,} marked, planted found {found:,}")
     print(f"scale: index {sum(sizes.values()) / reps:.0f} bytes per representative ({reps:,}): {sizes}")

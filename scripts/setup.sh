@@ -8,4 +8,8 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/pip install --quiet -e ".[flows,dev]"
+# invisible-watermark (reference DWT-DCT watermark encoder/decoder; provenance.synthetic tests and bench) requires
+# opencv-python, which would put OpenCV 5 (no Haar cascades) over opencv-python-headless<5 in the shared cv2
+# module. Its real imports (numpy, Pillow, PyWavelets, torch, cv2) are already installed above, so skip its deps.
+.venv/bin/pip install --quiet --no-deps "invisible-watermark==0.2.0"
 .venv/bin/python -c "import cv2; assert hasattr(cv2, 'CascadeClassifier'), 'OpenCV without Haar cascades'"

@@ -26,6 +26,7 @@ class Report:
     best_f1: float
     best_f1_threshold: float
     threshold_at_precision: float | None
+    group_threshold: float
     groups: dict[str, dict[str, float]]
 
 
@@ -58,9 +59,16 @@ def score_texts(
 
 
 def evaluate(
-    y: np.ndarray, scores: np.ndarray, groups: list[str] | None = None, target_precision: float = 0.9
+    y: np.ndarray,
+    scores: np.ndarray,
+    groups: list[str] | None = None,
+    target_precision: float = 0.9,
+    group_threshold: float | None = None,
 ) -> Report:
-    """ROC-AUC, PR-AUC, best F1 (+threshold), lowest threshold reaching ``target_precision``, per-group accuracy."""
+    """ROC-AUC, PR-AUC, best F1 (+threshold), lowest threshold reaching ``target_precision``, per-group accuracy.
+
+    Per-group accuracy counts ``score >= group_threshold`` as positive (default: the best-F1 threshold).
+    """
     from sklearn.metrics import (
         average_precision_score,
         precision_recall_curve,
@@ -74,12 +82,14 @@ def evaluate(
     threshold = float(thresholds[best]) if len(thresholds) else 0.5
     reaching = np.nonzero(precision[:-1] >= target_precision)[0]
     at_precision = float(thresholds[reaching[0]]) if len(reaching) else None
+    if group_threshold is None:
+        group_threshold = threshold
     per_group: dict[str, dict[str, float]] = {}
     if groups is not None:
         labels = np.asarray(groups)
         for group in sorted(set(groups)):
             mask = labels == group
-            predicted = scores[mask] >= threshold
+            predicted = scores[mask] >= group_threshold
             per_group[group] = {
                 "n": float(mask.sum()),
                 "positive_rate": float(y[mask].mean()),
@@ -94,5 +104,40 @@ def evaluate(
         best_f1=float(f1[best]),
         best_f1_threshold=threshold,
         threshold_at_precision=at_precision,
+        group_threshold=group_threshold,
         groups=per_group,
     )
+
+
+def table_texts(table: pa.Table, text_column: str) -> list[str]:
+    """The text column as strings ('' for nulls)."""
+    return ["" if v is None else str(v) for v in table.column(text_column).cast(pa.string()).to_pylist()]
+
+
+def fit_head_on_table(
+    table: pa.Table,
+    text_column: str,
+    y: np.ndarray,
+    cv_groups: list[str] | None,
+    params: dict[str, Any],
+    context: StageContext,
+    folds: int = 5,
+    target_precision: float = 0.9,
+    provenance: dict[str, Any] | None = None,
+    label: str = "hate",
+) -> Any:
+    """Embed ``text_column`` with the ``toxicity.embedding`` encoder and fit a head with grouped CV (a ``HeadFit``).
+
+    ``cv_groups`` keeps every group inside one fold (None: each row is its own group).
+    """
+    from datahygiene.scorers.embedding import EmbeddingParams, MiniLMEncoder, fit_head, packaged_encoder_dir
+    from datahygiene.scorers.weights import pick_device
+
+    settings = EmbeddingParams(**params)
+    encoder = MiniLMEncoder(
+        settings.encoder_dir or packaged_encoder_dir(), pick_device(context.device), settings.max_length
+    )
+    x = encoder.encode(table_texts(table, text_column), settings.batch_size)
+    groups = np.asarray(cv_groups if cv_groups is not None else [str(i) for i in range(len(y))])
+    info = {**(provenance or {}), "encoder_sha256": encoder.sha256}
+    return fit_head(x, y, groups, folds, label, info, target_precision)

@@ -18,6 +18,8 @@ from rich.table import Table
 from datahygiene import __version__
 from datahygiene.cli_calibrate import calibrate
 from datahygiene.cli_datasheet import datasheet
+from datahygiene.cli_dedup import dedup_distributed_command
+from datahygiene.cli_trace import trace_command
 from datahygiene.config import ConfigError, load_config
 from datahygiene.io.sources import InputError, ShardSource
 from datahygiene.runner import OutputExistsError, ResumeMismatchError, RunResult, run
@@ -158,9 +160,27 @@ def inspect_command(
         if shown >= samples:
             break
     Console().print(table)
+    _print_kept_tags(output)
     for entry in manifest["shards"]:
         if entry.get("status") == "failed":
             console.print(f"[red]failed shard[/] {entry['shard']}: {entry['error']}", highlight=False)
+
+
+def _print_kept_tags(output: Path) -> None:
+    """Tags the policy did not act on (likeness, copyright, synthetic ...): rows kept with each."""
+    from datahygiene.tags import kept_tag_counts
+
+    counts = kept_tag_counts(output)
+    if not counts:
+        return
+    table = Table(title="tags on kept rows")
+    table.add_column("column")
+    table.add_column("tag")
+    table.add_column("kept rows", justify="right")
+    table.add_column("e.g. id")
+    for (column, tag), count in sorted(counts.items(), key=lambda item: (item[0][0], -item[1].rows, item[0][1])):
+        table.add_row(column, tag, f"{count.rows:,}", count.example_id or "")
+    Console().print(table)
 
 
 @app.command("verify")
@@ -190,6 +210,8 @@ def make_demo_command(
 
 app.command("datasheet")(datasheet)
 app.command("calibrate")(calibrate)
+app.command("trace")(trace_command)
+app.command("dedup-distributed")(dedup_distributed_command)
 
 
 @app.command("stages")

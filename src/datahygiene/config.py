@@ -67,9 +67,11 @@ class Rule(_Strict):
 
     ``when`` is ``"<column> <op> <number>"`` (``toxicity > 0.8``),
     ``"<column> contains <value>"`` or ``"<column> not_empty"`` for list
-    columns, or ``"<column> not_null"``. ``reason`` defaults to the condition
-    without spaces; in a reason, ``{value}`` expands to each matching list
-    element (or the column's value), giving one reason per element.
+    columns, or ``"<column> not_null"``. A ``contains`` value ending in ``*``
+    matches every element with that prefix (``copyright_signals contains
+    opt_out:*``). ``reason`` defaults to the condition without spaces; in a
+    reason, ``{value}`` expands to each matching list element (or the
+    column's value), giving one reason per element.
     """
 
     when: str
@@ -112,7 +114,7 @@ class Rule(_Strict):
         match = self._match()
         if match["op"]:
             return f"{match['column']}{match['op']}{match['value']}"
-        if match["word"] == "contains":
+        if match["word"] == "contains" and not match["item"].endswith("*"):
             return f"{match['column']}:{match['item']}"
         return f"{match['column']}:{{value}}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -98,12 +99,57 @@ def check_invariants(run_dir: RunDir, manifest: dict[str, Any]) -> list[str]:
     return errors
 
 
+PROVENANCE_KEY = b"datahygiene"
+
+
+def file_provenance(path: Path) -> dict[str, Any]:
+    """The provenance a run wrote into one output file's Parquet key-value metadata.
+
+    Holds ``version``, ``config_sha256``, ``shard`` (``index``, ``id``, ``kind``,
+    ``fingerprint`` of the input shard the rows came from), ``models`` and
+    ``policy``; empty when the file carries none. With the rows' ``source_row``
+    this traces any output row back to its input row.
+    """
+    metadata = pq.read_schema(path).metadata or {}
+    raw = metadata.get(PROVENANCE_KEY)
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _provenance_errors(
+    relative: str, provenance: dict[str, Any], manifest: dict[str, Any], entry: dict[str, Any]
+) -> list[str]:
+    """Where a file's own provenance disagrees with the manifest entry of its shard."""
+    if not provenance:
+        return [f"{relative}: no datahygiene provenance in the Parquet metadata"]
+    shard = provenance.get("shard") or {}
+    expected = {
+        "config hash": (provenance.get("config_sha256"), manifest["config_sha256"]),
+        "package version": (provenance.get("version"), manifest["datahygiene_version"]),
+        "models": (provenance.get("models"), manifest["models"]),
+        "policy": (provenance.get("policy"), manifest["policy"]),
+        "input shard id": (shard.get("id"), entry["shard"]),
+        "input shard fingerprint": (shard.get("fingerprint"), entry["fingerprint"]),
+    }
+    return [
+        f"{relative}: {what} in the file differs from the manifest"
+        for what, (found, wanted) in expected.items()
+        if found != wanted
+    ]
+
+
 def verify_run(run_dir: RunDir) -> list[str]:
     """Re-hash a finished run's files against its manifest; every problem as one line.
 
-    Beyond :func:`check_invariants` this reads each file's provenance metadata
-    (config hash, input shard fingerprint) and flags Parquet files that the
-    manifest does not list.
+    Beyond :func:`check_invariants` (row counts, missing files, sha256) this
+    reads each file's provenance metadata (config hash, package version,
+    models, policy, input shard id and fingerprint) and compares it with the
+    manifest, and flags Parquet files that the manifest does not list.
     """
     if not run_dir.manifest_path.exists():
         return [f"{run_dir.root}: no manifest.json"]
@@ -117,14 +163,8 @@ def verify_run(run_dir: RunDir) -> list[str]:
             for output in entry["files"][route]:
                 listed.add(output["path"])
                 path = run_dir.root / output["path"]
-                if not path.exists():
-                    continue
-                metadata = pq.read_schema(path).metadata or {}
-                provenance = json.loads(metadata.get(b"datahygiene", b"{}"))
-                if provenance.get("config_sha256") != manifest["config_sha256"]:
-                    errors.append(f"{output['path']}: config hash in the file differs from the manifest")
-                if provenance.get("shard", {}).get("fingerprint") != entry["fingerprint"]:
-                    errors.append(f"{output['path']}: input shard fingerprint differs from the manifest")
+                if path.exists():
+                    errors.extend(_provenance_errors(output["path"], file_provenance(path), manifest, entry))
     for route in ROUTES:
         for path in sorted((run_dir.root / route).glob("*.parquet")):
             relative = f"{route}/{path.name}"

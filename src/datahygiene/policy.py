@@ -84,9 +84,14 @@ class Policy:
             values = pc.list_flatten(column)
             parents = np.asarray(pc.list_parent_indices(column).to_numpy(zero_copy_only=False), dtype=np.int64)
             if rule.op == "contains":
-                hit = _bool_mask(pc.equal(values, pa.scalar(rule.operand).cast(values.type)))
-                reasons.add_rows(np.unique(parents[hit]), template)
-                return
+                item = str(rule.operand)
+                if not item.endswith("*"):
+                    hit = _bool_mask(pc.equal(values, pa.scalar(item).cast(values.type)))
+                    reasons.add_rows(np.unique(parents[hit]), template.replace("{value}", item))
+                    return
+                # "contains PREFIX*": every element starting with PREFIX, one reason per distinct element
+                texts = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+                values = pc.if_else(pc.starts_with(texts, item[:-1]), texts, pa.scalar(None, pa.string()))
         valid = _bool_mask(values.is_valid())
         if "{value}" not in template:
             reasons.add_rows(np.unique(parents[valid]), template)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -53,6 +55,25 @@ class Reasons:
             if start <= row < stop:
                 self._single_rows.append(row - start)
                 self._single_reasons.append(reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form that :meth:`from_dict` turns back into equal reasons (same output order)."""
+        return {
+            "num_rows": self.num_rows,
+            "groups": [[reason, rows.tolist()] for rows, reason in self._groups],
+            "single_rows": list(self._single_rows),
+            "single_reasons": list(self._single_reasons),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reasons:
+        """Rebuild reasons saved with :meth:`to_dict`."""
+        reasons = cls(int(data["num_rows"]))
+        for reason, rows in data["groups"]:
+            reasons.add_rows(np.asarray(rows, dtype=np.int64), str(reason))
+        reasons._single_rows = [int(row) for row in data["single_rows"]]
+        reasons._single_reasons = [str(reason) for reason in data["single_reasons"]]
+        return reasons
 
     def any(self) -> npt.NDArray[np.bool_]:
         """Which rows have at least one reason."""

@@ -21,9 +21,13 @@ StageT = TypeVar("StageT", bound=type[Any])
 BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.stages.textstats",
     "datahygiene.scorers.toxicity",
+    "datahygiene.scorers.embedding",
     "datahygiene.scorers.nsfw",
     "datahygiene.scorers.openclip",
     "datahygiene.scorers.blocklist",
+    "datahygiene.likeness.stage",
+    "datahygiene.rights.copyright",
+    "datahygiene.provenance.synthetic",
     "datahygiene.dedup.dedup_stage",
 )
 

@@ -1,78 +1,60 @@
-"""The shard runner: source -> normalise -> decode -> stages -> policy -> sinks.
+"""The shard runner: plan -> (score -> commit in input order)* -> manifest and datasheet.
 
-The CLI and the Prefect flows both call :func:`run`. Shards are processed in
-input order, one at a time, and each is committed atomically (see
-:mod:`datahygiene.io.sink`), so a rerun with ``resume=True`` skips what was
-committed and produces byte-identical files for the rest.
+The CLI calls :func:`run`; the Prefect flows call the same pieces
+(:func:`plan_run`, :class:`Committer`) with the order-free scoring done on
+workers (see :mod:`datahygiene.orchestrate`). Each shard is committed
+atomically (see :mod:`datahygiene.io.sink`), so a rerun with
+``resume=True`` skips what was committed and produces byte-identical files
+for the rest.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
-from datahygiene import __version__, registry
-from datahygiene import columns as C
-from datahygiene.config import ConfigError, RunConfig
+from datahygiene.config import RunConfig
 from datahygiene.datasheet import write_datasheet
-from datahygiene.decode import decode_images
-from datahygiene.ids import IdIndex
-from datahygiene.io.normalize import METADATA, ShardContext, normalize
-from datahygiene.io.sink import ROUTES, RunDir, ShardWriter, atomic_write_json
+from datahygiene.io.sink import RunDir, atomic_write_json
 from datahygiene.io.sources import ShardSource, discover
-from datahygiene.manifest import build_manifest, check_invariants, hf_features_metadata
-from datahygiene.policy import Policy, Route
-from datahygiene.reasons import Reasons
-from datahygiene.stage import Batch, Stage, StageContext, StatefulStage
+from datahygiene.manifest import build_manifest, check_invariants
+from datahygiene.pipeline import BASE_SCHEMA, Pipeline, ScoredBatch, score_batches
+from datahygiene.shard_runner import ProgressListener, ShardRunner, Silent, failure_record
+from datahygiene.stage import StageContext
+
+__all__ = [
+    "BASE_SCHEMA",
+    "Committer",
+    "OutputBusyError",
+    "OutputExistsError",
+    "Pipeline",
+    "ProgressListener",
+    "ResumeMismatchError",
+    "RunPlan",
+    "RunResult",
+    "plan_run",
+    "run",
+]
 
 log = logging.getLogger(__name__)
-
-#: Columns every batch has before any stage runs (passthrough columns vary by input).
-BASE_SCHEMA = pa.schema(
-    [
-        *(pa.field(role, C.ROLE_TYPES[role]) for role in C.ROLES),
-        pa.field(METADATA, pa.string()),
-        *C.TRAILER_FIELDS,
-    ]
-)
 
 
 class OutputExistsError(RuntimeError):
     """The output directory holds data and ``--resume`` was not given."""
 
 
+class OutputBusyError(OutputExistsError):
+    """Another run is committing into the same output directory."""
+
+
 class ResumeMismatchError(RuntimeError):
     """``--resume`` on a directory written with another config or other inputs."""
-
-
-class ProgressListener(Protocol):
-    """Receives progress events; the CLI draws a bar from them."""
-
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None: ...
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None: ...
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None: ...
-
-
-class _Silent:
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
-        pass
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None:
-        pass
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
-        pass
 
 
 @dataclass
@@ -89,57 +71,6 @@ class RunResult:
         if self.invariant_errors:
             return 3
         return 1 if self.failed_shards else 0
-
-
-class Pipeline:
-    """Stages and policy built from a config, with their combined output schema."""
-
-    def __init__(self, config: RunConfig, context: StageContext) -> None:
-        self.config = config
-        self.context = context
-        self.stages: list[Stage] = [registry.create(name, params, context) for name, params in config.stage_params()]
-        fields = list(BASE_SCHEMA)
-        owners = {f.name: "input" for f in fields}
-        for stage in self.stages:
-            for stage_field in stage.output_schema():
-                if stage_field.name in owners:
-                    owner = owners[stage_field.name]
-                    raise ConfigError(
-                        f"stage {stage.name!r} adds column {stage_field.name!r}, already added by {owner}"
-                    )
-                owners[stage_field.name] = stage.name
-                fields.append(stage_field)
-        self.schema = pa.schema(fields)
-        self.policy = Policy(list(config.policy.rules), self.schema)
-
-    @property
-    def stateful(self) -> list[StatefulStage]:
-        return [stage for stage in self.stages if isinstance(stage, StatefulStage)]
-
-    def models(self) -> list[dict[str, Any]]:
-        """What each stage runs, for the manifest and the file metadata."""
-        return [
-            {
-                "stage": stage.name,
-                "version": stage.version,
-                "columns": [stage_field.name for stage_field in stage.output_schema()],
-                **stage.describe(),
-            }
-            for stage in self.stages
-        ]
-
-    def score(self, batch: Batch) -> Batch:
-        """Run every stage; each adds its columns, checked against its schema."""
-        for stage in self.stages:
-            added = stage.process(batch)
-            columns: dict[str, pa.Array] = {}
-            for stage_field in stage.output_schema():
-                values = added.get(stage_field.name)
-                if values is None or len(values) != batch.num_rows:
-                    raise RuntimeError(f"stage {stage.name!r} returned no or wrong-length column {stage_field.name!r}")
-                columns[stage_field.name] = values if values.type == stage_field.type else values.cast(stage_field.type)
-            batch = batch.with_columns(columns)
-        return batch
 
 
 def _identity(config: RunConfig, shards: list[ShardSource]) -> dict[str, Any]:
@@ -170,138 +101,147 @@ def _start_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig) 
     atomic_write_json(run_dir.identity_path, identity)
 
 
-class ShardRunner:
-    """Processes and commits one shard at a time, keeping cross-shard state."""
+@dataclass
+class RunPlan:
+    """A run's shards and which of them an earlier attempt already committed (checked, nothing written yet)."""
 
-    def __init__(self, pipeline: Pipeline, run_dir: RunDir, listener: ProgressListener) -> None:
-        self.pipeline = pipeline
-        self.run_dir = run_dir
-        self.listener = listener
-        self.ids = IdIndex()
-        self.last_state: Path | None = None
-        self.models = pipeline.models()
+    config: RunConfig
+    context: StageContext
+    run_dir: RunDir
+    shards: list[ShardSource]
+    identity: dict[str, Any]
+    resuming: bool
+    committed: dict[int, dict[str, Any]]
+    started: float
 
-    def restore(self, committed: dict[int, dict[str, Any]]) -> None:
-        """Load the id index and stage state of already committed shards."""
-        directories = [self.run_dir.state_dir(index) for index in sorted(committed)]
-        self.ids.load(directories)
-        if directories:
-            self.last_state = directories[-1]
-            for stage in self.pipeline.stateful:
-                stage.load_state(self.last_state / stage.name)
+    @property
+    def pending(self) -> list[ShardSource]:
+        """Shards still to commit, in input order."""
+        return [shard for shard in self.shards if shard.index not in self.committed]
 
-    def _rollback(self) -> None:
-        self.ids.rollback()
-        for stage in self.pipeline.stateful:
-            if self.last_state is not None:
-                stage.load_state(self.last_state / stage.name)
-            else:
-                empty = self.run_dir.root / "_tmp" / "empty-state"
-                empty.mkdir(parents=True, exist_ok=True)
-                stage.load_state(empty)
 
-    def _file_metadata(self, shard: ShardSource, fingerprint: str) -> dict[bytes, bytes]:
-        provenance = {
-            "version": __version__,
-            "config_sha256": self.pipeline.config.sha256(),
-            "shard": {"id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
-            "models": self.models,
-        }
-        return {
-            b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),
-            **hf_features_metadata(self.pipeline.schema),
-        }
+def plan_run(
+    config: RunConfig, inputs: list[str], output: Path, *, resume: bool = False, dedup_index: Path | None = None
+) -> RunPlan:
+    """Discover the shards and check the output directory; loads no model and writes nothing."""
+    started = time.time()
+    shards = discover(inputs, images_per_shard=config.limits.images_per_shard)
+    context = StageContext(
+        models_dir=config.models.dir,
+        offline=config.models.offline,
+        device=config.models.device,
+        dedup_index=dedup_index,
+    )
+    run_dir = RunDir(output)
+    identity = _identity(config, shards)
+    resuming = _check_output(run_dir, identity, resume=resume)
+    committed = run_dir.committed() if resuming else {}
+    return RunPlan(config, context, run_dir, shards, identity, resuming, committed, started)
 
-    def _batches(self, shard: ShardSource) -> Iterator[tuple[pa.RecordBatch, Reasons]]:
-        config = self.pipeline.config
-        context = ShardContext(shard_id=shard.shard_id, root=shard.root, columns=config.columns)
-        size = config.image_batch_size if shard.kind in ("images", "webdataset") else config.batch_size
-        first_row = 0
-        for source in shard.read(size):
-            records, reasons = normalize(source, context, first_row)
-            first_row += records.num_rows
-            has_images = records.column(C.IMAGE).null_count < records.num_rows
-            step = config.image_batch_size if has_images else max(records.num_rows, 1)
-            for start in range(0, records.num_rows, step):
-                part = Reasons(min(step, records.num_rows - start))
-                part.extend_slice(reasons, start, start + step)
-                yield records.slice(start, step), part
 
-    def process(self, shard: ShardSource) -> dict[str, Any]:
-        """Process and commit one shard; returns its commit record (or an error record)."""
-        config = self.pipeline.config
-        fingerprint = shard.fingerprint()
-        writer = ShardWriter(self.run_dir, shard.index, self._file_metadata(shard, fingerprint))
-        counts = dict.fromkeys(ROUTES, 0)
-        reason_counts: dict[str, int] = {}
-        started = time.perf_counter()
+class Committer:
+    """Commits shards in input order, then writes the manifest and the datasheet (the run's global step).
+
+    The CLI and the flows both commit through this class; they differ only in
+    where the order-free stages ran.
+    """
+
+    def __init__(self, plan: RunPlan, listener: ProgressListener | None = None) -> None:
+        self.plan = plan
+        self.listener = listener or Silent()
+        self.committed = dict(plan.committed)
+        self.failures: dict[int, dict[str, Any]] = {}
+        self._runner: ShardRunner | None = None
+        self._lock: int | None = None
+
+    def close(self) -> None:
+        """Release the output directory's lock (``finish`` does this)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    @property
+    def attached(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def runner(self) -> ShardRunner:
+        if self._runner is None:
+            raise RuntimeError("attach a pipeline before committing")
+        return self._runner
+
+    def attach(self, pipeline: Pipeline) -> None:
+        """Lock and start (or continue) the output directory with a validated pipeline; restore committed state."""
+        plan = self.plan
         try:
-            for records, reasons in self._batches(shard):
-                if config.check_duplicate_ids:
-                    reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
-                images = None
-                if records.column(C.IMAGE).null_count < records.num_rows:
-                    images = decode_images(
-                        records.column(C.IMAGE),
-                        reasons,
-                        max_pixels=config.limits.max_image_pixels,
-                        max_bytes=config.limits.max_image_bytes,
-                    )
-                batch = self.pipeline.score(Batch(records=records, images=images))
-                verdicts = self.pipeline.policy.decide(batch.records, reasons)
-                scored = batch.records.append_column(C.REASONS_FIELD, verdicts.reasons)
-                for route_name, route in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
-                    mask = verdicts.route == route
-                    selected = int(mask.sum())
-                    if selected:
-                        rows = scored if selected == scored.num_rows else scored.filter(pa.array(mask))
-                        writer.write(route_name, rows)
-                        counts[route_name] += selected
-                for reason, count in _count_reasons(verdicts.reasons).items():
-                    reason_counts[reason] = reason_counts.get(reason, 0) + count
-                self.listener.rows_done(shard, records.num_rows)
-            state_dir = writer.state_dir
-            self.ids.commit(state_dir)
-            for stage in self.pipeline.stateful:
-                (state_dir / stage.name).mkdir()
-                stage.save_state(state_dir / stage.name)
-        except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
-            writer.abort()
-            self._rollback()
-            log.error("shard %s failed: %s", shard.shard_id, error)
-            return {
-                "index": shard.index,
-                "shard": shard.shard_id,
-                "kind": shard.kind,
-                "fingerprint": fingerprint,
-                "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(limit=8),
-            }
-        record = {
-            "index": shard.index,
-            "shard": shard.shard_id,
-            "kind": shard.kind,
-            "fingerprint": fingerprint,
-            "rows_read": sum(counts.values()),
-            "rows_kept": counts["kept"],
-            "rows_rejected": counts["rejected"],
-            "rows_quarantined": counts["quarantined"],
-            "reject_reasons": dict(sorted(reason_counts.items())),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        record = writer.commit(record)
-        self.last_state = self.run_dir.state_dir(shard.index)
-        for stage in self.pipeline.stateful:
-            stage.state_moved(self.last_state / stage.name)
+            self._lock = plan.run_dir.lock()
+        except OSError:
+            raise OutputBusyError(f"another run is writing into {plan.run_dir.root}") from None
+        changed = plan.run_dir.committed() != plan.committed or (
+            not plan.resuming and plan.run_dir.identity_path.exists()
+        )
+        if changed:
+            self.close()
+            raise OutputBusyError(f"another run wrote into {plan.run_dir.root} since this one started; rerun it")
+        if not plan.resuming:
+            _start_output(plan.run_dir, plan.identity, plan.config)
+        self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
+        self._runner.restore(self.committed)
+        self.listener.run_started(plan.shards, skipped=len(plan.shards) - len(plan.pending))
+
+    def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
+        """Commit one shard (the next one in input order); returns its commit or error record."""
+        if shard.index in self.committed:
+            raise RuntimeError(f"shard {shard.shard_id} is already committed")
+        record = self.runner.commit(shard, batches)
+        self._record(shard, record)
         return record
 
+    def fail(self, shard: ShardSource, error: BaseException) -> dict[str, Any]:
+        """Record a shard whose scoring failed; it stays pending for the next resume."""
+        record = failure_record(shard, error)
+        self._record(shard, record)
+        return record
 
-def _count_reasons(reasons: pa.ListArray) -> dict[str, int]:
-    flat = reasons.flatten()
-    if len(flat) == 0:
-        return {}
-    values, counts = np.unique(np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object), return_counts=True)
-    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+    def _record(self, shard: ShardSource, record: dict[str, Any]) -> None:
+        if "error" in record:
+            self.failures[shard.index] = record
+        else:
+            self.committed[shard.index] = record
+        self.listener.shard_done(shard, record)
+
+    def finish(self, *, write_documents: bool = True) -> RunResult:
+        """Publish persistent indexes (when every shard committed), write the manifest and the datasheet."""
+        plan, runner = self.plan, self.runner
+        if not self.failures:
+            for stage in runner.pipeline.stateful:
+                stage.commit_run()
+        manifest = build_manifest(
+            config=plan.config,
+            shards=plan.shards,
+            committed=self.committed,
+            failures=self.failures,
+            models=runner.models,
+            started=plan.started,
+            finished=time.time(),
+        )
+        atomic_write_json(plan.run_dir.manifest_path, manifest)
+        errors = check_invariants(plan.run_dir, manifest)
+        if write_documents:
+            log.info("writing the datasheet (skip with --no-datasheet)")
+            try:
+                write_datasheet(plan.run_dir.root)
+            except Exception as error:  # noqa: BLE001 - the documents must never fail a run whose data is committed
+                log.warning(
+                    "datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", plan.run_dir.root, error
+                )
+        self.close()
+        return RunResult(
+            manifest=manifest,
+            output=plan.run_dir.root,
+            failed_shards=[record["shard"] for record in self.failures.values()],
+            invariant_errors=errors,
+        )
 
 
 def run(
@@ -315,60 +255,16 @@ def run(
     write_documents: bool = True,
 ) -> RunResult:
     """Run the pipeline over ``inputs`` into ``output``; see the README for the contract."""
-    started = time.time()
-    listener = listener or _Silent()
-    shards = discover(inputs, images_per_shard=config.limits.images_per_shard)
-    context = StageContext(
-        models_dir=config.models.dir,
-        offline=config.models.offline,
-        device=config.models.device,
-        dedup_index=dedup_index,
-    )
-    run_dir = RunDir(output)
-    identity = _identity(config, shards)
     # Check the output directory before loading any model, create it after the
     # pipeline (and so the policy) validated.
-    resuming = _check_output(run_dir, identity, resume=resume)
-    pipeline = Pipeline(config, context)
-    if not resuming:
-        _start_output(run_dir, identity, config)
-    committed = run_dir.committed()
-    runner = ShardRunner(pipeline, run_dir, listener)
-    runner.restore(committed)
-    listener.run_started(shards, skipped=sum(1 for s in shards if s.index in committed))
-    failures: dict[int, dict[str, Any]] = {}
-    for shard in shards:
-        if shard.index in committed:
-            continue
-        record = runner.process(shard)
-        if "error" in record:
-            failures[shard.index] = record
-        else:
-            committed[shard.index] = record
-        listener.shard_done(shard, record)
-    if not failures:
-        for stage in pipeline.stateful:
-            stage.commit_run()
-    manifest = build_manifest(
-        config=config,
-        shards=shards,
-        committed=committed,
-        failures=failures,
-        models=runner.models,
-        started=started,
-        finished=time.time(),
-    )
-    atomic_write_json(run_dir.manifest_path, manifest)
-    errors = check_invariants(run_dir, manifest)
-    if write_documents:
-        log.info("writing the datasheet (skip with --no-datasheet)")
-        try:
-            write_datasheet(output)
-        except Exception as error:  # noqa: BLE001 - the documents must never fail a run whose data is committed
-            log.warning("datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", output, error)
-    return RunResult(
-        manifest=manifest,
-        output=output,
-        failed_shards=[record["shard"] for record in failures.values()],
-        invariant_errors=errors,
-    )
+    plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
+    pipeline = Pipeline(config, plan.context)
+    assert pipeline.scoring is not None  # built here, not on workers
+    committer = Committer(plan, listener)
+    try:
+        committer.attach(pipeline)
+        for shard in plan.pending:
+            committer.commit(shard, score_batches(shard, config, pipeline.scoring))
+        return committer.finish(write_documents=write_documents)
+    finally:
+        committer.close()

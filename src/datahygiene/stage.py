@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import pyarrow as pa
 from PIL import Image
@@ -19,6 +19,12 @@ class StageParams(BaseModel):
     """Base class of every stage's parameters; unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: ``Batch.artifacts`` key of a ``dict[int, bytes]``: row -> encoded image the runner writes
+#: instead of the row's original image when the policy keeps the row (a stage that blurs
+#: faces puts the blurred image here; rejected and quarantined rows keep the original).
+IMAGE_REPLACEMENTS = "image_replacements"
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,14 @@ class Batch:
         return Batch(records=records, images=self.images, artifacts=self.artifacts)
 
 
-class StageBase:
-    """Optional base class: keeps ``params`` and ``context`` and describes no model.
+ParamsT = TypeVar("ParamsT", bound=StageParams)
 
-    Concrete stages set ``version`` and ``Params`` and implement
-    ``output_schema`` and ``process``; ``name`` is set by ``@register``.
+
+class StageBase(Generic[ParamsT]):
+    """Optional base class: checks and keeps ``params`` (typed) and ``context``; describes no model.
+
+    Concrete stages subclass ``StageBase[TheirParams]``, set ``Params = TheirParams`` (and ``version``
+    when it is not "1") and implement ``output_schema`` and ``process``; ``name`` is set by ``@register``.
     """
 
     name: ClassVar[str]
@@ -86,7 +95,9 @@ class StageBase:
     Params: ClassVar[type[StageParams]] = StageParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        self.params = params
+        if not isinstance(params, self.Params):
+            raise TypeError(f"{type(self).__name__} needs {self.Params.__name__}, got {type(params).__name__}")
+        self.params: ParamsT = cast(ParamsT, params)
         self.context = context
 
     def describe(self) -> dict[str, Any]:

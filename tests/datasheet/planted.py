@@ -33,10 +33,10 @@ def _tag(text: pa.Array, marker: str, value: str) -> pa.Array:
 
 
 @register("testing.planted")
-class Planted(StageBase):
+class Planted(StageBase[PlantedParams]):
     """Scores from markers: lets a test know exactly which rows each filter removes."""
 
-    version: ClassVar[str] = "7"
+    version = "7"
     Params: ClassVar[type[StageParams]] = PlantedParams
 
     def output_schema(self) -> pa.Schema:

@@ -103,3 +103,17 @@ def test_reasons_trace_back_to_rule_column_and_stage() -> None:
     assert sources["blocklist:slurs"]["stage"] is None  # no stage listed that column
     assert sources["likeness:face_match"]["action"] == "quarantine"
     assert sources["image_truncated"]["rule"] == INPUT_CHECK
+
+
+def test_bare_value_reasons_only_claim_what_their_rule_can_produce() -> None:
+    from datahygiene.datasheet.provenance import INPUT_CHECK, reason_sources
+
+    policy: list[dict[str, Any]] = [
+        {"when": "copyright_signals contains opt_out:*", "action": "reject", "reason": "{value}"},
+        {"when": "copyright_signals contains license:nc", "action": "quarantine", "reason": "{value}"},
+    ]
+    sources = reason_sources(["opt_out:c2pa", "license:nc", "license:nd", "image_truncated"], policy, [])
+    assert sources["opt_out:c2pa"]["rule"] == "copyright_signals contains opt_out:*"
+    assert sources["license:nc"]["action"] == "quarantine"
+    assert sources["license:nd"]["rule"] == INPUT_CHECK
+    assert sources["image_truncated"]["rule"] == INPUT_CHECK

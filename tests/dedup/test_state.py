@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,44 @@ def test_rollback_to_empty_state_forgets_the_failed_shard(tmp_path: Path) -> Non
     empty.mkdir()
     stage.load_state(empty)
     assert column(stage.process(text_batch(["y", "z"], [a, a])), "dup_of") == [None, "y"]
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_resume_after_the_index_was_published_adds_nothing_twice(tmp_path: Path) -> None:
+    """A run killed between publishing to --dedup-index and writing its manifest resumes cleanly."""
+    from tests.helpers import run_inputs
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(2):
+        lines = [f'{{"id": "s{k}-{i}", "text": "shard {k} line {i} of the corpus"}}' for i in range(5)]
+        lines.append(f'{{"id": "s{k}-copy", "text": "shard 0 line 1 of the corpus"}}')
+        (data / f"part-{k}.jsonl").write_text("\n".join(lines) + "\n")
+    index = tmp_path / "index"
+    stages = 'stages=[{name: "dedup"}]'
+    rule = 'policy.rules=[{when: "dup_kind not_null", reason: "duplicate:{value}"}]'
+    out = tmp_path / "out"
+    first = run_inputs([data], out, stages, rule, dedup_index=index, write_documents=False)
+    assert first.exit_code == 0
+    published = _snapshot(index)
+    outputs = _snapshot(out / "kept") | _snapshot(out / "rejected")
+    manifest = json.loads((out / "manifest.json").read_text())
+
+    (out / "manifest.json").unlink()  # the crash: index published, manifest not yet written
+    resumed = run_inputs([data], out, stages, rule, dedup_index=index, resume=True, write_documents=False)
+    assert resumed.exit_code == 0
+    assert _snapshot(index) == published
+    assert _snapshot(out / "kept") | _snapshot(out / "rejected") == outputs
+    again = json.loads((out / "manifest.json").read_text())
+    assert (again["rows_kept"], again["reject_reasons"]) == (manifest["rows_kept"], manifest["reject_reasons"])
+
+    # resuming a finished run is a no-op for the index too
+    assert run_inputs([data], out, stages, rule, dedup_index=index, resume=True, write_documents=False).exit_code == 0
+    assert _snapshot(index) == published
+    # and the next run still sees everything the first one kept
+    later = tmp_path / "later"
+    assert run_inputs([data / "part-1.jsonl"], later, stages, rule, dedup_index=index).exit_code == 0
+    assert json.loads((later / "manifest.json").read_text())["rows_kept"] == 0

@@ -22,7 +22,8 @@ def test_default_config_scores_every_decodable_row(tmp_path: Path) -> None:
     assert result.exit_code == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     stages = {entry["stage"]: entry for entry in manifest["models"]}
-    assert {"toxicity.detoxify", "nsfw.openclip", "blocklist", "dedup"} <= set(stages)
+    expected = {"toxicity.detoxify", "nsfw.openclip", "blocklist", "likeness", "rights.copyright"}
+    assert expected | {"provenance.synthetic", "dedup"} <= set(stages)
     nsfw = stages["nsfw.openclip"]  # OpenCLIP weights when cached here, else the NudeNet fallback
     assert len((nsfw.get("fallback") or nsfw)["sha256"]) == 64
     tables = [t for t in (read_route(tmp_path / "out", r) for r in ("kept", "rejected")) if t is not None]
@@ -31,6 +32,9 @@ def test_default_config_scores_every_decodable_row(tmp_path: Path) -> None:
         assert pc.all(pc.equal(has_text, pc.is_valid(table["toxicity"]))).as_py()
         for name in ("blocklist_hits", "dup_kind", "nsfw"):
             assert name in table.column_names
+        assert pc.all(pc.is_valid(table["likeness_signals"])).as_py()
+        assert pc.all(pc.equal(pc.is_valid(table["faces"]), pc.is_valid(table["nsfw"]))).as_py()
+        assert table["synthetic_signals"].null_count == 0  # every row, with or without an image, is tagged
     reasons = manifest["reject_reasons"]
     assert reasons.get("toxicity>0.8", 0) >= 1
     assert any(reason.startswith("duplicate:") for reason in reasons)

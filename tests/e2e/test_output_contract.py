@@ -32,7 +32,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_manifest_accounts_for_every_row(demo_run: Path) -> None:
     manifest = json.loads((demo_run / "manifest.json").read_text())
-    assert manifest["rows_in"] == 25 + 11 + 5
+    assert manifest["rows_in"] == 26 + 15 + 5
     assert manifest["rows_in"] == manifest["rows_kept"] + manifest["rows_rejected"] + manifest["rows_quarantined"]
     assert sum(manifest["reject_reasons"].values()) >= manifest["rows_rejected"]
     for shard in manifest["shards"]:

@@ -47,7 +47,8 @@ def test_detoxify_matches_reference_predict(models_dir: Path) -> None:
 
 def test_falls_back_when_weights_missing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        stage = DetoxifyStage(DetoxifyParams(variant="unbiased"), StageContext(models_dir=tmp_path, offline=True))
+        params = DetoxifyParams(variant="unbiased", fallback="toxicity.profanity")
+        stage = DetoxifyStage(params, StageContext(models_dir=tmp_path, offline=True))
     assert "fallback" in caplog.text
     assert stage.describe()["fallback"]["model"] == "alt-profanity-check"
     assert [f.name for f in stage.output_schema()] == ["tox_profanity", "toxicity"]

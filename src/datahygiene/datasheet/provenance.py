@@ -13,6 +13,14 @@ from datahygiene.config import Rule
 INPUT_CHECK = "input check (runner)"
 
 
+def _value_pattern(rule: Rule) -> str:
+    """What ``{value}`` can expand to: the operand of ``contains X``, a ``contains PREFIX*`` match, or anything."""
+    if rule.op != "contains":
+        return ".+"
+    item = str(rule.operand)
+    return re.escape(item[:-1]) + ".*" if item.endswith("*") else re.escape(item)
+
+
 def _rules(policy: list[dict[str, Any]]) -> list[tuple[re.Pattern[str], Rule]]:
     parsed = []
     for entry in policy:
@@ -20,7 +28,8 @@ def _rules(policy: list[dict[str, Any]]) -> list[tuple[re.Pattern[str], Rule]]:
             rule = Rule.model_validate(entry)
         except ValidationError:
             continue
-        pattern = ".+".join(re.escape(part) for part in rule.reason_template.split("{value}"))
+        value = _value_pattern(rule)
+        pattern = value.join(re.escape(part) for part in rule.reason_template.split("{value}"))
         parsed.append((re.compile(pattern), rule))
     return parsed
 

@@ -21,8 +21,9 @@ BINS = 20
 BATCH_ROWS = 8192
 #: Integer columns that are bookkeeping, not statistics of the data.
 _NOT_STATS = {C.SOURCE_ROW}
-#: Tag columns whose values are shown only as a count (they hold the matched words themselves).
-_HIDE_VALUES = ("hits",)
+#: Tag columns whose values are shown only as a count: they hold the matched words themselves
+#: (``blocklist_hits``) or free-text, per-row evidence (``synthetic_evidence``).
+_HIDE_VALUES = ("hits", "evidence")
 
 
 def reason_family(reason: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,28 +16,39 @@ from datahygiene.dedup.features import Features, any_ok, compute
 from datahygiene.dedup.index import group_pairs
 from datahygiene.dedup.params import DedupParams
 from datahygiene.dedup.semantic import in_batch_pairs
-from datahygiene.dedup.state import DedupState, link_or_copy, read_manifest, write_manifest
+from datahygiene.dedup.state import (
+    DedupState,
+    link_or_copy,
+    read_checkpoint_fingerprint,
+    read_manifest,
+    write_manifest,
+)
 from datahygiene.registry import register
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 Match = tuple[str, str, float]  # (dup_of id, kind, similarity)
+OUTPUT_SCHEMA = pa.schema(
+    [
+        pa.field("dup_of", pa.string()),
+        pa.field("dup_kind", pa.string()),
+        pa.field("dup_similarity", pa.float32()),
+    ]
+)
 _STATE_FILE = "dedup-state.json"
 
 
 @register("dedup")
-class DedupStage:
+class DedupStage(StageBase[DedupParams]):
     """Exact, near (MinHash text, pHash image) and semantic dedup; first in input order keeps."""
 
-    name: ClassVar[str] = "dedup"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = DedupParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, DedupParams)
-        self.params = params
-        self.context = context
-        self.fingerprint = params.fingerprint()
-        self._base_segments: list[Path] = []
+        super().__init__(params, context)
+        self.fingerprint = self.params.fingerprint()
+        #: Names this run's segment in the cross-run index, so a resumed run knows what it already published.
+        self._run_token = uuid.uuid4().hex
+        self._base_segments = self._index_segments()
         self.state = self._fresh_state()
         self._run_start = self.state.marks()
         self._checkpoint_segments: list[Path] = []
@@ -45,13 +57,7 @@ class DedupStage:
     # -- protocol ------------------------------------------------------------------------------------
     def output_schema(self) -> pa.Schema:
         """``dup_of`` (representative id), ``dup_kind`` (exact|near|semantic), ``dup_similarity``."""
-        return pa.schema(
-            [
-                pa.field("dup_of", pa.string()),
-                pa.field("dup_kind", pa.string()),
-                pa.field("dup_similarity", pa.float32()),
-            ]
-        )
+        return OUTPUT_SCHEMA
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
@@ -69,7 +75,7 @@ class DedupStage:
         feats = compute(batch, self.params)
         id_column = batch.column("id")
         ids: list[str] = [str(v) for v in id_column.to_pylist()] if id_column is not None else [""] * batch.num_rows
-        matches = _Matcher(self.state, self.params, feats, ids).run()
+        matches = resolve_rows(self.state, self.params, feats, ids)
         dup_of = [m[0] if m else None for m in matches]
         kind = [m[1] if m else None for m in matches]
         sim = [m[2] if m else None for m in matches]
@@ -80,14 +86,22 @@ class DedupStage:
         }
 
     # -- state ---------------------------------------------------------------------------------------
-    def _fresh_state(self) -> DedupState:
-        state = DedupState(self.params.near_text.num_perm, self.fingerprint)
+    def _index_segments(self) -> list[Path]:
+        """The segments the cross-run index lists now (none without ``--dedup-index``)."""
         index_dir = self.context.dedup_index
-        if index_dir is not None and (index_dir / "manifest.json").exists():
-            self._base_segments = read_manifest(index_dir, self.fingerprint)
-            for segment in self._base_segments:
-                state.read_segment(segment)
+        if index_dir is None or not (index_dir / "manifest.json").exists():
+            return []
+        return read_manifest(index_dir, self.fingerprint)
+
+    def _fresh_state(self) -> DedupState:
+        """The cross-run index as it was when this run started, and nothing of this run."""
+        state = DedupState(self.params.near_text.num_perm, self.fingerprint)
+        for segment in self._base_segments:
+            state.read_segment(segment)
         return state
+
+    def _checkpoint_fingerprint(self) -> dict[str, Any]:
+        return {**self.fingerprint, "base": [p.name for p in self._base_segments], "run": self._run_token}
 
     def save_state(self, directory: Path) -> None:
         """Checkpoint: hard-link earlier segments and write one new segment with this shard's representatives."""
@@ -99,7 +113,7 @@ class DedupStage:
         new = directory / f"dedup-seg-{len(names):06d}.npz"
         self.state.write_segment(new, self._checkpoint_marks)
         names.append(new.name)
-        write_manifest(directory, {**self.fingerprint, "base": [p.name for p in self._base_segments]}, names)
+        write_manifest(directory, self._checkpoint_fingerprint(), names)
         (directory / _STATE_FILE).write_text("ok\n")
         self._checkpoint_segments = [directory / n for n in names]
         self._checkpoint_marks = self.state.marks()
@@ -112,15 +126,28 @@ class DedupStage:
         """Restore the state saved by ``save_state`` (``--resume``, or rollback after a failed shard).
 
         A directory without a saved state (the runner's empty one) means: nothing from this run yet.
+        A saved state brings back the run's token and the index segments it started from, so a run that
+        published to the cross-run index and died before its manifest was written resumes without
+        counting its own segment twice.
         """
+        has_state = (directory / "manifest.json").exists()
+        if has_state:
+            saved = read_checkpoint_fingerprint(directory)
+            self._run_token = str(saved.get("run", self._run_token))
+            self._base_segments = self._segments_at_start([str(name) for name in saved.get("base", [])])
         self.state = self._fresh_state()
         self._run_start = self.state.marks()
-        fingerprint = {**self.fingerprint, "base": [p.name for p in self._base_segments]}
-        has_state = (directory / "manifest.json").exists()
-        self._checkpoint_segments = read_manifest(directory, fingerprint) if has_state else []
+        self._checkpoint_segments = read_manifest(directory, self._checkpoint_fingerprint()) if has_state else []
         for segment in self._checkpoint_segments:
             self.state.read_segment(segment)
         self._checkpoint_marks = self.state.marks()
+
+    def _segments_at_start(self, base: list[str]) -> list[Path]:
+        """The index segments named ``base`` (as the run saw them at its start), checked against the index now."""
+        current = self._index_segments()
+        if [p.name for p in current[: len(base)]] != base:
+            raise RuntimeError(f"dedup index {self.context.dedup_index} changed since this run started")
+        return current[: len(base)]
 
     def commit_run(self) -> None:
         """Publish this run's representatives to the cross-run index (new segment + atomic manifest swap)."""
@@ -129,17 +156,26 @@ class DedupStage:
             return
         index_dir.mkdir(parents=True, exist_ok=True)
         names = [p.name for p in self._base_segments]
-        if (index_dir / "manifest.json").exists():
-            current = [p.name for p in read_manifest(index_dir, self.fingerprint)]
-            if current != names:
-                raise RuntimeError(f"dedup index {index_dir} changed during this run; not overwriting it")
+        current = [p.name for p in self._index_segments()]
+        if current != names:
+            if current[: len(names)] == names and all(self._run_token in name for name in current[len(names) :]):
+                return  # published before a crash; the resumed run has nothing new to add
+            raise RuntimeError(f"dedup index {index_dir} changed during this run; not overwriting it")
         if self.state.marks()["ids"] > self._run_start["ids"]:
-            segment = index_dir / f"seg-{len(names):06d}-{np.random.default_rng().integers(1 << 62):016x}.npz"
+            segment = index_dir / f"seg-{len(names):06d}-{self._run_token}.npz"
             self.state.write_segment(segment, self._run_start)
             names.append(segment.name)
         write_manifest(index_dir, self.fingerprint, names)
         self._base_segments = [index_dir / n for n in names]
         self._run_start = self.state.marks()
+
+
+def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> list[Match | None]:
+    """Match one batch's rows in input order against ``state`` and each other (the stage's own decision rule).
+
+    Also used by ``dedup.distributed`` to resolve whole connected components of candidate rows at once.
+    """
+    return _Matcher(state, params, feats, ids).run()
 
 
 class _Matcher:

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from datahygiene.dedup.index import GrowArray, KeyIndex
 from datahygiene.dedup.semantic import EmbeddingIndex
+from datahygiene.io.sink import fsync_dir
 
 Marks = dict[str, int]
 MANIFEST = "manifest.json"
@@ -124,14 +125,6 @@ class DedupState:
         self.emb.add(emb, reps)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_manifest(directory: Path, fingerprint: dict[str, Any], segments: list[str]) -> None:
     """Atomically replace ``directory/manifest.json`` (temp file, fsync, rename, fsync directory)."""
     tmp = directory / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
@@ -140,7 +133,13 @@ def write_manifest(directory: Path, fingerprint: dict[str, Any], segments: list[
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(directory / MANIFEST)
-    _fsync_dir(directory)
+    fsync_dir(directory)
+
+
+def read_checkpoint_fingerprint(directory: Path) -> dict[str, Any]:
+    """The fingerprint a manifest was written with (read before it can be checked)."""
+    fingerprint: dict[str, Any] = json.loads((directory / MANIFEST).read_text())["fingerprint"]
+    return fingerprint
 
 
 def read_manifest(directory: Path, fingerprint: dict[str, Any]) -> list[Path]:

@@ -19,6 +19,7 @@ same bytes. A committed shard is never rewritten.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -281,5 +282,22 @@ class RunDir:
                 records[int(path.stem)] = json.loads(path.read_text())
         return records
 
+    def lock(self) -> int:
+        """Hold the run's lock (released when the returned descriptor closes or the process dies).
+
+        Raises ``BlockingIOError`` when another process holds it: two runs
+        committing into one directory would break exactly-once.
+        """
+        path = self.root / "_tmp" / "lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            raise
+        return descriptor
+
     def is_empty(self) -> bool:
-        return not self.root.exists() or not any(self.root.iterdir())
+        """No output yet; work in progress (``_tmp``, e.g. shards a flow scored before it crashed) does not count."""
+        return not self.root.exists() or all(path.name == "_tmp" for path in self.root.iterdir())

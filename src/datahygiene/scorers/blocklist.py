@@ -12,7 +12,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from datahygiene.registry import register
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 _LEET = str.maketrans(
     {
@@ -73,22 +73,19 @@ class BlocklistParams(StageParams):
 
 
 @register("blocklist")
-class BlocklistStage:
+class BlocklistStage(StageBase[BlocklistParams]):
     """Adds ``blocklist_hits`` (matched terms) and ``blocklist_lists`` (names of lists hit)."""
 
-    name: ClassVar[str] = "blocklist"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = BlocklistParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, BlocklistParams)
-        self.params = params
+        super().__init__(params, context)
         self.lists: dict[str, dict[tuple[str, ...], str]] = {}
         root = resources.files("datahygiene.data.blocklists")
-        for name in params.lists:
+        for name in self.params.lists:
             lines = root.joinpath(f"{name}.txt").read_text(encoding="utf-8").splitlines()
             self._add(name, lines)
-        for path in params.files:
+        for path in self.params.files:
             self._add(path.stem, path.read_text(encoding="utf-8").splitlines())
 
     def _add(self, name: str, lines: list[str]) -> None:

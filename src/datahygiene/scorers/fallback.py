@@ -10,8 +10,10 @@ from datahygiene.stage import Stage, StageContext
 log = logging.getLogger(__name__)
 
 
-def build_fallback(owner: str, missing: str, fallback: str | None, context: StageContext) -> Stage:
-    """Build the stage named ``fallback`` with default params and say so on the console.
+def build_fallback(
+    owner: str, missing: str, fallback: str | None, context: StageContext, params: dict[str, Any] | None = None
+) -> Stage:
+    """Build the stage named ``fallback`` (with ``params``, default ones when omitted) and say so on the console.
 
     ``owner`` is the stage that falls back, ``missing`` names the weights that did not resolve. Without a
     configured fallback, missing weights are an error.
@@ -21,7 +23,7 @@ def build_fallback(owner: str, missing: str, fallback: str | None, context: Stag
     from datahygiene import registry
 
     cls = registry.get(fallback)
-    stage: Stage = cls(cls.Params(), context)
+    stage: Stage = cls(cls.Params(**(params or {})), context)
     log.warning("%s: %s weights not found; using fallback %s", owner, missing, fallback)
     return stage
 

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from datahygiene.registry import register
 from datahygiene.scorers.weights import sha256_file
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,16 @@ class NudeNetParams(StageParams):
 
 
 @register("nsfw.nudenet")
-class NudeNetStage:
+class NudeNetStage(StageBase[NudeNetParams]):
     """``nsfw`` = highest explicit-class detection score (0 when none); ``nsfw_labels`` = classes above threshold."""
 
-    name: ClassVar[str] = "nsfw.nudenet"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = NudeNetParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, NudeNetParams)
+        super().__init__(params, context)
         import nudenet
         from nudenet import NudeDetector
 
-        self.params = params
         self.weights = Path(nudenet.__file__).parent / "320n.onnx"
         self.detector = NudeDetector()
         self.sha256 = sha256_file(self.weights)

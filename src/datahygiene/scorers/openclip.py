@@ -19,7 +19,7 @@ from pydantic import Field
 from datahygiene.registry import register
 from datahygiene.scorers.fallback import build_fallback, describe_fallback
 from datahygiene.scorers.weights import network_allowed, pick_device, resolve_file, sha256_file
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 log = logging.getLogger(__name__)
 
@@ -288,43 +288,43 @@ def zero_shot(emb: F32, positive: F32, negative: F32, scale: float) -> F32:
 
 
 @register("nsfw.openclip")
-class OpenClipStage:
+class OpenClipStage(StageBase[OpenClipParams]):
     """``nsfw`` (head or zero-shot) and ``watermark`` (zero-shot) from OpenCLIP image embeddings.
 
     Delegates to the fallback stage (NudeNet by default) when the OpenCLIP weights do not resolve.
     """
 
-    name: ClassVar[str] = "nsfw.openclip"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = OpenClipParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, OpenClipParams)
-        self.params = params
+        super().__init__(params, context)
         self.clip: ClipModel | None = None
         self.fallback: Any = None
         self.head: Head | None = None
         self.head_path: Path | None = None
-        self.weights = resolve_openclip(params, context)
-        self.label = f"OpenCLIP {params.model}/{params.pretrained}"
+        self.weights = resolve_openclip(self.params, context)
+        self.label = f"OpenCLIP {self.params.model}/{self.params.pretrained}"
         if self.weights is None:
-            self.fallback = build_fallback(self.name, self.label, params.fallback, context)
+            self.fallback = build_fallback(self.name, self.label, self.params.fallback, context)
             return
-        self.clip = ClipModel(params.model, params.pretrained, self.weights, pick_device(context.device))
+        self.clip = ClipModel(self.params.model, self.params.pretrained, self.weights, pick_device(context.device))
         self.sha256 = sha256_file(self.weights)
-        self.scale = params.temperature if params.temperature is not None else self.clip.logit_scale
-        if params.head is not None:
-            self.head_path = _resolve_head(params.head, context)
-            self.head = Head(self.head_path, params.head_positive_index)
+        self.scale = self.params.temperature if self.params.temperature is not None else self.clip.logit_scale
+        if self.params.head is not None:
+            self.head_path = _resolve_head(self.params.head, context)
+            self.head = Head(self.head_path, self.params.head_positive_index)
             if self.head.in_dim != self.clip.dim:
                 dims = f"{self.head.in_dim}-d input, {self.label} gives {self.clip.dim}"
                 raise ValueError(f"head {self.head_path} takes {dims}")
         else:
-            self.nsfw_text = (self.clip.encode_texts(params.nsfw_prompts), self.clip.encode_texts(params.safe_prompts))
-        if params.watermark:
+            self.nsfw_text = (
+                self.clip.encode_texts(self.params.nsfw_prompts),
+                self.clip.encode_texts(self.params.safe_prompts),
+            )
+        if self.params.watermark:
             self.mark_text = (
-                self.clip.encode_texts(params.watermark_prompts),
-                self.clip.encode_texts(params.clean_prompts),
+                self.clip.encode_texts(self.params.watermark_prompts),
+                self.clip.encode_texts(self.params.clean_prompts),
             )
         how = f"head {self.head_path}" if self.head_path is not None else "zero-shot prompts"
         log.info("%s: using %s from %s (%s)", self.name, self.label, self.weights, how)

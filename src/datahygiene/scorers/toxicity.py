@@ -8,9 +8,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
 from datahygiene.registry import register
 from datahygiene.scorers.fallback import build_fallback, describe_fallback
+from datahygiene.scorers.textbatch import label_columns, score_rows, text_rows
 from datahygiene.scorers.weights import (
     network_allowed,
     pick_device,
@@ -18,15 +20,11 @@ from datahygiene.scorers.weights import (
     sha256_file,
     torch_hub_checkpoint,
 )
-from datahygiene.stage import Batch, StageContext, StageParams
+from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 log = logging.getLogger(__name__)
 
 _RENAME = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
-
-
-def _text_indices(texts: list[str | None]) -> list[int]:
-    return [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
 
 
 class ProfanityParams(StageParams):
@@ -34,14 +32,13 @@ class ProfanityParams(StageParams):
 
 
 @register("toxicity.profanity")
-class ProfanityStage:
+class ProfanityStage(StageBase[ProfanityParams]):
     """Offline text fallback: alt-profanity-check probability as ``toxicity`` (and ``tox_profanity``)."""
 
-    name: ClassVar[str] = "toxicity.profanity"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = ProfanityParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
+        super().__init__(params, context)
         from profanity_check import predict_prob
 
         self._predict = predict_prob
@@ -53,7 +50,7 @@ class ProfanityStage:
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Score rows with text; null elsewhere."""
         texts = batch.texts()
-        idx = _text_indices(texts)
+        idx = text_rows(texts)
         scores = np.full(batch.num_rows, np.nan, dtype=np.float32)
         if idx:
             scores[idx] = np.asarray(self._predict([texts[i] for i in idx]), dtype=np.float32)
@@ -83,7 +80,9 @@ class DetoxifyParams(StageParams):
     max_length: int = 256
     #: ``bf16`` runs the model under bfloat16 autocast (faster on GPUs and AMX CPUs; scores move by ~1e-3).
     precision: Literal["fp32", "bf16"] = "fp32"
-    fallback: str | None = "toxicity.profanity"
+    #: Stage built when no weights resolve: MiniLM + heads (HateCheck ROC-AUC 0.855 held out, see docs/scoring.md).
+    fallback: str | None = "toxicity.embedding"
+    fallback_params: dict[str, Any] = Field(default_factory=dict)
 
 
 _CKPT_FILES = {
@@ -189,28 +188,27 @@ def resolve_detoxify(params: DetoxifyParams, context: StageContext) -> tuple[Pat
 
 
 @register("toxicity.detoxify")
-class DetoxifyStage:
+class DetoxifyStage(StageBase[DetoxifyParams]):
     """Detoxify scores ``tox_<label>`` plus ``toxicity`` (max); delegates to the fallback when weights are absent."""
 
-    name: ClassVar[str] = "toxicity.detoxify"
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = DetoxifyParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
-        assert isinstance(params, DetoxifyParams)
-        self.params = params
+        super().__init__(params, context)
         self.model: DetoxifyModel | None = None
         self.fallback: Any = None
         self.weights: Path | None = None
         self.sha256: str | None = None
-        resolved = resolve_detoxify(params, context)
+        resolved = resolve_detoxify(self.params, context)
         if resolved is not None:
             self.weights, hf_config = resolved
-            self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), params.max_length)
+            self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), self.params.max_length)
             self.sha256 = sha256_file(self.weights)
-            log.info("toxicity: using Detoxify %s from %s", params.variant, self.weights)
+            log.info("toxicity: using Detoxify %s from %s", self.params.variant, self.weights)
         else:
-            self.fallback = build_fallback(self.name, f"Detoxify {params.variant}", params.fallback, context)
+            self.fallback = build_fallback(
+                self.name, f"Detoxify {self.params.variant}", self.params.fallback, context, self.params.fallback_params
+            )
 
     def output_schema(self) -> pa.Schema:
         """``tox_<label>`` per Detoxify label and ``toxicity`` (float32), or the fallback's schema."""
@@ -224,19 +222,12 @@ class DetoxifyStage:
         if self.model is None:
             result: dict[str, pa.Array] = self.fallback.process(batch)
             return result
-        texts = batch.texts()
-        idx = _text_indices(texts)
-        scores = np.full((batch.num_rows, len(self.model.labels)), np.nan, dtype=np.float32)
-        if idx:
-            scores[idx] = self.model.predict(
-                [str(texts[i]) for i in idx], self.params.batch_size, self.params.precision
-            )
-        mask = np.isnan(scores[:, 0])
-        columns = {
-            f"tox_{label}": pa.array(scores[:, j], pa.float32(), mask=mask) for j, label in enumerate(self.model.labels)
-        }
-        columns["toxicity"] = pa.array(np.nanmax(np.where(mask[:, None], 0, scores), axis=1), pa.float32(), mask=mask)
-        return columns
+        model = self.model
+        precision = self.params.precision
+        scores = score_rows(
+            batch, len(model.labels), lambda texts: model.predict(texts, self.params.batch_size, precision)
+        )
+        return label_columns(scores, model.labels)
 
     def describe(self) -> dict[str, Any]:
         """Model used (primary or fallback), weights file and sha256."""

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
 
+from datahygiene.io.sink import sha256_file as sha256_file  # re-exported for the model stages
 from datahygiene.stage import StageContext
 
 log = logging.getLogger(__name__)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def network_allowed(context: StageContext) -> bool:

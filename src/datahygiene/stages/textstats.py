@@ -16,10 +16,9 @@ class TextStatsParams(StageParams):
 
 
 @register("text.stats")
-class TextStats(StageBase):
+class TextStats(StageBase[TextStatsParams]):
     """Characters, words and the share of alphabetic characters of each text."""
 
-    version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = TextStatsParams
 
     def output_schema(self) -> pa.Schema:

@@ -1,0 +1,1 @@
+"""Provenance: tagging synthetic (AI-generated) media."""

@@ -1,0 +1,138 @@
+"""Inputs and a config for the flow tests: text shards with cross-shard duplicates plus the demo data."""
+
+from __future__ import annotations
+
+import errno
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from datahygiene.config import RunConfig, parse_config
+from datahygiene.demo import make_demo
+from datahygiene.registry import register
+from datahygiene.stage import Batch, ParamsT, StageBase, StageParams
+
+TEXT_SHARDS = 4
+ROWS = 50
+
+
+ROUTES = ("kept", "rejected", "quarantined")
+_TIMINGS = ("seconds", "started_at", "finished_at", "duration_seconds")
+
+
+def output_files(directory: Path) -> dict[str, bytes]:
+    """Every Parquet output file by relative path."""
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for route in ROUTES
+        for path in sorted((directory / route).glob("*.parquet"))
+    }
+
+
+def comparable_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest without timings."""
+    manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text())
+    for key in _TIMINGS:
+        manifest.pop(key, None)
+    for shard in manifest["shards"]:
+        shard.pop("seconds", None)
+    return manifest
+
+
+def make_inputs(directory: Path, *, demo: bool = True) -> list[str]:
+    """Text shards (exact and near duplicates across shards, an empty text, a blocklisted word) and the demo."""
+    directory.mkdir(parents=True, exist_ok=True)
+    inputs: list[str] = []
+    for shard in range(TEXT_SHARDS):
+        texts = [f"shard {shard} sentence number {row} about the harbour and its boats" for row in range(ROWS)]
+        texts[3] = "the same sentence appears in every shard of this dataset"
+        texts[4] = f"an almost identical line that differs only at the end, copy {shard}"
+        texts[5] = "" if shard % 2 else "what a fucking mess"
+        ids = [f"s{shard}-{row}" for row in range(ROWS)]
+        ids[6] = "s0-0"  # an id reused across shards
+        path = directory / f"text-{shard}.parquet"
+        pq.write_table(pa.table({"id": ids, "text": texts}), path)
+        inputs.append(str(path))
+    if demo:
+        make_demo(directory / "demo")
+        inputs += [str(directory / "demo" / name) for name in ("texts.jsonl", "pairs.parquet", "photos")]
+    return inputs
+
+
+def config_dict(**extra: Any) -> dict[str, Any]:
+    """A fast config with an order-free part (text.stats, blocklist) and an ordered part (dedup)."""
+    return {
+        "batch_size": 16,
+        "image_batch_size": 4,
+        "stages": [
+            {"name": "text.stats"},
+            {"name": "blocklist", "params": {"lists": ["profanity"]}},
+            {"name": "dedup"},
+        ],
+        "policy": {
+            "rules": [
+                {"when": "blocklist_lists not_empty", "reason": "blocklist:{value}"},
+                {"when": "dup_kind not_null", "reason": "duplicate:{value}"},
+            ]
+        },
+        **extra,
+    }
+
+
+def flow_config(**extra: Any) -> RunConfig:
+    return parse_config(config_dict(**extra))
+
+
+def write_config(path: Path, **extra: Any) -> Path:
+    path.write_text(yaml.safe_dump(config_dict(**extra)))
+    return path
+
+
+class _SideEffectStage(StageBase[ParamsT]):
+    """A test stage that adds no column; only its side effect matters."""
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([])
+
+
+class _SleepParams(StageParams):
+    seconds: float = 0.0
+
+
+@register("test.sleep")
+class SleepStage(_SideEffectStage[_SleepParams]):
+    """Adds nothing; sleeps per batch so that a kill lands while later shards are still running."""
+
+    Params: ClassVar[type[StageParams]] = _SleepParams
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]:
+        time.sleep(self.params.seconds)
+        return {}
+
+
+class _FlakyParams(StageParams):
+    counter: str
+    failures: int = 1
+    error: str = "eio"
+
+
+@register("test.flaky")
+class FlakyStage(_SideEffectStage[_FlakyParams]):
+    """Raises on its first ``failures`` batches (counted in a file, across retries and processes)."""
+
+    Params: ClassVar[type[StageParams]] = _FlakyParams
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]:
+        counter = Path(self.params.counter)
+        calls = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(calls))
+        if calls <= self.params.failures:
+            if self.params.error == "eio":
+                raise OSError(errno.EIO, "input/output error on the network share")
+            raise ValueError("a bug, not a transient error")
+        return {}
