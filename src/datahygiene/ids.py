@@ -21,6 +21,8 @@ _U64 = np.uint64
 _MIX1 = _U64(0xBF58476D1CE4E5B9)
 _MIX2 = _U64(0x94D049BB133111EB)
 _SEED = _U64(0x9E3779B97F4A7C15)
+_SEED_INVERSE = _U64(pow(0x9E3779B97F4A7C15, -1, 1 << 64))
+_CHUNK = 1 << 16
 _NULL_HASH = _U64(0x5BD1E9955BD1E995)
 _WORD = 8
 _MAX_WORDS = 8  # ids up to 64 bytes are hashed word by word; longer ones (rare) via pandas
@@ -104,6 +106,25 @@ def _homes(keys: npt.NDArray[np.uint64], capacity: int) -> npt.NDArray[np.intp]:
     return homes
 
 
+def _place(products: npt.NDArray[np.uint64], capacity: int) -> npt.NDArray[np.uint64] | None:
+    """A table holding the keys of sorted ``key * _SEED`` products; None when a run would leave it."""
+    table = np.zeros(capacity + _PAD, dtype=np.uint64)
+    shift = _U64(64 - (capacity.bit_length() - 1))
+    carry = -len(table)  # running max of home - rank so far
+    for start in range(0, len(products), _CHUNK):
+        chunk = products[start : start + _CHUNK]
+        ranks = np.arange(start, start + len(chunk))
+        offsets = (chunk >> shift).astype(np.intp) - ranks
+        offsets[0] = max(int(offsets[0]), carry)
+        np.maximum.accumulate(offsets, out=offsets)
+        carry = int(offsets[-1])
+        places = offsets + ranks
+        if int(places[-1]) >= len(table):
+            return None
+        table[places] = chunk * _SEED_INVERSE
+    return table
+
+
 class _HashSet:
     """A set of non-zero uint64 in an open-addressing table, at most half full.
 
@@ -151,24 +172,22 @@ class _HashSet:
         self.rebuild(self.keys(), 2 * self.capacity)
 
     def rebuild(self, keys: npt.NDArray[np.uint64], capacity: int) -> None:
-        """Refill the table with distinct ``keys`` at once.
+        """Refill the table with distinct ``keys`` at once (``keys`` is used up: sorted in place).
 
         Placed in order of their home slots, linear probing puts key ``i`` at
         ``max(home_i, place_{i-1} + 1)``: a running maximum, no probing rounds.
+        The old table goes first and the work runs in chunks, so the peak is
+        the new table plus ``keys``.
         """
         while 2 * len(keys) > capacity:
             capacity *= 2
-        homes = _homes(keys, capacity)
-        order = np.argsort(homes, kind="stable")
-        steps = np.arange(len(keys))
-        places = np.maximum.accumulate(homes[order] - steps) + steps if len(keys) else steps
-        if len(keys) and int(places[-1]) >= capacity + _PAD:
-            self.rebuild(keys, 2 * capacity)
-            return
-        self.capacity = capacity
-        self.table = np.zeros(capacity + _PAD, dtype=np.uint64)
-        self.table[places] = keys[order]
-        self.count = len(keys)
+        self.table = np.zeros(0, dtype=np.uint64)
+        products = keys
+        products *= _SEED  # the homes are the top bits of these: sorting them sorts by home
+        products.sort()
+        while (table := _place(products, capacity)) is None:
+            capacity *= 2
+        self.table, self.capacity, self.count = table, capacity, len(products)
 
     def remove_all(self, keys: npt.NDArray[np.uint64]) -> None:
         """Drop ``keys`` (rebuilds the table; only rollbacks do this)."""
@@ -196,7 +215,14 @@ class IdIndex:
 
     def commit(self, directory: Path) -> None:
         """Keep the shard's ids for good and save them (in first-seen order) in ``directory``."""
-        np.save(directory / _FILE, self._added())
+        total = sum(len(part) for part in self._pending)
+        snapshot = np.lib.format.open_memmap(directory / _FILE, mode="w+", dtype=np.uint64, shape=(total,))
+        start = 0
+        for part in self._pending:  # written part by part: no second copy of the shard's hashes
+            snapshot[start : start + len(part)] = part
+            start += len(part)
+        snapshot.flush()
+        del snapshot
         self._pending = []
 
     def _added(self) -> npt.NDArray[np.uint64]:
