@@ -216,13 +216,11 @@ class IdIndex:
     def commit(self, directory: Path) -> None:
         """Keep the shard's ids for good and save them (in first-seen order) in ``directory``."""
         total = sum(len(part) for part in self._pending)
-        snapshot = np.lib.format.open_memmap(directory / _FILE, mode="w+", dtype=np.uint64, shape=(total,))
-        start = 0
-        for part in self._pending:  # written part by part: no second copy of the shard's hashes
-            snapshot[start : start + len(part)] = part
-            start += len(part)
-        snapshot.flush()
-        del snapshot
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint64)), "fortran_order": False, "shape": (total,)}
+        with (directory / _FILE).open("wb") as handle:  # part by part: no second copy of the shard's hashes
+            np.lib.format.write_array_header_1_0(handle, header)
+            for part in self._pending:
+                part.tofile(handle)
         self._pending = []
 
     def _added(self) -> npt.NDArray[np.uint64]:
