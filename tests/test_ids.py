@@ -77,3 +77,11 @@ def test_hash_set_grows_when_a_probe_run_leaves_the_table(monkeypatch: pytest.Mo
     assert not table.add_unique(last).any()
     assert table.capacity > 64
     assert table.add_unique(np.concatenate([last, pool[:3]])).tolist() == [True] * 6 + [False] * 3
+
+
+def test_reserving_room_changes_no_answer() -> None:
+    index = IdIndex()
+    index.reserve(1_000_000)
+    assert index.check_and_add(pa.array(["a", "b", "a"])).tolist() == [0, 0, 1]
+    index.reserve(10)
+    assert index.check_and_add(pa.array(["b", "c"])).tolist() == [1, 0]

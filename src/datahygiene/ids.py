@@ -23,6 +23,7 @@ _MIX2 = _U64(0x94D049BB133111EB)
 _SEED = _U64(0x9E3779B97F4A7C15)
 _SEED_INVERSE = _U64(pow(0x9E3779B97F4A7C15, -1, 1 << 64))
 _CHUNK = 1 << 16
+_MAX_RESERVE = 1 << 22  # rows: a 64 MiB table
 _NULL_HASH = _U64(0x5BD1E9955BD1E995)
 _WORD = 8
 _MAX_WORDS = 8  # ids up to 64 bytes are hashed word by word; longer ones (rare) via pandas
@@ -168,6 +169,14 @@ class _HashSet:
         keys: npt.NDArray[np.uint64] = self.table[self.table != 0]
         return keys
 
+    def reserve(self, more: int) -> None:
+        """Make room for ``more`` keys now rather than growing step by step while they arrive."""
+        capacity = self.capacity
+        while 2 * (self.count + more) > capacity:
+            capacity *= 2
+        if capacity > self.capacity:
+            self.rebuild(self.keys(), capacity)
+
     def _grow(self) -> None:
         self.rebuild(self.keys(), 2 * self.capacity)
 
@@ -201,6 +210,10 @@ class IdIndex:
     def __init__(self) -> None:
         self._seen = _HashSet()
         self._pending: list[npt.NDArray[np.uint64]] = []
+
+    def reserve(self, rows: int) -> None:
+        """Size the table for ``rows`` more ids (at most ``_MAX_RESERVE``; beyond that it grows as they come)."""
+        self._seen.reserve(min(rows, _MAX_RESERVE))
 
     def check_and_add(self, ids: pa.Array) -> npt.NDArray[np.bool_]:
         """Mask of ids already seen (earlier rows, earlier batches or shards); adds the rest."""

@@ -110,6 +110,8 @@ class ShardRunner:
         reason_counts: dict[str, int] = {}
         started = time.perf_counter()
         try:
+            if config.check_duplicate_ids:
+                self.ids.reserve(shard.known_rows() or 0)
             for scored in batches:
                 records, reasons = scored.records, scored.reasons
                 if config.check_duplicate_ids:
