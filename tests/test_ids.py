@@ -12,8 +12,9 @@ from datahygiene import ids
 from datahygiene.ids import IdIndex, _HashSet, hash_ids
 
 
-def test_first_occurrence_keeps_the_id(tmp_path: Path) -> None:
-    index = IdIndex()
+@pytest.mark.parametrize("spill", [False, True], ids=["pending-in-memory", "pending-in-a-file"])
+def test_first_occurrence_keeps_the_id(tmp_path: Path, spill: bool) -> None:
+    index = IdIndex(spill_dir=tmp_path / "spill" if spill else None)
     assert index.check_and_add(pa.array(["a", "b", "a", "c", "b", "a"])).tolist() == [0, 0, 1, 0, 1, 1]
     assert index.check_and_add(pa.array(["c", "d", "d"])).tolist() == [1, 0, 1]
     index.commit(tmp_path)
@@ -22,10 +23,14 @@ def test_first_occurrence_keeps_the_id(tmp_path: Path) -> None:
     assert index.check_and_add(pa.array(["e", "d"])).tolist() == [0, 1]
 
 
-def test_reloaded_index_remembers_committed_ids(tmp_path: Path) -> None:
-    first = IdIndex()
-    first.check_and_add(pa.array([f"id-{k}" for k in range(100_000)]))
+@pytest.mark.parametrize("spill", [False, True], ids=["pending-in-memory", "pending-in-a-file"])
+def test_reloaded_index_remembers_committed_ids(tmp_path: Path, spill: bool) -> None:
+    first = IdIndex(spill_dir=tmp_path / "spill" if spill else None)
+    first.check_and_add(pa.array([f"id-{k}" for k in range(60_000)]))
+    first.check_and_add(pa.array([f"id-{k}" for k in range(50_000, 100_000)]))
     first.commit(tmp_path)
+    saved = np.fromfile(tmp_path / "id-hashes.u64", dtype="<u8")
+    assert saved.tolist() == hash_ids(pa.array([f"id-{k}" for k in range(100_000)])).tolist()  # first-seen order
     second = IdIndex()
     second.load([tmp_path])
     mask = second.check_and_add(pa.array(["id-99999", "new", "id-0", "new"]))

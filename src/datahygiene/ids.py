@@ -8,13 +8,16 @@ with vectorised numpy rounds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-_FILE = "id-hashes.npy"
+_FILE = "id-hashes.u64"  # little-endian uint64, first-seen order
+_SPILL = "ids-pending.u64"
+_DISK = np.dtype("<u8")
 _LEGACY_FILE = "ids.npy"  # sorted hashes of another hash function (versions before 2026-11-23)
 
 _U64 = np.uint64
@@ -205,10 +208,17 @@ class _HashSet:
 
 
 class IdIndex:
-    """Hashes of committed ids plus those of the shard in progress."""
+    """Hashes of committed ids plus those of the shard in progress.
 
-    def __init__(self) -> None:
+    The shard's new hashes are needed again only at its commit (the snapshot)
+    or rollback; with ``spill_dir`` they wait in a file there instead of in
+    memory (8 bytes per row of the shard).
+    """
+
+    def __init__(self, spill_dir: Path | None = None) -> None:
         self._seen = _HashSet()
+        self._spill = None if spill_dir is None else spill_dir / _SPILL
+        self._spill_handle: BinaryIO | None = None
         self._pending: list[npt.NDArray[np.uint64]] = []
 
     def reserve(self, rows: int) -> None:
@@ -223,25 +233,44 @@ class IdIndex:
         candidates = hashes[first]
         seen = self._seen.add_unique(candidates)
         duplicate[first[seen]] = True
-        self._pending.append(candidates[~seen])
+        self._keep(candidates[~seen])
         return duplicate
+
+    def _keep(self, added: npt.NDArray[np.uint64]) -> None:
+        if self._spill is None:
+            self._pending.append(added)
+            return
+        if self._spill_handle is None:
+            self._spill.parent.mkdir(parents=True, exist_ok=True)
+            self._spill_handle = self._spill.open("wb")
+        added.astype(_DISK, copy=False).tofile(self._spill_handle)
+
+    def _close_spill(self) -> bool:
+        """Close the spill file; whether there is one."""
+        if self._spill_handle is None:
+            return False
+        self._spill_handle.close()
+        self._spill_handle = None
+        return True
 
     def commit(self, directory: Path) -> None:
         """Keep the shard's ids for good and save them (in first-seen order) in ``directory``."""
-        total = sum(len(part) for part in self._pending)
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint64)), "fortran_order": False, "shape": (total,)}
-        with (directory / _FILE).open("wb") as handle:  # part by part: no second copy of the shard's hashes
-            np.lib.format.write_array_header_1_0(handle, header)
-            for part in self._pending:
-                part.tofile(handle)
+        target = directory / _FILE
+        if self._spill is not None and self._close_spill():
+            self._spill.replace(target)
+        else:
+            with target.open("wb") as handle:
+                for part in self._pending:
+                    part.astype(_DISK, copy=False).tofile(handle)
         self._pending = []
-
-    def _added(self) -> npt.NDArray[np.uint64]:
-        return np.concatenate(self._pending) if self._pending else np.empty(0, dtype=np.uint64)
 
     def rollback(self) -> None:
         """Forget the ids of a shard that did not commit."""
-        added = self._added()
+        if self._spill is not None and self._close_spill():
+            added = np.fromfile(self._spill, dtype=_DISK).astype(np.uint64)
+            self._spill.unlink()
+        else:
+            added = np.concatenate(self._pending) if self._pending else np.empty(0, dtype=np.uint64)
         if len(added):
             self._seen.remove_all(added)
         self._pending = []
@@ -255,8 +284,9 @@ class IdIndex:
                     f"{directory} holds an id snapshot of an older datahygiene version; resume it with that version"
                 )
             if (directory / _FILE).exists():
-                snapshots.append(np.load(directory / _FILE))
+                snapshots.append(np.fromfile(directory / _FILE, dtype=_DISK).astype(np.uint64))
         self._seen = _HashSet()
         if snapshots:
             self._seen.rebuild(np.concatenate(snapshots), self._seen.capacity)
+        self._close_spill()
         self._pending = []

@@ -61,7 +61,7 @@ class ShardRunner:
         self.pipeline = pipeline
         self.run_dir = run_dir
         self.listener = listener
-        self.ids = IdIndex()
+        self.ids = IdIndex(spill_dir=run_dir.root / "_tmp")
         self.last_state: Path | None = None
         self.models = pipeline.models()
 
