@@ -30,7 +30,6 @@ _MAX_RESERVE = 1 << 22  # rows: a 64 MiB table
 _NULL_HASH = _U64(0x5BD1E9955BD1E995)
 _WORD = 8
 _MAX_WORDS = 8  # ids up to 64 bytes are hashed word by word; longer ones (rare) via pandas
-_WINDOW = 8
 _PAD = 1024
 _SHIFT30 = _U64(30)
 _SHIFT27 = _U64(27)
