@@ -131,10 +131,10 @@ def _place(products: npt.NDArray[np.uint64], capacity: int) -> npt.NDArray[np.ui
 class _HashSet:
     """A set of non-zero uint64 in an open-addressing table, at most half full.
 
-    Linear probing without wrap-around: a key's run starts at its low bits and
-    may spill into a pad past the end (the table doubles if a run would leave
-    it). Each vectorised round compares a key with a window of ``_WINDOW``
-    slots at once, so a batch settles in a handful of rounds.
+    Linear probing without wrap-around: a key's run starts at its home slot
+    (:func:`_homes`) and may spill into a pad past the end (the table doubles
+    if a run would leave it). Each vectorised round probes one slot for every
+    key still looking; most settle in the first two rounds.
     """
 
     def __init__(self, capacity: int = 1 << 18) -> None:
