@@ -14,7 +14,7 @@ in a fresh subprocess and interleaved so that machine noise hits both alike:
   sha256 of outputs and the invariant check; the datasheet, which has its
   own benchmark in ``bench/datasheet_bench.py``, is not written);
 * ``runner-no-ids``: the same with ``check_duplicate_ids: false`` (the only
-  part whose memory grows with the data: 8 bytes per row).
+  part whose memory grows with the data: a hash table of 16 bytes per id).
 
 It prints the median rows/s and peak RSS of each, the runner/raw rate ratio
 (target >= 0.5) and the runner's RSS ratio between the largest and smallest

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from datahygiene import __version__
 from datahygiene import columns as C
 from datahygiene.ids import IdIndex
-from datahygiene.io.sink import ROUTES, RunDir, ShardWriter
+from datahygiene.io.sink import ROUTES, RunDir, ShardWriter, release_unused_memory
 from datahygiene.io.sources import ShardSource
 from datahygiene.manifest import hf_features_metadata
 from datahygiene.pipeline import Pipeline, ScoredBatch
@@ -31,6 +31,10 @@ from datahygiene.policy import Route
 from datahygiene.stage import IMAGE_REPLACEMENTS, Batch
 
 log = logging.getLogger(__name__)
+
+# Batches between handing freed Arrow memory back to the OS (each time costs page faults later;
+# never doing it lets peak RSS creep up with the row count; the writer thread does it per row group).
+_RELEASE_EVERY = 8
 
 
 class ProgressListener(Protocol):
@@ -61,7 +65,7 @@ class ShardRunner:
         self.pipeline = pipeline
         self.run_dir = run_dir
         self.listener = listener
-        self.ids = IdIndex()
+        self.ids = IdIndex(spill_dir=run_dir.root / "_tmp")
         self.last_state: Path | None = None
         self.models = pipeline.models()
 
@@ -110,7 +114,9 @@ class ShardRunner:
         reason_counts: dict[str, int] = {}
         started = time.perf_counter()
         try:
-            for scored in batches:
+            if config.check_duplicate_ids:
+                self.ids.reserve(shard.known_rows() or 0)
+            for number, scored in enumerate(batches, start=1):
                 records, reasons = scored.records, scored.reasons
                 if config.check_duplicate_ids:
                     reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
@@ -136,6 +142,8 @@ class ShardRunner:
                 for reason, count in _count_reasons(verdicts.reasons).items():
                     reason_counts[reason] = reason_counts.get(reason, 0) + count
                 self.listener.rows_done(shard, records.num_rows)
+                if number % _RELEASE_EVERY == 0:
+                    release_unused_memory()
             state_dir = writer.state_dir
             self.ids.commit(state_dir)
             for stage in self.pipeline.stateful:

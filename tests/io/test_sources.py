@@ -129,3 +129,11 @@ def test_hf_image_dicts_and_relative_paths(tmp_path: Path, write_parquet: Callab
     assert rows["path"]["image"]["bytes"] == jpeg_bytes()
     assert rows["escape"]["reject_reasons"] == ["image_path_escape"]
     assert rows["missing"]["reject_reasons"] == ["image_missing_file"]
+
+
+def test_known_rows_reads_the_parquet_footer_only(tmp_path: Path, write_parquet: Callable[..., Path]) -> None:
+    write_parquet("a.parquet", {"id": [str(k) for k in range(5)], "text": ["t"] * 5})
+    (tmp_path / "b.jsonl").write_text('{"id": "x", "text": "t"}\n')
+    (tmp_path / "c.parquet").write_bytes(b"PAR1 not really parquet")
+    counts = {shard.path.name: shard.known_rows() for shard in discover([str(tmp_path)]) if shard.path}
+    assert counts == {"a.parquet": 5, "b.jsonl": None, "c.parquet": None}

@@ -286,7 +286,8 @@ def _normalize_columnar(batch: SourceBatch, context: ShardContext, first_row: in
     _complete_roles(role_arrays, roles, reasons, context, first_row)
     role_columns = set(roles.values())
     passthrough = [(name, records.column(name)) for name in records.schema.names if name not in role_columns]
-    raw = pa.array(raw_values, pa.binary())
+    # Most batches have no bad rows: an all-null column without converting a list of n Nones.
+    raw = pa.nulls(n, pa.binary()) if raw_values.count(None) == n else pa.array(raw_values, pa.binary())
     record_batch = _assemble(role_arrays, passthrough, pa.nulls(n, pa.string()), raw, context, first_row)
     return record_batch, reasons
 

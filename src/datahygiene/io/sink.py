@@ -114,6 +114,21 @@ class _BackgroundWrites:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _write_row_group(writer: pq.ParquetWriter, table: pa.Table) -> None:
+    writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
+    release_unused_memory()
+
+
+def release_unused_memory() -> None:
+    """Hand the calling thread's freed Arrow buffers back to the OS.
+
+    The default (mimalloc) pool otherwise keeps them, and the run's peak RSS
+    creeps up with the number of batches (1M rows: +50 MiB) though live Arrow
+    memory stays flat.
+    """
+    pa.default_memory_pool().release_unused()
+
+
 class _RouteWriter:
     """Streams one route's rows of one shard into a temporary Parquet file."""
 
@@ -153,7 +168,7 @@ class _RouteWriter:
             )
         writer = self._writer
         table = table.replace_schema_metadata(writer.schema.metadata)
-        self.background.submit(lambda: writer.write_table(table, row_group_size=_ROW_GROUP_ROWS))
+        self.background.submit(lambda: _write_row_group(writer, table))
 
     def close(self) -> bool:
         """Finish the file; returns whether a file was written."""

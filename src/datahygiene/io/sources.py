@@ -90,6 +90,16 @@ class ShardSource:
             digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
+    def known_rows(self) -> int | None:
+        """The row count where the format stores it (Parquet footer), else None; a hint, not checked."""
+        if self.kind != "parquet" or self.path is None:
+            return None
+        try:
+            rows: int = pq.read_metadata(self.path).num_rows
+        except (OSError, pa.ArrowException):
+            return None  # reading the shard reports the problem
+        return rows
+
     def read(self, batch_size: int) -> Iterator[SourceBatch]:
         """Stream the shard's rows in batches of at most ``batch_size``."""
         readers = {
