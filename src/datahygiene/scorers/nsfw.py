@@ -11,7 +11,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from datahygiene.registry import register
-from datahygiene.scorers.weights import sha256_file
+from datahygiene.scorers.weights import describe_packaged, sha256_file
 from datahygiene.stage import Batch, StageBase, StageContext, StageParams
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,6 @@ class NudeNetStage(StageBase[NudeNetParams]):
 
     def describe(self) -> dict[str, Any]:
         """Bundled model file and its sha256."""
-        from importlib.metadata import version
-
-        return {
-            "name": self.name,
-            "version": self.version,
-            "model": "nudenet-320n",
-            "model_version": version("nudenet"),
-            "weights": str(self.weights),
-            "sha256": self.sha256,
-        }
+        return describe_packaged(
+            self.name, self.version, "nudenet", "nudenet-320n", weights=str(self.weights), sha256=self.sha256
+        )

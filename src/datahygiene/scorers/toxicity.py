@@ -14,6 +14,7 @@ from datahygiene.registry import register
 from datahygiene.scorers.fallback import build_fallback, describe_fallback
 from datahygiene.scorers.textbatch import label_columns, score_rows, text_rows
 from datahygiene.scorers.weights import (
+    describe_packaged,
     network_allowed,
     pick_device,
     resolve_file,
@@ -60,14 +61,7 @@ class ProfanityStage(StageBase[ProfanityParams]):
 
     def describe(self) -> dict[str, Any]:
         """Package name and version of the shipped model."""
-        from importlib.metadata import version
-
-        return {
-            "name": self.name,
-            "version": self.version,
-            "model": "alt-profanity-check",
-            "model_version": version("alt-profanity-check"),
-        }
+        return describe_packaged(self.name, self.version, "alt-profanity-check", "alt-profanity-check")
 
 
 class DetoxifyParams(StageParams):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from datahygiene.io.sink import sha256_file as sha256_file  # re-exported for the model stages
 from datahygiene.stage import StageContext
@@ -39,3 +40,10 @@ def pick_device(requested: str) -> str:
     if requested != "auto":
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def describe_packaged(name: str, version: str, package: str, model: str, **files: str | None) -> dict[str, Any]:
+    """Manifest entry of a stage whose model ships inside a pip package (name and version of both)."""
+    from importlib.metadata import version as package_version
+
+    return {"name": name, "version": version, "model": model, "model_version": package_version(package), **files}
