@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench_dedup_text import load_corpus, planted_rows
-from datahygiene.dedup import distributed
-from datahygiene.dedup.dedup_stage import DedupStage
-from datahygiene.dedup.params import DedupParams
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core.stage import Batch, StageContext
+from datahygiene.stages.dedup import distributed
+from datahygiene.stages.dedup.dedup_stage import DedupStage
+from datahygiene.stages.dedup.params import DedupParams
 
 PARAMS: dict[str, Any] = {"near_image": {"enabled": False}}
 

@@ -23,10 +23,10 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image, ImageOps
 
-from datahygiene.columns import IMAGE_TYPE
-from datahygiene.dedup.dedup_stage import DedupStage
-from datahygiene.dedup.params import DedupParams
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core.columns import IMAGE_TYPE
+from datahygiene.core.stage import Batch, StageContext
+from datahygiene.stages.dedup.dedup_stage import DedupStage
+from datahygiene.stages.dedup.params import DedupParams
 
 VARIANTS = ("resize", "reencode", "mirror", "letterbox")
 

@@ -27,10 +27,10 @@ import numpy as np
 import pyarrow as pa
 from scipy import sparse
 
-from datahygiene.dedup.dedup_stage import DedupStage
-from datahygiene.dedup.normalize import near_normal_form
-from datahygiene.dedup.params import DedupParams
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core.stage import Batch, StageContext
+from datahygiene.stages.dedup.dedup_stage import DedupStage
+from datahygiene.stages.dedup.normalize import near_normal_form
+from datahygiene.stages.dedup.params import DedupParams
 
 NAMES = re.compile(r"^(copyright|LICEN[CS]E.*|COPYING.*|METADATA)$")
 

@@ -7,7 +7,7 @@ Usage (from the repository root)::
 Writes ``--shards`` Parquet shards of random texts (5% exact duplicates across
 shards), then runs, interleaved, each ``--repeats`` times into a fresh output:
 
-* ``cli``: :func:`datahygiene.runner.run` (score and commit in one process);
+* ``cli``: :func:`datahygiene.engine.run.run` (score and commit in one process);
 * ``flow-threads``: the flow with the thread task runner (``--workers``);
 * ``flow-dask``: the flow on a Dask LocalCluster of ``--workers`` processes
   (cluster start-up included: it is paid by every run).
@@ -73,9 +73,9 @@ def kept_bytes(output: Path) -> dict[str, bytes]:
 def run_mode(mode: str, inputs: list[str], output: Path, workers: int, *, dedup: bool) -> float:
     from flows.hygiene import HygieneParams, TaskRunnerSettings, hygiene
 
-    from datahygiene import orchestrate
-    from datahygiene.config import parse_config
-    from datahygiene.runner import run
+    from datahygiene.core.config import parse_config
+    from datahygiene.engine import workers as orchestrate
+    from datahygiene.engine.run import run
 
     orchestrate.clear_scoring_cache()  # every mode loads its models, as a fresh process would
     started = time.perf_counter()

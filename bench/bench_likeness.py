@@ -16,11 +16,11 @@ from pathlib import Path
 import cv2
 from PIL import Image
 
-from datahygiene.likeness.blur import blur_faces, encode_like
-from datahygiene.likeness.faces import HaarDetector
-from datahygiene.likeness.names import NameFinder, precision_recall, read_labelled
-from datahygiene.likeness.stage import LikenessParams, LikenessStage
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core.stage import Batch, StageContext
+from datahygiene.stages.likeness.blur import blur_faces, encode_like
+from datahygiene.stages.likeness.faces import HaarDetector
+from datahygiene.stages.likeness.names import NameFinder, precision_recall, read_labelled
+from datahygiene.stages.likeness.stage import LikenessParams, LikenessStage
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "likeness" / "data"
@@ -121,9 +121,9 @@ def bench_stage(folder: Path, repeats: int) -> None:
 
     import pyarrow as pa
 
-    from datahygiene import columns as C
-    from datahygiene.decode import decode_images
-    from datahygiene.reasons import Reasons
+    from datahygiene.core import columns as C
+    from datahygiene.core.reasons import Reasons
+    from datahygiene.io.decode import decode_images
 
     photos = load_photos(folder, 1024)
     images = photos + with_face(photos, 3)

@@ -17,11 +17,11 @@ from collections.abc import Callable
 import pyarrow as pa
 from PIL import Image
 
-from datahygiene.columns import IMAGE_TYPE
-from datahygiene.meta import read_metadata
-from datahygiene.rights.copyright import CopyrightParams, CopyrightStage
-from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg, iptc_jpeg, png_text, xmp_packet
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core.columns import IMAGE_TYPE
+from datahygiene.core.stage import Batch, StageContext
+from datahygiene.io.meta import read_metadata
+from datahygiene.stages.rights.copyright import CopyrightParams, CopyrightStage
+from datahygiene.stages.rights.samples import c2pa_jpeg, exif_jpeg, iptc_jpeg, png_text, xmp_packet
 
 WORDS = [
     "a",

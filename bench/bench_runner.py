@@ -9,7 +9,7 @@ in a fresh subprocess and interleaved so that machine noise hits both alike:
 
 * ``raw``: pyarrow reads the file in batches and writes it to a new Parquet
   file (the floor any Parquet-to-Parquet pipeline pays);
-* ``runner``: ``datahygiene.runner.run`` with no stages and no rules (input
+* ``runner``: ``datahygiene.engine.run.run`` with no stages and no rules (input
   normalisation, the duplicate-id check, policy, routing, two-phase commit,
   sha256 of outputs and the invariant check; the datasheet, which has its
   own benchmark in ``bench/datasheet_bench.py``, is not written);
@@ -82,8 +82,8 @@ def _raw(source: Path, output: Path) -> int:
 
 
 def _runner(source: Path, output: Path, *, check_ids: bool = True) -> int:
-    from datahygiene.config import parse_config
-    from datahygiene.runner import run
+    from datahygiene.core.config import parse_config
+    from datahygiene.engine.run import run
 
     config = parse_config({"stages": [], "check_duplicate_ids": check_ids})
     result = run(config, [str(source)], output, write_documents=False)
@@ -102,7 +102,7 @@ def child(mode: str, source: Path, output: Path) -> None:
     import pandas  # noqa: F401
 
     if mode != "raw":
-        import datahygiene.runner  # noqa: F401
+        import datahygiene.engine.run  # noqa: F401
     started = time.perf_counter()
     rows = _raw(source, output) if mode == "raw" else _runner(source, output, check_ids=mode == "runner")
     seconds = time.perf_counter() - started

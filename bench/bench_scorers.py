@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core.stage import Batch, StageContext
 
 WORDS = [f"w{i}" for i in range(2000)]
 LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
@@ -90,8 +90,8 @@ def bench_detoxify(size: str, n: int, repeats: int, batch: int) -> None:
     """Texts/s of the naive loop, batched predict and our stage; ratios; largest score difference."""
     from detoxify import Detoxify
 
-    from datahygiene.scorers.toxicity import DetoxifyParams, DetoxifyStage
-    from datahygiene.scorers.weights import pick_device
+    from datahygiene.stages.toxicity.detoxify import DetoxifyParams, DetoxifyStage
+    from datahygiene.stages.weights import pick_device
 
     texts = comment_texts(n)
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,8 +146,8 @@ def bench_images(images: list[Image.Image | None], repeats: int) -> None:
     import open_clip
     import torch
 
-    from datahygiene.scorers.nsfw import NudeNetParams, NudeNetStage
-    from datahygiene.scorers.openclip import OpenClipParams, OpenClipStage
+    from datahygiene.stages.nsfw.nudenet import NudeNetParams, NudeNetStage
+    from datahygiene.stages.nsfw.openclip import OpenClipParams, OpenClipStage
 
     records = pa.RecordBatch.from_pydict({"id": [str(i) for i in range(len(images))]})
     contenders: dict[str, Callable[[], Any]] = {}

@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     PYTHONPATH=src:. .venv/bin/python bench/bench_synthetic.py [--repeats 3]
 
-Inputs are built in code (tests/provenance/builders.py, datahygiene/rights/samples.py)
+Inputs are built in code (tests/stages/provenance/builders.py, datahygiene/rights/samples.py)
 plus the shared evaluation data (../shared/eval-data):
 
 * positives: every default watermark payload embedded with invisible-watermark
@@ -41,7 +41,7 @@ from sklearn.datasets import load_sample_images
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import eval_data_dir
-from tests.provenance.builders import (
+from tests.stages.provenance.builders import (
     CAPTIONS_AI,
     CAPTIONS_CLEAN,
     clean_photographs,
@@ -52,13 +52,13 @@ from tests.provenance.builders import (
     watermarked,
 )
 
-from datahygiene import columns as C
-from datahygiene.decode import decode_images
-from datahygiene.provenance.synthetic import DEFAULT_PAYLOADS, SyntheticParams, SyntheticStage
-from datahygiene.provenance.watermark import WatermarkReader
-from datahygiene.reasons import Reasons
-from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg, xmp_jpeg, xmp_packet
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core import columns as C
+from datahygiene.core.reasons import Reasons
+from datahygiene.core.stage import Batch, StageContext
+from datahygiene.io.decode import decode_images
+from datahygiene.stages.provenance.synthetic import DEFAULT_PAYLOADS, SyntheticParams, SyntheticStage
+from datahygiene.stages.provenance.watermark import WatermarkReader
+from datahygiene.stages.rights.samples import c2pa_jpeg, exif_jpeg, xmp_jpeg, xmp_packet
 
 AI_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 QUALITIES = (100, 98, 95, 90, 85, 80, 70, 60, 50)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from datahygiene.scorers.embedding import EmbeddingParams, EmbeddingToxicityStage
-from datahygiene.stage import Batch, StageContext
+from datahygiene.core.stage import Batch, StageContext
+from datahygiene.stages.toxicity.embedding import EmbeddingParams, EmbeddingToxicityStage
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datahygiene.datasheet import build_datasheet
-from datahygiene.datasheet.audit import AuditCounter, load_identity_terms
+from datahygiene.reports.datasheet import build_datasheet
+from datahygiene.reports.datasheet.audit import AuditCounter, load_identity_terms
 
 WORDS = [
     "the",
@@ -113,7 +113,7 @@ def _child_peak_mib(root: Path) -> float:
     ``ru_maxrss`` is not used: on Linux a child inherits its parent's high-water mark across fork and exec.
     """
     code = (
-        "import sys; from pathlib import Path; from datahygiene.datasheet import build_datasheet; "
+        "import sys; from pathlib import Path; from datahygiene.reports.datasheet import build_datasheet; "
         "build_datasheet(Path(sys.argv[1])); "
         "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0])"
     )

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datahygiene.scorers.embedding import HEADS_DIR, MiniLMEncoder, fit_head, packaged_encoder_dir
-from datahygiene.scorers.weights import sha256_file
+from datahygiene.calibration.heads import fit_head
+from datahygiene.stages.toxicity.embedding import HEADS_DIR, MiniLMEncoder, packaged_encoder_dir
+from datahygiene.stages.weights import sha256_file
 
 SEED = Path(__file__).resolve().parent / "data" / "toxicity_seed"
 

@@ -1,7 +1,7 @@
 """Prefect flow: score every input shard as its own task (threads, processes, Dask or Ray), commit in order.
 
-Thin by design: every decision lives in :mod:`datahygiene.orchestrate` and
-:mod:`datahygiene.runner`, the same code ``datahygiene run`` uses, so the
+Thin by design: every decision lives in :mod:`datahygiene.engine.workers` and
+:mod:`datahygiene.engine.run`, the same code ``datahygiene run`` uses, so the
 flow and the CLI write the same rows. Run it locally, no server to set up::
 
     python flows/hygiene.py --input data/ --output out/ --config configs/minimal.yaml
@@ -33,11 +33,11 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datahygiene import orchestrate
-from datahygiene.config import ConfigError, RunConfig, load_config, parse_config
-from datahygiene.config import apply_overrides as apply_config_overrides
-from datahygiene.orchestrate import ScoredShard, ShardJob
-from datahygiene.runner import Committer, RunResult
+from datahygiene.core.config import ConfigError, RunConfig, load_config, parse_config
+from datahygiene.core.config import apply_overrides as apply_config_overrides
+from datahygiene.engine import workers as orchestrate
+from datahygiene.engine.run import Committer, RunResult
+from datahygiene.engine.workers import ScoredShard, ShardJob
 
 RunnerKind = Literal["threads", "processes", "dask", "ray"]
 
@@ -96,7 +96,7 @@ class HygieneParams(BaseModel):
         return self.model_copy(update=update)
 
     def run_config(self) -> RunConfig:
-        """The validated :class:`~datahygiene.config.RunConfig`."""
+        """The validated :class:`~datahygiene.core.config.RunConfig`."""
         if self.config is not None:
             return parse_config(apply_config_overrides(dict(self.config), list(self.overrides)))
         return load_config(None if self.config_path is None else Path(self.config_path), list(self.overrides))

@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datahygiene.config import load_config
-from datahygiene.runner import RunResult, run
+from datahygiene.core.config import load_config
+from datahygiene.engine.run import RunResult, run
 
 
 def run_inputs(inputs: Sequence[Path | str], output: Path, *overrides: str, **kwargs: Any) -> RunResult:

@@ -1,5 +1,5 @@
 """``python -m datahygiene`` runs the CLI."""
 
-from datahygiene.cli import main
+from datahygiene.cli.main import main
 
 main()

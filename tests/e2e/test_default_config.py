@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from datahygiene.config import load_config
-from datahygiene.demo import make_demo
-from datahygiene.runner import run
+from datahygiene.cli.demo import make_demo
+from datahygiene.core.config import load_config
+from datahygiene.engine.run import run
 from tests.helpers import read_route
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from datahygiene.cli import app
-from datahygiene.config import load_config
-from datahygiene.demo import make_demo
-from datahygiene.runner import run
+from datahygiene.cli.demo import make_demo
+from datahygiene.cli.main import app
+from datahygiene.core.config import load_config
+from datahygiene.engine.run import run
 from tests.helpers import rows_by_id
 
 SIGNALS = ("likeness_signals", "copyright_signals", "synthetic_signals")
@@ -19,7 +19,7 @@ SIGNALS = ("likeness_signals", "copyright_signals", "synthetic_signals")
 # Every demo row that the default run tags or rejects for consent, rights, likeness or provenance:
 # route, reject_reasons, then likeness / copyright / synthetic signals. Every other row has none.
 EXPECTED: dict[str, tuple[str, list[str], list[str], list[str], list[str]]] = {
-    # planted for the rights, likeness and provenance stages (see datahygiene.demo's docstring)
+    # planted for the rights, likeness and provenance stages (see datahygiene.cli.demo's docstring)
     "optout-noai": ("rejected", ["opt_out:robots"], [], ["opt_out:robots"], []),
     "p-tdm": ("rejected", ["opt_out:tdmrep"], [], ["opt_out:tdmrep"], []),
     "p-generated": ("kept", [], [], [], ["generation_parameters", "caption"]),

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from datahygiene.cli import app
-from datahygiene.demo import make_demo
+from datahygiene.cli.demo import make_demo
+from datahygiene.cli.main import app
 from datahygiene.io.sink import RunDir
-from datahygiene.manifest import check_invariants
+from datahygiene.reports.verify import check_invariants
 from tests.helpers import run_inputs
 
 

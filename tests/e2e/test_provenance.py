@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from datahygiene import __version__
-from datahygiene.cli import app
-from datahygiene.io.sink import RunDir, sha256_file
-from datahygiene.manifest import PROVENANCE_KEY, file_provenance, verify_run
-from datahygiene.trace import trace
+from datahygiene.cli.main import app
+from datahygiene.io.sink import PROVENANCE_KEY, RunDir, file_provenance, sha256_file
+from datahygiene.reports.trace import trace
+from datahygiene.reports.verify import verify_run
 from tests.helpers import run_inputs
 
 

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import yaml
 from typer.testing import CliRunner
 
-from datahygiene.cli import app
-from datahygiene.rights.samples import c2pa_jpeg, exif_jpeg
+from datahygiene.cli.main import app
+from datahygiene.stages.rights.samples import c2pa_jpeg, exif_jpeg
 from tests.helpers import rows_by_id
 
 

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from datahygiene.config import RunConfig, parse_config
-from datahygiene.demo import make_demo
-from datahygiene.registry import register
-from datahygiene.stage import Batch, ParamsT, StageBase, StageParams
+from datahygiene.cli.demo import make_demo
+from datahygiene.core.config import RunConfig, parse_config
+from datahygiene.core.registry import register
+from datahygiene.core.stage import Batch, ParamsT, StageBase, StageParams
 
 TEXT_SHARDS = 4
 ROWS = 50

@@ -23,11 +23,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
 from prefect.states import Completed, Failed
 
-from datahygiene.config import load_config
+from datahygiene.core.config import load_config
+from datahygiene.core.stage import StageContext
+from datahygiene.engine.run import run
+from datahygiene.engine.workers import ShardJob
 from datahygiene.io.sources import ShardSource
-from datahygiene.orchestrate import ShardJob
-from datahygiene.runner import run
-from datahygiene.stage import StageContext
 from tests.conftest import REPO
 from tests.flows.data import comparable_manifest, config_dict, make_inputs, output_files, write_config
 

@@ -20,12 +20,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datahygiene import columns as C
-from datahygiene.config import ColumnMap
+from datahygiene.core import columns as C
+from datahygiene.core.config import ColumnMap
+from datahygiene.core.reasons import Reasons
 from datahygiene.io.sources import RowFailure, SourceBatch, file_bytes
-from datahygiene.reasons import Reasons
 
-METADATA = "metadata"
+METADATA = C.METADATA
 _ROLE_ORDER = (C.ID, C.TEXT, C.IMAGE, C.URL, C.LICENSE)
 RESERVED = frozenset({*_ROLE_ORDER, METADATA, C.RAW, C.SOURCE_SHARD, C.SOURCE_ROW, C.REJECT_REASONS})
 

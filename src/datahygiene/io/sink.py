@@ -35,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datahygiene import columns as C
+from datahygiene.core import columns as C
 
 log = logging.getLogger(__name__)
 
@@ -316,3 +316,40 @@ class RunDir:
     def is_empty(self) -> bool:
         """No output yet; work in progress (``_tmp``, e.g. shards a flow scored before it crashed) does not count."""
         return not self.root.exists() or all(path.name == "_tmp" for path in self.root.iterdir())
+
+
+PROVENANCE_KEY = b"datahygiene"
+
+
+def file_provenance(path: Path) -> dict[str, Any]:
+    """The provenance a run wrote into one output file's Parquet key-value metadata.
+
+    Holds ``version``, ``config_sha256``, ``shard`` (``index``, ``id``, ``kind``,
+    ``fingerprint`` of the input shard the rows came from), ``models`` and
+    ``policy``; empty when the file carries none. With the rows' ``source_row``
+    this traces any output row back to its input row.
+    """
+    metadata = pq.read_schema(path).metadata or {}
+    raw = metadata.get(PROVENANCE_KEY)
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def hf_features_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+    """Schema metadata that makes ``datasets`` load the ``image`` column as images.
+
+    Only the canonical columns are declared; ``datasets`` infers the rest from
+    the Arrow types.
+    """
+    features: dict[str, Any] = {
+        C.ID: {"dtype": "string", "_type": "Value"},
+        C.TEXT: {"dtype": "string", "_type": "Value"},
+        C.IMAGE: {"_type": "Image"},
+    }
+    del schema  # the declared subset does not depend on the stage columns
+    return {b"huggingface": json.dumps({"info": {"features": features}}).encode()}

@@ -7,8 +7,8 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datahygiene.registry import register
-from datahygiene.stage import Batch, StageBase, StageParams
+from datahygiene.core.registry import register
+from datahygiene.core.stage import Batch, StageBase, StageParams
 
 
 class TextStatsParams(StageParams):

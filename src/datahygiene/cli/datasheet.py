@@ -1,0 +1,51 @@
+"""``datahygiene datasheet OUT``: regenerate the datasheet documents of a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from datahygiene.reports.datasheet import write_datasheet
+from datahygiene.reports.datasheet.audit import IdentityTermsError
+from datahygiene.reports.datasheet.build import NotARunError
+from datahygiene.reports.datasheet.questions import AnswersError
+
+
+def datasheet(
+    output: Annotated[Path, typer.Argument(help="A finished run's output directory.")],
+    answers: Annotated[
+        Path | None, typer.Option("--answers", help="YAML answers to the datasheet's questions (see docs).")
+    ] = None,
+    identity_terms: Annotated[
+        Path | None, typer.Option("--identity-terms", help="YAML identity-term lists extending the shipped ones.")
+    ] = None,
+    disparity_factor: Annotated[
+        float, typer.Option("--disparity-factor", min=1.0, help="Flag drop rates above this multiple of the base rate.")
+    ] = 2.0,
+    min_group_rows: Annotated[
+        int, typer.Option("--min-group-rows", min=1, help="Only flag groups mentioned in at least this many rows.")
+    ] = 10,
+    no_blur: Annotated[bool, typer.Option("--no-blur", help="Show gallery images unblurred.")] = False,
+) -> None:
+    """Write datasheet.md, datasheet.json, README.md and datasheet.html from a run, without rerunning models."""
+    for given in (answers, identity_terms):
+        if given is not None and not given.is_file():
+            typer.echo(f"error: {given} is not a file", err=True)
+            raise typer.Exit(2)
+    try:
+        paths = write_datasheet(
+            output,
+            answers=answers,
+            identity_terms=identity_terms,
+            disparity_factor=disparity_factor,
+            min_group_rows=min_group_rows,
+            blur=not no_blur,
+        )
+    except (NotARunError, AnswersError, IdentityTermsError, yaml.YAMLError) as error:
+        typer.echo(f"error: {error}".replace("\n", " "), err=True)
+        raise typer.Exit(2) from None
+    for path in paths:
+        typer.echo(str(path))

@@ -1,0 +1,46 @@
+"""``datahygiene trace OUT ID``: where an output row came from and what was decided about it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from datahygiene.reports.trace import trace
+
+
+def _value(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 200 else text[:199] + "\u2026"
+
+
+def trace_command(
+    output: Annotated[Path, typer.Argument(help="A finished run's output directory.")],
+    row_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (the output `id` column).")],
+) -> None:
+    """Trace a row to its input shard and row, the run's config and models, and its verdict."""
+    if not (output / "manifest.json").exists():
+        typer.echo(f"error: {output} has no manifest.json (not a finished run?)", err=True)
+        raise typer.Exit(2)
+    rows = trace(output, row_id)
+    if not rows:
+        typer.echo(f"no output row has id {row_id!r}", err=True)
+        raise typer.Exit(1)
+    for row in rows:
+        provenance = row.provenance
+        shard = provenance.get("shard") or {}
+        verdict = ", ".join(row.reasons) if row.reasons else "no reasons"
+        typer.echo(f"{row_id}: {row.route} ({verdict}) in {row.file}")
+        typer.echo(f"  from: {row.source_shard} ({shard.get('kind')}), row {row.source_row}")
+        typer.echo(f"  input: {row.input_status} since the run (fingerprint {str(shard.get('fingerprint'))[:16]}…)")
+        typer.echo(
+            f"  run: datahygiene {provenance.get('version')}, config sha256 {provenance.get('config_sha256')}, "
+            f"{len(provenance.get('policy') or [])} policy rules"
+        )
+        for model in provenance.get("models") or []:
+            details = {k: v for k, v in model.items() if k not in ("stage", "version", "columns", "name")}
+            typer.echo(f"  stage {model.get('stage')} v{model.get('version')}: {_value(details)}")
+        for name, value in row.stage_values.items():
+            typer.echo(f"  {name} = {_value(value)}")

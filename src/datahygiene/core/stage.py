@@ -1,0 +1,181 @@
+"""The contract every scorer, tagger and dedup stage implements.
+
+Stages only *add* columns (score, then decide): they never drop rows or change
+existing columns. The policy turns the columns into verdicts afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+
+import pyarrow as pa
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+from datahygiene.core.reasons import Reasons
+
+
+class StageParams(BaseModel):
+    """Base class of every stage's parameters; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: ``Batch.artifacts`` key of a ``dict[int, bytes]``: row -> encoded image the runner writes
+#: instead of the row's original image when the policy keeps the row (a stage that blurs
+#: faces puts the blurred image here; rejected and quarantined rows keep the original).
+IMAGE_REPLACEMENTS = "image_replacements"
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Run-wide settings a stage may need to load its models."""
+
+    models_dir: Path | None = None
+    offline: bool = False
+    device: str = "auto"
+    #: Persistent dedup index shared across runs (``--dedup-index DIR``), if any.
+    dedup_index: Path | None = None
+
+
+@dataclass
+class Batch:
+    """One record batch on its way through the stages.
+
+    ``records`` holds the canonical columns (``id``, ``text``, ``image`` ...),
+    the passthrough input columns and every column added so far. ``images``
+    holds the decoded picture of each row (``None`` where there is no image or
+    it failed to decode), decoded once and shared by all stages. ``artifacts``
+    carries per-batch intermediates between stages that are not written out
+    (for example image embeddings computed once and reused by dedup).
+    """
+
+    records: pa.RecordBatch
+    images: list[Image.Image | None] | None = None
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        rows: int = self.records.num_rows
+        return rows
+
+    def column(self, name: str) -> pa.Array | None:
+        """The named column, or ``None`` when the batch has no such column."""
+        index = self.records.schema.get_field_index(name)
+        return None if index < 0 else self.records.column(index)
+
+    def texts(self) -> list[str | None]:
+        """The ``text`` column as Python strings (``None`` where absent or invalid)."""
+        column = self.column("text")
+        if column is None:
+            return [None] * self.num_rows
+        values: list[str | None] = column.to_pylist()
+        return values
+
+    def with_columns(self, columns: dict[str, pa.Array]) -> Batch:
+        """A new batch with ``columns`` appended to the records."""
+        records = self.records
+        for name, values in columns.items():
+            records = records.append_column(name, values)
+        return Batch(records=records, images=self.images, artifacts=self.artifacts)
+
+
+@dataclass(frozen=True)
+class ChainSummary:
+    """What a chain of stages adds and runs, without the stages: sent from workers to the committer."""
+
+    fields: tuple[tuple[str, pa.Field], ...] = ()
+    models: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class ScoredBatch:
+    """A batch after the order-free stages: records with their columns, reasons so far, decoded images."""
+
+    records: pa.RecordBatch
+    reasons: Reasons
+    images: list[Image.Image | None] | None = None
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+
+ParamsT = TypeVar("ParamsT", bound=StageParams)
+
+
+class StageBase(Generic[ParamsT]):
+    """Optional base class: checks and keeps ``params`` (typed) and ``context``; describes no model.
+
+    Concrete stages subclass ``StageBase[TheirParams]``, set ``Params = TheirParams`` (and ``version``
+    when it is not "1") and implement ``output_schema`` and ``process``; ``name`` is set by ``@register``.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Params: ClassVar[type[StageParams]] = StageParams
+
+    def __init__(self, params: StageParams, context: StageContext) -> None:
+        if not isinstance(params, self.Params):
+            raise TypeError(f"{type(self).__name__} needs {self.Params.__name__}, got {type(params).__name__}")
+        self.params: ParamsT = cast(ParamsT, params)
+        self.context = context
+
+    def describe(self) -> dict[str, Any]:
+        """No model: nothing beyond name and version to record."""
+        return {"model": None}
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """A registered scorer, tagger or dedup step.
+
+    ``name`` is the registry name (``"toxicity.detoxify"``), ``version`` is
+    bumped whenever the stage's output for the same input can change.
+    ``process`` returns only the new columns, each with ``batch.num_rows``
+    values, matching ``output_schema()``.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    Params: ClassVar[type[StageParams]]
+
+    def output_schema(self) -> pa.Schema: ...
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What produced the columns: model name, weights file, sha256 ..."""
+        ...
+
+
+@runtime_checkable
+class StatefulStage(Stage, Protocol):
+    """A stage whose decisions depend on earlier rows (dedup, id checks).
+
+    The runner saves the state with every shard commit and restores the last
+    committed state on ``--resume``, so a resumed run decides exactly like an
+    uninterrupted one. ``load_state`` on an empty directory means "start
+    fresh" (used to roll back a shard that failed before any commit).
+    ``save_state`` writes into a staging folder that the commit then moves;
+    ``state_moved`` tells the stage where that snapshot now lives, so a stage
+    that links earlier snapshots into the next one never holds a stale path.
+    """
+
+    def save_state(self, directory: Path) -> None: ...
+
+    def state_moved(self, directory: Path) -> None: ...
+
+    def load_state(self, directory: Path) -> None: ...
+
+    def commit_run(self) -> None:
+        """Called once after every shard committed: publish persistent indexes here."""
+        ...
+
+
+#: The methods that make a stage stateful (see :class:`StatefulStage`).
+STATE_METHODS = ("save_state", "load_state", "state_moved", "commit_run")
+
+
+def is_stateful_class(cls: type[Any]) -> bool:
+    """Whether a stage class implements :class:`StatefulStage` (the one test used for classes and instances)."""
+    return all(callable(getattr(cls, method, None)) for method in STATE_METHODS)

@@ -1,0 +1,213 @@
+"""Committing one shard: id checks, ordered stages, policy, two-phase write, stage state.
+
+:class:`ShardRunner` holds the cross-shard state (the id index, the stateful
+stages) and commits shards one at a time, in input order; a shard that fails
+is rolled back so that the next one continues from the last commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datahygiene import __version__
+from datahygiene.core import columns as C
+from datahygiene.core.policy import Route
+from datahygiene.core.stage import IMAGE_REPLACEMENTS, Batch, ScoredBatch
+from datahygiene.engine.ids import IdIndex
+from datahygiene.engine.pipeline import Pipeline
+from datahygiene.io.sink import ROUTES, RunDir, ShardWriter, hf_features_metadata, release_unused_memory
+from datahygiene.io.sources import ShardSource
+
+log = logging.getLogger(__name__)
+
+# Batches between handing freed Arrow memory back to the OS (each time costs page faults later;
+# never doing it lets peak RSS creep up with the row count; the writer thread does it per row group).
+_RELEASE_EVERY = 8
+
+
+class ProgressListener(Protocol):
+    """Receives progress events; the CLI draws a bar from them."""
+
+    def run_started(self, shards: list[ShardSource], skipped: int) -> None: ...
+
+    def rows_done(self, shard: ShardSource, rows: int) -> None: ...
+
+    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None: ...
+
+
+class Silent:
+    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
+        pass
+
+    def rows_done(self, shard: ShardSource, rows: int) -> None:
+        pass
+
+    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
+        pass
+
+
+class ShardRunner:
+    """Processes and commits one shard at a time, keeping cross-shard state."""
+
+    def __init__(self, pipeline: Pipeline, run_dir: RunDir, listener: ProgressListener) -> None:
+        self.pipeline = pipeline
+        self.run_dir = run_dir
+        self.listener = listener
+        self.ids = IdIndex(spill_dir=run_dir.root / "_tmp")
+        self.last_state: Path | None = None
+        self.models = pipeline.models()
+
+    def restore(self, committed: dict[int, dict[str, Any]]) -> None:
+        """Load the id index and stage state of already committed shards."""
+        directories = [self.run_dir.state_dir(index) for index in sorted(committed)]
+        self.ids.load(directories)
+        if directories:
+            self.last_state = directories[-1]
+            for stage in self.pipeline.stateful:
+                stage.load_state(self.last_state / stage.name)
+
+    def _rollback(self) -> None:
+        self.ids.rollback()
+        for stage in self.pipeline.stateful:
+            if self.last_state is not None:
+                stage.load_state(self.last_state / stage.name)
+            else:
+                empty = self.run_dir.root / "_tmp" / "empty-state"
+                empty.mkdir(parents=True, exist_ok=True)
+                stage.load_state(empty)
+
+    def _file_metadata(self, shard: ShardSource, fingerprint: str) -> dict[bytes, bytes]:
+        provenance = {
+            "version": __version__,
+            "config_sha256": self.pipeline.config.sha256(),
+            "shard": {"index": shard.index, "id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
+            "models": self.models,
+            "policy": [rule.model_dump() for rule in self.pipeline.config.policy.rules],
+        }
+        return {
+            b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),
+            **hf_features_metadata(self.pipeline.schema),
+        }
+
+    def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
+        """Run the ordered stages and the policy over a shard's scored batches, in order, and commit it.
+
+        Returns the commit record, or an error record when anything failed (the
+        shard's files and the stages' state are then rolled back).
+        """
+        config = self.pipeline.config
+        fingerprint = shard.fingerprint()
+        writer = ShardWriter(self.run_dir, shard.index, self._file_metadata(shard, fingerprint))
+        counts = dict.fromkeys(ROUTES, 0)
+        reason_counts: dict[str, int] = {}
+        started = time.perf_counter()
+        try:
+            if config.check_duplicate_ids:
+                self.ids.reserve(shard.known_rows() or 0)
+            for number, scored in enumerate(batches, start=1):
+                records, reasons = scored.records, scored.reasons
+                if config.check_duplicate_ids:
+                    reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
+                batch = self.pipeline.ordered.score(
+                    Batch(records=records, images=scored.images, artifacts=scored.artifacts)
+                )
+                verdicts = self.pipeline.policy.decide(batch.records, reasons)
+                records_out = replace_kept_images(
+                    batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS)
+                )
+                scored_records = records_out.append_column(C.REASONS_FIELD, verdicts.reasons)
+                for route_name, route in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
+                    mask = verdicts.route == route
+                    selected = int(mask.sum())
+                    if selected:
+                        rows = (
+                            scored_records
+                            if selected == scored_records.num_rows
+                            else scored_records.filter(pa.array(mask))
+                        )
+                        writer.write(route_name, rows)
+                        counts[route_name] += selected
+                for reason, count in _count_reasons(verdicts.reasons).items():
+                    reason_counts[reason] = reason_counts.get(reason, 0) + count
+                self.listener.rows_done(shard, records.num_rows)
+                if number % _RELEASE_EVERY == 0:
+                    release_unused_memory()
+            state_dir = writer.state_dir
+            self.ids.commit(state_dir)
+            for stage in self.pipeline.stateful:
+                (state_dir / stage.name).mkdir()
+                stage.save_state(state_dir / stage.name)
+        except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
+            writer.abort()
+            self._rollback()
+            log.error("shard %s failed: %s", shard.shard_id, error)
+            return failure_record(shard, error, fingerprint)
+        record = {
+            "index": shard.index,
+            "shard": shard.shard_id,
+            "kind": shard.kind,
+            "fingerprint": fingerprint,
+            "rows_read": sum(counts.values()),
+            "rows_kept": counts["kept"],
+            "rows_rejected": counts["rejected"],
+            "rows_quarantined": counts["quarantined"],
+            "reject_reasons": dict(sorted(reason_counts.items())),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        record = writer.commit(record)
+        self.last_state = self.run_dir.state_dir(shard.index)
+        for stage in self.pipeline.stateful:
+            stage.state_moved(self.last_state / stage.name)
+        return record
+
+
+def failure_record(shard: ShardSource, error: BaseException, fingerprint: str | None = None) -> dict[str, Any]:
+    """The record of a shard that could not be committed (listed as failed in the manifest)."""
+    return {
+        "index": shard.index,
+        "shard": shard.shard_id,
+        "kind": shard.kind,
+        "fingerprint": shard.fingerprint() if fingerprint is None else fingerprint,
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error, limit=8)),
+    }
+
+
+def replace_kept_images(
+    records: pa.RecordBatch, route: npt.NDArray[np.int8], replacements: dict[int, bytes] | None
+) -> pa.RecordBatch:
+    """``records`` with the image bytes of kept rows swapped for their replacements (e.g. blurred faces)."""
+    rows = sorted(row for row in replacements or {} if route[row] == Route.KEPT)
+    if not rows:
+        return records
+    assert replacements is not None
+    index = records.schema.get_field_index(C.IMAGE)
+    column = records.column(index)
+    data = pc.struct_field(column, "bytes").to_pylist()
+    for row in rows:
+        data[row] = replacements[row]
+    images = pa.StructArray.from_arrays(
+        [pa.array(data, pa.binary()), pc.struct_field(column, "path")],
+        fields=list(C.IMAGE_TYPE),
+        mask=column.is_null(),
+    )
+    return records.set_column(index, C.IMAGE, images)
+
+
+def _count_reasons(reasons: pa.ListArray) -> dict[str, int]:
+    flat = reasons.flatten()
+    if len(flat) == 0:
+        return {}
+    values, counts = np.unique(np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}

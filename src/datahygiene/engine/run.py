@@ -1,0 +1,270 @@
+"""The shard runner: plan -> (score -> commit in input order)* -> manifest and datasheet.
+
+The CLI calls :func:`run`; the Prefect flows call the same pieces
+(:func:`plan_run`, :class:`Committer`) with the order-free scoring done on
+workers (see :mod:`datahygiene.engine.workers`). Each shard is committed
+atomically (see :mod:`datahygiene.io.sink`), so a rerun with
+``resume=True`` skips what was committed and produces byte-identical files
+for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datahygiene.core.config import RunConfig
+from datahygiene.core.stage import ScoredBatch, StageContext
+from datahygiene.engine.commit import ProgressListener, ShardRunner, Silent, failure_record
+from datahygiene.engine.manifest import build_manifest
+from datahygiene.engine.pipeline import Pipeline, score_batches
+from datahygiene.io.sink import RunDir, atomic_write_json
+from datahygiene.io.sources import ShardSource, discover
+from datahygiene.reports.datasheet import write_datasheet
+from datahygiene.reports.verify import check_invariants
+
+__all__ = [
+    "Committer",
+    "OutputBusyError",
+    "OutputExistsError",
+    "Pipeline",
+    "ProgressListener",
+    "ResumeMismatchError",
+    "RunPlan",
+    "RunResult",
+    "plan_run",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+
+class OutputExistsError(RuntimeError):
+    """The output directory holds data and ``--resume`` was not given."""
+
+
+class OutputBusyError(OutputExistsError):
+    """Another run is committing into the same output directory."""
+
+
+class ResumeMismatchError(RuntimeError):
+    """``--resume`` on a directory written with another config or other inputs."""
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the manifest and the process exit status."""
+
+    manifest: dict[str, Any]
+    output: Path
+    failed_shards: list[str] = field(default_factory=list)
+    invariant_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.invariant_errors:
+            return 3
+        return 1 if self.failed_shards else 0
+
+
+def _identity(config: RunConfig, shards: list[ShardSource]) -> dict[str, Any]:
+    return {
+        "config_sha256": config.sha256(),
+        "inputs": [{"shard": s.shard_id, "kind": s.kind, "fingerprint": s.fingerprint()} for s in shards],
+    }
+
+
+def _check_output(run_dir: RunDir, identity: dict[str, Any], *, resume: bool) -> bool:
+    """Whether ``run_dir`` continues an earlier run; raises when it may not be used."""
+    if run_dir.identity_path.exists():
+        if not resume:
+            raise OutputExistsError(f"{run_dir.root} already holds a run; pass --resume to continue it")
+        previous = json.loads(run_dir.identity_path.read_text())
+        if previous != identity:
+            what = "config" if previous.get("config_sha256") != identity["config_sha256"] else "inputs"
+            raise ResumeMismatchError(f"cannot resume {run_dir.root}: its {what} differ from this run's")
+        return True
+    if not run_dir.is_empty():
+        raise OutputExistsError(f"output directory {run_dir.root} is not empty")
+    return False
+
+
+def _start_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig) -> None:
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    (run_dir.root / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
+    atomic_write_json(run_dir.identity_path, identity)
+
+
+@dataclass
+class RunPlan:
+    """A run's shards and which of them an earlier attempt already committed (checked, nothing written yet)."""
+
+    config: RunConfig
+    context: StageContext
+    run_dir: RunDir
+    shards: list[ShardSource]
+    identity: dict[str, Any]
+    resuming: bool
+    committed: dict[int, dict[str, Any]]
+    started: float
+
+    @property
+    def pending(self) -> list[ShardSource]:
+        """Shards still to commit, in input order."""
+        return [shard for shard in self.shards if shard.index not in self.committed]
+
+
+def plan_run(
+    config: RunConfig, inputs: list[str], output: Path, *, resume: bool = False, dedup_index: Path | None = None
+) -> RunPlan:
+    """Discover the shards and check the output directory; loads no model and writes nothing."""
+    started = time.time()
+    shards = discover(inputs, images_per_shard=config.limits.images_per_shard)
+    context = StageContext(
+        models_dir=config.models.dir,
+        offline=config.models.offline,
+        device=config.models.device,
+        dedup_index=dedup_index,
+    )
+    run_dir = RunDir(output)
+    identity = _identity(config, shards)
+    resuming = _check_output(run_dir, identity, resume=resume)
+    committed = run_dir.committed() if resuming else {}
+    return RunPlan(config, context, run_dir, shards, identity, resuming, committed, started)
+
+
+class Committer:
+    """Commits shards in input order, then writes the manifest and the datasheet (the run's global step).
+
+    The CLI and the flows both commit through this class; they differ only in
+    where the order-free stages ran.
+    """
+
+    def __init__(self, plan: RunPlan, listener: ProgressListener | None = None) -> None:
+        self.plan = plan
+        self.listener = listener or Silent()
+        self.committed = dict(plan.committed)
+        self.failures: dict[int, dict[str, Any]] = {}
+        self._runner: ShardRunner | None = None
+        self._lock: int | None = None
+
+    def close(self) -> None:
+        """Release the output directory's lock (``finish`` does this)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    @property
+    def attached(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def runner(self) -> ShardRunner:
+        if self._runner is None:
+            raise RuntimeError("attach a pipeline before committing")
+        return self._runner
+
+    def attach(self, pipeline: Pipeline) -> None:
+        """Lock and start (or continue) the output directory with a validated pipeline; restore committed state."""
+        plan = self.plan
+        try:
+            self._lock = plan.run_dir.lock()
+        except OSError:
+            raise OutputBusyError(f"another run is writing into {plan.run_dir.root}") from None
+        changed = plan.run_dir.committed() != plan.committed or (
+            not plan.resuming and plan.run_dir.identity_path.exists()
+        )
+        if changed:
+            self.close()
+            raise OutputBusyError(f"another run wrote into {plan.run_dir.root} since this one started; rerun it")
+        if not plan.resuming:
+            _start_output(plan.run_dir, plan.identity, plan.config)
+        self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
+        self._runner.restore(self.committed)
+        self.listener.run_started(plan.shards, skipped=len(plan.shards) - len(plan.pending))
+
+    def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
+        """Commit one shard (the next one in input order); returns its commit or error record."""
+        if shard.index in self.committed:
+            raise RuntimeError(f"shard {shard.shard_id} is already committed")
+        record = self.runner.commit(shard, batches)
+        self._record(shard, record)
+        return record
+
+    def fail(self, shard: ShardSource, error: BaseException) -> dict[str, Any]:
+        """Record a shard whose scoring failed; it stays pending for the next resume."""
+        record = failure_record(shard, error)
+        self._record(shard, record)
+        return record
+
+    def _record(self, shard: ShardSource, record: dict[str, Any]) -> None:
+        if "error" in record:
+            self.failures[shard.index] = record
+        else:
+            self.committed[shard.index] = record
+        self.listener.shard_done(shard, record)
+
+    def finish(self, *, write_documents: bool = True) -> RunResult:
+        """Publish persistent indexes (when every shard committed), write the manifest and the datasheet."""
+        plan, runner = self.plan, self.runner
+        if not self.failures:
+            for stage in runner.pipeline.stateful:
+                stage.commit_run()
+        manifest = build_manifest(
+            config=plan.config,
+            shards=plan.shards,
+            committed=self.committed,
+            failures=self.failures,
+            models=runner.models,
+            started=plan.started,
+            finished=time.time(),
+        )
+        atomic_write_json(plan.run_dir.manifest_path, manifest)
+        errors = check_invariants(plan.run_dir, manifest)
+        if write_documents:
+            log.info("writing the datasheet (skip with --no-datasheet)")
+            try:
+                write_datasheet(plan.run_dir.root)
+            except Exception as error:  # noqa: BLE001 - the documents must never fail a run whose data is committed
+                log.warning(
+                    "datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", plan.run_dir.root, error
+                )
+        self.close()
+        return RunResult(
+            manifest=manifest,
+            output=plan.run_dir.root,
+            failed_shards=[record["shard"] for record in self.failures.values()],
+            invariant_errors=errors,
+        )
+
+
+def run(
+    config: RunConfig,
+    inputs: list[str],
+    output: Path,
+    *,
+    resume: bool = False,
+    dedup_index: Path | None = None,
+    listener: ProgressListener | None = None,
+    write_documents: bool = True,
+) -> RunResult:
+    """Run the pipeline over ``inputs`` into ``output``; see the README for the contract."""
+    # Check the output directory before loading any model, create it after the
+    # pipeline (and so the policy) validated.
+    plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
+    pipeline = Pipeline(config, plan.context)
+    assert pipeline.scoring is not None  # built here, not on workers
+    committer = Committer(plan, listener)
+    try:
+        committer.attach(pipeline)
+        for shard in plan.pending:
+            committer.commit(shard, score_batches(shard, config, pipeline.scoring))
+        return committer.finish(write_documents=write_documents)
+    finally:
+        committer.close()

@@ -1,0 +1,242 @@
+"""Per-shard API for orchestrators (the Prefect flows): plan, score anywhere, commit in order, finish.
+
+1. :func:`plan_jobs` discovers the shards and checks the output directory
+   (the same checks as ``datahygiene run``); committed shards are left out.
+2. :func:`score_shard` runs the order-free stages over one shard on any
+   worker, in any order, and spools the scored batches under the output
+   directory. Stages are built once per worker process (cached by config
+   hash). A spool left by a crashed run is reused: its name carries the
+   shard's fingerprint and the config hash.
+3. :func:`commit_scored` runs the ordered stages (dedup) and the policy and
+   commits the shard; call it in input order, in one process.
+4. :func:`finish` writes the manifest and the datasheet.
+
+The CLI commits through the same :class:`~datahygiene.engine.run.Committer`, so
+both produce the same rows, reasons and files.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datahygiene import __version__
+from datahygiene.core import registry
+from datahygiene.core.config import RunConfig
+from datahygiene.core.stage import ChainSummary, StageContext
+from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
+from datahygiene.engine.run import Committer, RunPlan, RunResult, plan_run
+from datahygiene.io.sources import ShardSource
+from datahygiene.io.spool import read_spool, spool_info, write_spool
+from datahygiene.reports.verify import check_invariants
+
+log = logging.getLogger(__name__)
+
+SPOOL_DIR = Path("_tmp") / "scored"
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs to score one shard (picklable)."""
+
+    config: RunConfig
+    context: StageContext
+    output: Path
+    shard: ShardSource
+    key: str
+
+    @property
+    def spool_path(self) -> Path:
+        return self.output / SPOOL_DIR / f"{self.shard.index:05d}-{self.key[:24]}.arrow"
+
+
+@dataclass(frozen=True)
+class ScoredShard:
+    """A worker's report on one scored shard."""
+
+    index: int
+    shard_id: str
+    spool: Path
+    rows: int
+    batches: int
+    scoring: ChainSummary
+    worker: str
+    pipelines_built: int
+    seconds: float
+    reused: bool
+
+
+def shard_key(config: RunConfig, shard: ShardSource) -> str:
+    """Identity of a shard's scores: library version, config hash and the input shard's fingerprint."""
+    return hashlib.sha256(f"{__version__}|{config.sha256()}|{shard.fingerprint()}".encode()).hexdigest()
+
+
+def plan_jobs(
+    config: RunConfig, inputs: list[str], output: Path, *, resume: bool, dedup_index: Path | None = None
+) -> tuple[RunPlan, list[ShardJob]]:
+    """Check the output directory and list the shards still to commit (loads no model, writes nothing)."""
+    plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
+    jobs = [ShardJob(config, plan.context, output, shard, shard_key(config, shard)) for shard in plan.pending]
+    return plan, jobs
+
+
+_chains: dict[str, StageChain] = {}
+_chains_lock = threading.Lock()
+_builds = 0
+
+
+def scoring_chain(config: RunConfig, context: StageContext) -> StageChain:
+    """The order-free stages of ``config``, built once per process and reused by every later shard."""
+    global _builds
+    key = hashlib.sha256(f"{config.sha256()}|{context!r}".encode()).hexdigest()
+    with _chains_lock:
+        chain = _chains.get(key)
+        if chain is None:
+            chain = StageChain.build(split_stages(config)[0], context)
+            _chains[key] = chain
+            _builds += 1
+            log.info("built the scoring stages in %s", worker_name())
+        return chain
+
+
+def clear_scoring_cache() -> None:
+    """Drop the cached scoring stages of this process (benchmarks; a long-lived worker after a config change)."""
+    with _chains_lock:
+        _chains.clear()
+
+
+def pipelines_built() -> int:
+    """How many times this process built scoring stages (once per config, if the cache works)."""
+    return _builds
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def score_shard(job: ShardJob) -> ScoredShard:
+    """Run the order-free stages over one shard and spool the result; reuses a spool left by a crashed run."""
+    started = time.perf_counter()
+    registry.load_plugins(job.config.plugins)  # a fresh worker process has not parsed the config
+    path = job.spool_path
+    reused = path.exists()
+    if reused:
+        info = spool_info(path)
+    else:
+        chain = scoring_chain(job.config, job.context)
+        info = write_spool(path, score_batches(job.shard, job.config, chain), chain.summary())
+    return ScoredShard(
+        index=job.shard.index,
+        shard_id=job.shard.shard_id,
+        spool=path,
+        rows=info.rows,
+        batches=info.batches,
+        scoring=info.scoring,
+        worker=worker_name(),
+        pipelines_built=pipelines_built(),
+        seconds=round(time.perf_counter() - started, 3),
+        reused=reused,
+    )
+
+
+def commit_scored(committer: Committer, job: ShardJob, scored: ScoredShard) -> dict[str, object]:
+    """Commit a scored shard (the next in input order): ordered stages, policy, two-phase write."""
+    if not committer.attached:
+        committer.attach(Pipeline(job.config, job.context, scoring_summary=scored.scoring))
+    decode = bool(committer.runner.pipeline.ordered.stages)
+    record = committer.commit(job.shard, read_spool(scored.spool, job.config, decode_images=decode))
+    if "error" not in record:
+        scored.spool.unlink(missing_ok=True)
+    return record
+
+
+def finish(committer: Committer, *, write_documents: bool = True) -> RunResult:
+    """The global step: publish the dedup index, write the manifest and the datasheet."""
+    plan = committer.plan
+    if not committer.attached:  # nothing was scored in this attempt: every shard was committed before
+        committer.attach(Pipeline(plan.config, plan.context))
+    result = committer.finish(write_documents=write_documents)
+    if not result.failed_shards:
+        shutil.rmtree(plan.run_dir.root / SPOOL_DIR, ignore_errors=True)
+    return result
+
+
+def completed_result(plan: RunPlan) -> RunResult | None:
+    """The result of a run that already finished with every shard committed (a rerun then does nothing).
+
+    Finishing again would publish the dedup index a second time; scheduled
+    flows are rerun by hand or by retries, so this case must be a no-op.
+    """
+    if not plan.resuming or plan.pending or not plan.run_dir.manifest_path.exists():
+        return None
+    manifest: dict[str, Any] = json.loads(plan.run_dir.manifest_path.read_text())
+    finished = (
+        manifest.get("config_sha256") == plan.config.sha256()
+        and manifest.get("shards_failed") == 0
+        and manifest.get("shards_committed") == len(plan.shards)
+    )
+    if not finished:
+        return None
+    errors = check_invariants(plan.run_dir, manifest)
+    return RunResult(manifest=manifest, output=plan.run_dir.root, invariant_errors=errors)
+
+
+def discard_spools(plan: RunPlan) -> None:
+    """Remove what scoring wrote when the run stops before its output was started (a config error)."""
+    root = plan.run_dir.root
+    shutil.rmtree(root / SPOOL_DIR, ignore_errors=True)
+    if plan.resuming:
+        return
+    for directory in (root / SPOOL_DIR.parent, root):
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+
+
+#: ``errno`` values of I/O failures that a retry can cure (flaky network filesystems, busy devices).
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EIO,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EBUSY,
+        errno.ESTALE,
+        errno.ETIMEDOUT,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ECONNREFUSED,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying could cure ``error``: timeouts, broken connections, flaky I/O (or one of them as a cause).
+
+    Bad input never retries: rows that fail to parse or decode are already
+    rejected rows, and a missing file, a permission error or an unreadable
+    Parquet footer (pyarrow's ``OSError`` without an ``errno``) fails the
+    same way every time.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TimeoutError | ConnectionError):
+            return True
+        if isinstance(current, OSError) and current.errno in TRANSIENT_ERRNOS:
+            return True
+        current = current.__cause__
+    return False

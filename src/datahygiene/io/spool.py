@@ -1,0 +1,171 @@
+"""Scored shards on disk between a worker and the committer (Arrow IPC, one record batch per scored batch).
+
+A worker writes the records with the order-free stages' columns; each
+batch's reasons and its artifacts that the commit may need (embeddings,
+replacement images) ride along as the batch's custom metadata, so the committer sees
+exactly the batches the CLI would have held in memory. Images are not
+stored: the committer decodes them again from the ``image`` bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from datahygiene.core.columns import BASE_SCHEMA
+from datahygiene.core.config import RunConfig
+from datahygiene.core.reasons import Reasons
+from datahygiene.core.stage import ChainSummary, ScoredBatch
+from datahygiene.io.decode import decode_batch_images
+
+_REASONS = b"datahygiene.core.reasons"
+_ARRAY_ARTIFACT = b"datahygiene.artifact.array."
+_ROWS_ARTIFACT = b"datahygiene.artifact.rows."
+_SUMMARY = b"datahygiene.scoring"
+_FIELDS = b"datahygiene.scoring_fields"
+
+
+@dataclass(frozen=True)
+class SpoolInfo:
+    """What a spool file holds: rows, batches and the summary of the stages that scored it."""
+
+    rows: int
+    batches: int
+    scoring: ChainSummary
+
+
+def _summary_metadata(summary: ChainSummary) -> dict[bytes, bytes]:
+    fields_schema = pa.schema([stage_field for _, stage_field in summary.fields])
+    return {
+        _SUMMARY: orjson.dumps(
+            {"owners": [owner for owner, _ in summary.fields], "models": list(summary.models)},
+            default=str,
+        ),
+        _FIELDS: base64.b64encode(fields_schema.serialize().to_pybytes()),
+    }
+
+
+def _encode_artifact(name: str, value: Any, rows: int) -> tuple[bytes, bytes] | None:
+    """(metadata key, base64 payload) of an artifact the committer may need, or None for a worker-local one.
+
+    Two kinds travel: numeric arrays with one entry per row (embeddings for
+    semantic dedup) and ``{row: bytes}`` maps (replacement images, e.g. faces
+    blurred by the likeness stage). Anything else is a per-batch cache that
+    the scoring stages shared (parsed image metadata) and stays behind.
+    """
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, int) and isinstance(v, bytes) for k, v in value.items()):
+            return None
+        table = pa.table(
+            {"row": pa.array(list(value), pa.int64()), "value": pa.array(list(value.values()), pa.binary())}
+        )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return _ROWS_ARTIFACT + name.encode(), base64.b64encode(sink.getvalue().to_pybytes())
+    if not isinstance(value, np.ndarray | list | tuple):
+        return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    if array.dtype.kind not in "biuf" or array.ndim == 0 or array.shape[0] != rows:
+        return None
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return _ARRAY_ARTIFACT + name.encode(), base64.b64encode(buffer.getvalue())
+
+
+def _decode_artifacts(batch_metadata: dict[bytes, bytes]) -> dict[str, Any]:
+    artifacts: dict[str, Any] = {}
+    for key, value in batch_metadata.items():
+        if key.startswith(_ARRAY_ARTIFACT):
+            artifacts[key[len(_ARRAY_ARTIFACT) :].decode()] = np.load(
+                io.BytesIO(base64.b64decode(value)), allow_pickle=False
+            )
+        elif key.startswith(_ROWS_ARTIFACT):
+            table = pa.ipc.open_stream(pa.py_buffer(base64.b64decode(value))).read_all()
+            rows, payloads = table.column("row").to_pylist(), table.column("value").to_pylist()
+            artifacts[key[len(_ROWS_ARTIFACT) :].decode()] = dict(zip(rows, payloads, strict=True))
+    return artifacts
+
+
+def write_spool(path: Path, batches: Iterable[ScoredBatch], summary: ChainSummary) -> SpoolInfo:
+    """Write scored batches to ``path`` atomically (temporary name, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per writer: two attempts scoring the same shard at once each write their own file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    metadata = _summary_metadata(summary)
+    sink = pa.OSFile(str(temporary), "wb")
+    writer: pa.ipc.RecordBatchFileWriter | None = None
+    schema: pa.Schema | None = None
+    rows = count = 0
+    try:
+        for scored in batches:
+            records = scored.records
+            if writer is None or schema is None:
+                schema = records.schema.with_metadata({**(records.schema.metadata or {}), **metadata})
+                writer = pa.ipc.new_file(sink, schema)
+            batch_metadata = {_REASONS: orjson.dumps(scored.reasons.to_dict())}
+            for name, value in scored.artifacts.items():
+                encoded = _encode_artifact(name, value, records.num_rows)
+                if encoded is not None:
+                    batch_metadata[encoded[0]] = encoded[1]
+            writer.write_batch(records.replace_schema_metadata(schema.metadata), custom_metadata=batch_metadata)
+            rows += records.num_rows
+            count += 1
+        if writer is None:
+            fields = [stage_field for _, stage_field in summary.fields]
+            writer = pa.ipc.new_file(sink, pa.schema([*BASE_SCHEMA, *fields], metadata=metadata))
+        writer.close()
+    finally:
+        sink.close()
+    with temporary.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+    return SpoolInfo(rows=rows, batches=count, scoring=summary)
+
+
+def _read_summary(schema: pa.Schema) -> ChainSummary:
+    metadata = schema.metadata or {}
+    described = orjson.loads(metadata[_SUMMARY])
+    fields_schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(metadata[_FIELDS])))
+    owners: list[str] = described["owners"]
+    return ChainSummary(
+        fields=tuple(zip(owners, list(fields_schema), strict=True)),
+        models=tuple(described["models"]),
+    )
+
+
+def spool_info(path: Path) -> SpoolInfo:
+    """Read a spool file's summary without reading its rows."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+        return SpoolInfo(rows=rows, batches=reader.num_record_batches, scoring=_read_summary(reader.schema))
+
+
+def read_spool(path: Path, config: RunConfig, *, decode_images: bool) -> Iterator[ScoredBatch]:
+    """The scored batches of a spool file, in order; images decoded again when ``decode_images``."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        kept_metadata = {k: v for k, v in (reader.schema.metadata or {}).items() if k not in (_SUMMARY, _FIELDS)}
+        original_metadata = kept_metadata or None
+        for position in range(reader.num_record_batches):
+            records, batch_metadata = reader.get_batch_with_custom_metadata(position)
+            records = records.replace_schema_metadata(original_metadata)
+            batch_metadata = dict(batch_metadata or {})
+            reasons = Reasons.from_dict(orjson.loads(batch_metadata[_REASONS]))
+            artifacts = _decode_artifacts(batch_metadata)
+            images = decode_batch_images(records, Reasons(records.num_rows), config) if decode_images else None
+            yield ScoredBatch(records=records, reasons=reasons, images=images, artifacts=artifacts)

@@ -1,0 +1,115 @@
+"""Formatting shared by the Markdown, card and HTML renderers, so their numbers agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datahygiene.reports.datasheet.model import Audit, Datasheet
+
+#: Shown where there is no value.
+DASH = "\N{EN DASH}"
+
+#: Marks a question nobody has answered yet, in every document.
+TO_ANSWER = "TO ANSWER"
+
+
+def num(value: int | float | None) -> str:
+    """An integer with thousands separators, a float with up to 4 significant decimals, or a dash."""
+    if value is None:
+        return DASH
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.4g}"
+
+
+def pct(part: int | float, whole: int | float) -> str:
+    """``part`` as a percentage of ``whole`` (one decimal)."""
+    return f"{part / whole:.1%}" if whole else DASH
+
+
+def count_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
+    """(label, rows, share) for the summary table every document shows."""
+    total = sheet.counts["rows_in"]
+    labels = (("rows in", "rows_in"), ("kept", "rows_kept"), ("rejected", "rows_rejected"))
+    rows = [(label, num(sheet.counts[key]), pct(sheet.counts[key], total)) for label, key in labels]
+    rows.append(("quarantined", num(sheet.counts["rows_quarantined"]), pct(sheet.counts["rows_quarantined"], total)))
+    return rows
+
+
+#: Header of the reasons table; its first two columns are what the tests parse.
+REASON_HEADER = ("reason", "rows", "share of rows in", "rule", "stage (model)")
+
+
+def reason_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
+    """(reason, rows, share of rows in, rule, stage and model) for every reject reason, most frequent first."""
+    total = sheet.counts["rows_in"]
+    rows = []
+    for reason, count in sheet.reject_reasons.items():
+        source = sheet.reason_sources.get(reason, {})
+        rule = str(source.get("rule", DASH))
+        if source.get("action") == "quarantine":
+            rule += " (quarantine)"
+        stage = source.get("stage")
+        by = (
+            f"{stage} ({source.get('model') or 'no model'})"
+            if stage
+            else (f"column {source['column']}" if source.get("column") else DASH)
+        )
+        rows.append((reason, num(count), pct(count, total), rule, by))
+    return rows
+
+
+def model_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
+    """(stage, version, model, weights, sha256) of every stage in the run."""
+    rows = []
+    for entry in sheet.models:
+        weights = entry.get("weights") or entry.get("weights_path") or entry.get("path")
+        rows.append(
+            (
+                str(entry.get("stage")),
+                str(entry.get("version", "")),
+                str(entry.get("model") or "none"),
+                str(weights) if weights else DASH,
+                str(entry.get("sha256") or entry.get("weights_sha256") or DASH),
+            )
+        )
+    return rows
+
+
+def policy_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
+    """(condition, action, reason) of every policy rule."""
+    return [
+        (str(r.get("when")), str(r.get("action", "reject")), str(r.get("reason") or "(default)")) for r in sheet.policy
+    ]
+
+
+def flagged_rows(audit: Audit) -> list[tuple[str, str, str, str, str, str]]:
+    """(axis, group, filter, group drop rate, base rate, ratio) of every flagged pair."""
+    return [
+        (
+            group.axis,
+            group.group,
+            cell.filter,
+            f"{cell.rate:.1%} ({num(cell.dropped)}/{num(group.rows)})",
+            f"{cell.base_rate:.1%}",
+            "∞ (base rate 0)" if cell.ratio is None else f"{cell.ratio:.2f}x",
+        )
+        for group, cell in audit.flagged
+    ]
+
+
+def group_rows(audit: Audit) -> list[tuple[str, str, str, str, str, str]]:
+    """(axis, group, rows mentioning, kept, drop rate, flagged filters) for groups mentioned at least once."""
+    rows = []
+    for group in audit.groups:
+        if not group.rows:
+            continue
+        overall = group.cells[0]
+        flags = ", ".join(cell.filter for cell in group.cells if cell.flagged) or DASH
+        rows.append((group.axis, group.group, num(group.rows), num(group.rows_kept), f"{overall.rate:.1%}", flags))
+    return rows
+
+
+def describe_model(entry: dict[str, Any]) -> str:
+    """One line naming a stage's model."""
+    return f"{entry.get('stage')} v{entry.get('version', '?')}: {entry.get('model') or 'no model'}"

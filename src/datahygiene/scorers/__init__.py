@@ -1,1 +1,0 @@
-"""Text and image scorers: toxicity, NSFW and blocklists."""

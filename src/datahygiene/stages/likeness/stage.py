@@ -1,0 +1,210 @@
+"""``likeness``: faces in images and person names in text, tagged with evidence.
+
+Columns:
+
+- ``faces`` (int32): faces detected; null where the row has no decodable image.
+- ``face_area`` (float32): the largest face's share of the image (0 when none); null without an image.
+- ``likeness_signals`` (list<string>): ``face``, ``person_name``, and
+  ``identifiable_person`` when both occur in the row; empty when nothing.
+- ``likeness_evidence`` (list<string>): what triggered each signal (face boxes
+  in original pixels with area and score, the name text as written).
+- ``faces_blurred`` (bool): whether the row's image is written with its faces
+  blurred if the row is kept (``blur`` parameter); null without an image.
+
+Blurring never changes a column: the stage leaves the re-encoded image in the
+batch's :data:`~datahygiene.core.stage.IMAGE_REPLACEMENTS` artifact and the runner
+writes it in place of the original for rows the policy keeps. Rejected and
+quarantined rows keep the original image, for audit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from PIL import Image
+from pydantic import Field
+
+from datahygiene.core.registry import register
+from datahygiene.core.stage import IMAGE_REPLACEMENTS, Batch, StageBase, StageContext, StageParams
+from datahygiene.stages.likeness.blur import blur_faces, encode_like
+from datahygiene.stages.likeness.faces import Face, FaceDetector, HaarDetector, YuNetDetector, find_yunet
+from datahygiene.stages.likeness.names import NameFinder
+
+log = logging.getLogger(__name__)
+
+FACE, PERSON_NAME, IDENTIFIABLE = "face", "person_name", "identifiable_person"
+#: Evidence lists at most this many face boxes per row (the count is in ``faces``).
+MAX_FACE_EVIDENCE = 10
+
+
+class LikenessParams(StageParams):
+    """Detectors, their tuning, blurring, and user name lists."""
+
+    faces: bool = True
+    names: bool = True
+    #: ``auto``: YuNet when its ONNX file is in ``models.dir``, else the Haar cascade.
+    detector: Literal["auto", "haar", "yunet"] = "auto"
+    #: Longest side (pixels) of the copy faces are detected on.
+    max_side: int = Field(default=512, ge=64)
+    haar_cascade: str = "haarcascade_frontalface_alt2.xml"
+    haar_min_neighbors: int = Field(default=7, ge=1)
+    haar_scale_factor: float = Field(default=1.1, gt=1.0)
+    #: Smallest face side, as a share of the downscaled image's shorter side (and at least 20 px).
+    haar_min_face: float = Field(default=0.08, gt=0.0, lt=1.0)
+    yunet_score: float = Field(default=0.8, gt=0.0, lt=1.0)
+    #: Blur the faces of kept rows that carry any of these signals (empty: never blur).
+    blur: list[Literal["face", "identifiable_person"]] = Field(default_factory=list)
+    #: Grow each blurred box by this share of its size on every side.
+    blur_margin: float = Field(default=0.15, ge=0.0, le=1.0)
+    #: User files, one entry a line (``#`` comments): extra first names, surnames,
+    #: full names always reported (e.g. public figures), and words that end a name.
+    first_names_files: list[Path] = Field(default_factory=list)
+    surnames_files: list[Path] = Field(default_factory=list)
+    names_files: list[Path] = Field(default_factory=list)
+    stop_words_files: list[Path] = Field(default_factory=list)
+
+
+def make_detector(params: LikenessParams, context: StageContext) -> FaceDetector:
+    """YuNet when asked for or (``auto``) when its weights resolve; the Haar cascade otherwise."""
+    weights = find_yunet(context.models_dir)
+    if params.detector == "yunet" and weights is None:
+        raise FileNotFoundError(
+            f"likeness: detector 'yunet' needs face_detection_yunet_2023mar.onnx in models.dir ({context.models_dir})"
+        )
+    if params.detector != "haar" and weights is not None:
+        log.info("likeness: using the YuNet face detector %s", weights)
+        return YuNetDetector(weights, max_side=params.max_side, score_threshold=params.yunet_score)
+    return HaarDetector(
+        cascade=params.haar_cascade,
+        max_side=params.max_side,
+        scale_factor=params.haar_scale_factor,
+        min_neighbors=params.haar_min_neighbors,
+        min_face=params.haar_min_face,
+    )
+
+
+@dataclass
+class RowTags:
+    """What the stage found in one row."""
+
+    faces: list[Face] | None  # None: no decodable image, or face detection off
+    area: float | None = None
+    signals: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+
+def original_bytes(batch: Batch) -> list[bytes | None]:
+    """The encoded image of every row (``None`` where there is none)."""
+    column = batch.column("image")
+    if column is None:
+        return [None] * batch.num_rows
+    values: list[bytes | None] = pc.struct_field(column, "bytes").to_pylist()
+    return values
+
+
+def face_evidence(face: Face, width: int, height: int) -> str:
+    """``face box=x,y,w,h area=0.031 score=56.4`` (box in original-image pixels)."""
+    area = face.area_fraction(width, height)
+    return f"face box={face.x},{face.y},{face.w},{face.h} area={area:.4f} score={face.score:g}"
+
+
+@register("likeness")
+class LikenessStage(StageBase[LikenessParams]):
+    """Tags rows that show a face, name a person, or both; optionally blurs faces of kept images."""
+
+    Params: ClassVar[type[StageParams]] = LikenessParams
+
+    def __init__(self, params: StageParams, context: StageContext) -> None:
+        super().__init__(params, context)
+        self.detector: FaceDetector | None = make_detector(self.params, context) if self.params.faces else None
+        self.finder: NameFinder | None = None
+        if self.params.names:
+            self.finder = NameFinder.from_files(
+                first_names=self.params.first_names_files,
+                surnames=self.params.surnames_files,
+                full_names=self.params.names_files,
+                stop_words=self.params.stop_words_files,
+            )
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema(
+            [
+                ("faces", pa.int32()),
+                ("face_area", pa.float32()),
+                ("likeness_signals", pa.list_(pa.string())),
+                ("likeness_evidence", pa.list_(pa.string())),
+                ("faces_blurred", pa.bool_()),
+            ]
+        )
+
+    def detect(self, image: Image.Image | None) -> list[Face] | None:
+        """Faces in one image; ``None`` without an image or with face detection off."""
+        if image is None or self.detector is None:
+            return None
+        return self.detector.detect(image)
+
+    def names(self, text: str | None) -> list[str]:
+        """Person names in one text (none with name finding off)."""
+        return self.finder.find(text) if self.finder is not None else []
+
+    def tag(self, image: Image.Image | None, text: str | None) -> RowTags:
+        """Faces, names, signals and evidence of one row."""
+        faces = self.detect(image)
+        names = self.names(text)
+        tags = RowTags(faces=faces)
+        if faces:
+            assert image is not None
+            tags.area = max(f.area_fraction(image.width, image.height) for f in faces)
+            tags.signals.append(FACE)
+            tags.evidence.extend(face_evidence(f, image.width, image.height) for f in faces[:MAX_FACE_EVIDENCE])
+            if len(faces) > MAX_FACE_EVIDENCE:
+                tags.evidence.append(f"face: {len(faces) - MAX_FACE_EVIDENCE} more")
+        elif faces is not None:
+            tags.area = 0.0
+        if names:
+            tags.signals.append(PERSON_NAME)
+            tags.evidence.extend(f"person_name: {name}" for name in names)
+        if faces and names:
+            tags.signals.append(IDENTIFIABLE)
+            tags.evidence.append(f"identifiable_person: {len(faces)} face(s) with name {names[0]!r}")
+        return tags
+
+    def process(self, batch: Batch) -> dict[str, pa.Array]:
+        """Detect, match and tag every row; leave blurred images for kept rows in the batch artifacts."""
+        images = batch.images or [None] * batch.num_rows
+        rows = [self.tag(image, text) for image, text in zip(images, batch.texts(), strict=True)]
+        blurred: list[bool | None] = []
+        originals: list[bytes | None] | None = None
+        for row, (image, tags) in enumerate(zip(images, rows, strict=True)):
+            blur = bool(tags.faces) and any(signal in self.params.blur for signal in tags.signals)
+            if blur and image is not None and tags.faces:
+                if originals is None:
+                    originals = original_bytes(batch)
+                replacement = blur_faces(image, tags.faces, margin=self.params.blur_margin)
+                batch.artifacts.setdefault(IMAGE_REPLACEMENTS, {})[row] = encode_like(
+                    replacement, originals[row] or b""
+                )
+            blurred.append(None if image is None else blur)
+        return {
+            "faces": pa.array([None if t.faces is None else len(t.faces) for t in rows], pa.int32()),
+            "face_area": pa.array([t.area for t in rows], pa.float32()),
+            "likeness_signals": pa.array([t.signals for t in rows], pa.list_(pa.string())),
+            "likeness_evidence": pa.array([t.evidence for t in rows], pa.list_(pa.string())),
+            "faces_blurred": pa.array(blurred, pa.bool_()),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Which face detector ran (with its settings or weights) and the name lexicon."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model": self.detector.name if self.detector is not None else None,
+            "faces": self.detector.describe() if self.detector is not None else None,
+            "names": "census-1990 lexicon + capitalisation rules" if self.finder is not None else None,
+            "blur": list(self.params.blur),
+        }
