@@ -42,8 +42,9 @@ import pyarrow.parquet as pq
 
 from datahygiene.core.stage import Batch
 from datahygiene.stages.dedup import minhash
-from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, resolve_rows
+from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA
 from datahygiene.stages.dedup.features import Features, compute
+from datahygiene.stages.dedup.matcher import resolve_rows
 from datahygiene.stages.dedup.normalize import mix64
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.state import DedupState
