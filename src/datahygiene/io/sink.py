@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 ROUTES = ("kept", "rejected", "quarantined")
 _ROW_GROUP_ROWS = 65_536
+#: A row group is also cut at this many bytes of Arrow data (long documents: memory stays bounded).
+_ROW_GROUP_BYTES = 64 << 20
 
 
 def fsync_dir(directory: Path) -> None:
@@ -140,21 +142,23 @@ class _RouteWriter:
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
         self.rows += batch.num_rows
-        if self._pending_rows >= _ROW_GROUP_ROWS:
+        if self._pending_rows >= _ROW_GROUP_ROWS or self._pending_bytes >= _ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if not self._pending:
             return
         table = pa.Table.from_batches(self._pending)
-        self._pending, self._pending_rows = [], 0
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         if self._writer is None:
             schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.metadata})
             self.path.parent.mkdir(parents=True, exist_ok=True)

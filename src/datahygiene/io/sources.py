@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
+import itertools
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -48,25 +50,25 @@ class RowFailure:
     raw: bytes
 
 
+#: Default byte budget of one batch as read (``RunConfig.batch_bytes``).
+DEFAULT_BATCH_BYTES = 64 << 20
+
+
 @dataclass
 class SourceBatch:
     """Rows as read. ``records`` is columnar; ``rows`` is used by row-based formats.
 
-    Exactly one of ``records`` and ``rows`` is set. In ``rows``, a failed row is a
-    :class:`RowFailure`; in columnar batches failures are listed in ``failures``
-    as (row index, failure) and their record values are null.
+    Exactly one of ``records``, ``rows`` and ``json_lines`` is set. In ``rows``, a
+    failed row is a :class:`RowFailure`; in columnar batches failures are listed in
+    ``failures`` as (row index, failure) and their record values are null.
+    ``json_lines`` holds whole JSON Lines as read (blank lines included); the
+    normaliser parses them (columnar when it can, else line by line).
     """
 
     records: pa.RecordBatch | None = None
     rows: list[dict[str, Any] | RowFailure] | None = None
     failures: list[tuple[int, RowFailure]] = field(default_factory=list)
-
-    @property
-    def num_rows(self) -> int:
-        if self.records is not None:
-            rows: int = self.records.num_rows
-            return rows
-        return len(self.rows or [])
+    json_lines: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,8 @@ class ShardSource:
             return None  # reading the shard reports the problem
         return rows
 
-    def read(self, batch_size: int) -> Iterator[SourceBatch]:
-        """Stream the shard's rows in batches of at most ``batch_size``."""
+    def read(self, batch_size: int, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[SourceBatch]:
+        """Stream the shard's rows in batches of at most ``batch_size`` rows and about ``batch_bytes`` bytes."""
         readers = {
             "parquet": _read_parquet,
             "jsonl": _read_jsonl,
@@ -110,7 +112,7 @@ class ShardSource:
             "images": _read_images,
             "hf": _read_hf,
         }
-        return readers[self.kind](self, batch_size)
+        return readers[self.kind](self, batch_size, batch_bytes)
 
 
 def _kind_of(path: Path) -> ShardKind | None:
@@ -217,7 +219,7 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
 # --- readers -----------------------------------------------------------------
 
 
-def _read_parquet(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_parquet(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     assert shard.path is not None
     with pq.ParquetFile(shard.path) as parquet:
         for records in parquet.iter_batches(batch_size=batch_size):
@@ -255,20 +257,45 @@ def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
     return value
 
 
-def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_jsonl(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
+    """Whole lines, about ``batch_bytes`` at a time (a longer line is read whole), at most ``batch_size`` lines."""
     assert shard.path is not None
-    rows: list[dict[str, Any] | RowFailure] = []
     with _open_lines(shard.path) as handle:
-        for line in handle:
-            content = line.rstrip(b"\r\n")
-            if not content.strip():
-                continue  # blank lines are separators, not rows
+        pending = b""
+        while chunk := handle.read(batch_bytes):
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                pending += chunk  # no line end yet: one long line
+                continue
+            blocks = _line_blocks(b"".join((pending, memoryview(chunk)[:cut])), batch_size)
+            pending = chunk[cut:]
+            del chunk
+            while blocks:  # hand each block over without keeping a reference (the batch may drop it)
+                yield SourceBatch(json_lines=blocks.pop())
+        blocks = _line_blocks(pending, batch_size) if pending else []
+        while blocks:
+            yield SourceBatch(json_lines=blocks.pop())
+
+
+def _line_blocks(block: bytes, batch_size: int) -> list[bytes]:
+    """``block`` cut after every ``batch_size``-th line, last block first (for ``pop``)."""
+    if block.count(b"\n") + (not block.endswith(b"\n")) <= batch_size:
+        return [block]
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")) + 1
+    cuts = [0, *ends[batch_size - 1 :: batch_size].tolist()]
+    if cuts[-1] < len(block):
+        cuts.append(len(block))
+    return [block[start:stop] for start, stop in reversed(list(itertools.pairwise(cuts)))]
+
+
+def json_line_rows(block: bytes) -> list[dict[str, Any] | RowFailure]:
+    """The non-blank lines of a JSON Lines block, parsed one by one (failures kept as rows)."""
+    rows: list[dict[str, Any] | RowFailure] = []
+    for line in block.split(b"\n"):
+        content = line.rstrip(b"\r\n")
+        if content.strip():  # blank lines are separators, not rows
             rows.append(parse_json_line(content))
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows)
-                rows = []
-    if rows:
-        yield SourceBatch(rows=rows)
+    return rows
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -278,7 +305,7 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(handle), [])
 
 
-def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_csv(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     assert shard.path is not None
     header = _csv_header(shard.path)
     if not header:
@@ -307,7 +334,7 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
         yield SourceBatch(records=empty, failures=list(enumerate(bad_rows)))
 
 
-def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_webdataset(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each."""
     assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
@@ -358,7 +385,7 @@ def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
     return sample
 
 
-def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_images(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     assert shard.root is not None
     for start in range(0, len(shard.files), batch_size):
         chunk = shard.files[start : start + batch_size]
@@ -382,7 +409,7 @@ def _load_hf(path: str, args: dict[str, str]) -> Any:
     return datasets.load_dataset(path, **options)
 
 
-def _read_hf(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_hf(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     args = dict(shard.hf_args)
     dataset = _load_hf(args.pop("path"), args)
     if shard.hf_shard is not None and shard.hf_shard[1] > 1:
