@@ -5,33 +5,56 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow.parquet as pq
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from datahygiene import __version__
 from datahygiene.cli.calibrate import calibrate
 from datahygiene.cli.datasheet import datasheet
 from datahygiene.cli.dedup import dedup_distributed_command
 from datahygiene.cli.trace import trace_command
-from datahygiene.core.config import ConfigError, load_config
-from datahygiene.engine.run import OutputExistsError, ResumeMismatchError, RunResult, run
-from datahygiene.io.sources import InputError, ShardSource
+
+if TYPE_CHECKING:  # imported where used: `--help` and `stages` load no data or model library
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from datahygiene.engine.run import RunResult
+    from datahygiene.io.sources import ShardSource
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Make training datasets safe to train on.")
-console = Console(stderr=True)
 
 EXIT_USAGE = 2
 
 
+@cache
+def _console() -> Console:
+    """The stderr console (rich is imported on first use)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class _LazyRichHandler(logging.Handler):
+    """A logging handler that builds rich's handler on the first record (most commands never log)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self._inner: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._inner is None:
+            from rich.logging import RichHandler
+
+            self._inner = RichHandler(console=_console(), show_path=False, show_time=False)
+            self._inner.setFormatter(self.formatter)
+        self._inner.handle(record)
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -48,7 +71,7 @@ class _RichProgress:
         self.total_shards = len(shards)
         self.done_shards = skipped
         if skipped:
-            console.print(f"resuming: {skipped} of {len(shards)} shards already committed")
+            _console().print(f"resuming: {skipped} of {len(shards)} shards already committed")
 
     def rows_done(self, shard: ShardSource, rows: int) -> None:
         self.progress.update(self.task, advance=rows, description=f"shard {self.done_shards + 1}/{self.total_shards}")
@@ -56,10 +79,12 @@ class _RichProgress:
     def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
         self.done_shards += 1
         if "error" in record:
-            console.print(f"[red]shard failed[/] {shard.shard_id}: {record['error']}", highlight=False)
+            _console().print(f"[red]shard failed[/] {shard.shard_id}: {record['error']}", highlight=False)
 
 
 def _summary(result: RunResult) -> Table:
+    from rich.table import Table
+
     manifest = result.manifest
     table = Table(title=f"datahygiene run -> {result.output}", show_header=True)
     table.add_column("")
@@ -93,6 +118,13 @@ def run_command(
     ] = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from datahygiene.core.config import ConfigError, load_config
+    from datahygiene.engine.run import OutputExistsError, ResumeMismatchError, run
+    from datahygiene.io.sources import InputError
+
+    console = _console()
     extra = list(overrides or [])
     if offline:
         extra.append("models.offline=true")
@@ -140,6 +172,13 @@ def inspect_command(
     samples: Annotated[int, typer.Option(help="Rejected rows to show.")] = 10,
 ) -> None:
     """Print a run's manifest summary and sample rejected rows with their reasons."""
+    import pyarrow.parquet as pq
+    from rich.console import Console
+    from rich.table import Table
+
+    from datahygiene.engine.run import RunResult
+
+    console = _console()
     manifest_path = output / "manifest.json"
     if not manifest_path.exists():
         raise _fail(f"{output} has no manifest.json (not a finished run?)")
@@ -168,6 +207,9 @@ def inspect_command(
 
 def _print_kept_tags(output: Path) -> None:
     """Tags the policy did not act on (likeness, copyright, synthetic ...): rows kept with each."""
+    from rich.console import Console
+    from rich.table import Table
+
     from datahygiene.reports.tags import kept_tag_counts
 
     counts = kept_tag_counts(output)
@@ -191,7 +233,7 @@ def verify_command(output: Annotated[Path, typer.Argument(help="A run's output d
 
     errors = verify_run(RunDir(output))
     for message in errors:
-        console.print(f"[bold red]mismatch:[/] {message}", highlight=False)
+        _console().print(f"[bold red]mismatch:[/] {message}", highlight=False)
     if errors:
         raise typer.Exit(1)
     typer.echo(f"{output}: every output file matches the manifest")
@@ -228,12 +270,11 @@ def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-    )
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", handlers=[_LazyRichHandler(level)])
     if version:
+        from datahygiene import __version__
+
         typer.echo(__version__)
         raise typer.Exit(0)
 
@@ -243,5 +284,5 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        console.print("interrupted; committed shards are kept, rerun with --resume")
+        _console().print("interrupted; committed shards are kept, rerun with --resume")
         sys.exit(130)

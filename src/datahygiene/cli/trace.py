@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from datahygiene.reports.trace import trace
-
 
 def _value(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
@@ -21,6 +19,8 @@ def trace_command(
     row_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (the output `id` column).")],
 ) -> None:
     """Trace a row to its input shard and row, the run's config and models, and its verdict."""
+    from datahygiene.reports.trace import trace
+
     if not (output / "manifest.json").exists():
         typer.echo(f"error: {output} has no manifest.json (not a finished run?)", err=True)
         raise typer.Exit(2)
