@@ -15,7 +15,8 @@ from datahygiene.core.reasons import Reasons
 from datahygiene.core.stage import IMAGE_REPLACEMENTS, ChainSummary, ScoredBatch
 from datahygiene.engine import workers as orchestrate
 from datahygiene.engine.pipeline import Pipeline
-from datahygiene.engine.run import Committer, OutputBusyError, run
+from datahygiene.engine.plan import OutputBusyError
+from datahygiene.engine.run import Committer, run
 from datahygiene.io.spool import read_spool, write_spool
 from tests.flows.data import comparable_manifest, flow_config, make_inputs, output_files
 from tests.stages.likeness.conftest import encode, scene

@@ -21,7 +21,8 @@ from datahygiene.cli.datasheet import datasheet
 from datahygiene.cli.dedup import dedup_distributed_command
 from datahygiene.cli.trace import trace_command
 from datahygiene.core.config import ConfigError, load_config
-from datahygiene.engine.run import OutputExistsError, ResumeMismatchError, RunResult, run
+from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
+from datahygiene.engine.run import RunResult, run
 from datahygiene.io.sources import InputError, ShardSource
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Make training datasets safe to train on.")

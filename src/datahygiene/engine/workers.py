@@ -35,7 +35,8 @@ from datahygiene.core import registry
 from datahygiene.core.config import RunConfig
 from datahygiene.core.stage import ChainSummary, StageContext
 from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
-from datahygiene.engine.run import Committer, RunPlan, RunResult, plan_run
+from datahygiene.engine.plan import RunPlan, plan_run
+from datahygiene.engine.run import Committer, RunResult
 from datahygiene.io.sources import ShardSource
 from datahygiene.io.spool import read_spool, spool_info, write_spool
 from datahygiene.reports.verify import check_invariants
