@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 import yaml
 
+from datahygiene.cli.common import fail
+from datahygiene.io.sink import NotARunError
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.datasheet.audit import IdentityTermsError
-from datahygiene.reports.datasheet.build import NotARunError
 from datahygiene.reports.datasheet.questions import AnswersError
 
 
@@ -33,8 +34,7 @@ def datasheet(
     """Write datasheet.md, datasheet.json, README.md and datasheet.html from a run, without rerunning models."""
     for given in (answers, identity_terms):
         if given is not None and not given.is_file():
-            typer.echo(f"error: {given} is not a file", err=True)
-            raise typer.Exit(2)
+            raise fail(f"{given} is not a file")
     try:
         paths = write_datasheet(
             output,
@@ -45,7 +45,6 @@ def datasheet(
             blur=not no_blur,
         )
     except (NotARunError, AnswersError, IdentityTermsError, yaml.YAMLError) as error:
-        typer.echo(f"error: {error}".replace("\n", " "), err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(error)) from None
     for path in paths:
         typer.echo(str(path))

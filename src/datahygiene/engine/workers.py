@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -28,7 +27,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from datahygiene import __version__
 from datahygiene.core import registry
@@ -37,6 +35,7 @@ from datahygiene.core.stage import ChainSummary, StageContext
 from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
 from datahygiene.engine.plan import RunPlan, plan_run
 from datahygiene.engine.run import Committer, RunResult
+from datahygiene.io.sink import NotARunError
 from datahygiene.io.sources import ShardSource
 from datahygiene.io.spool import read_spool, spool_info, write_spool
 from datahygiene.reports.verify import check_invariants
@@ -179,9 +178,12 @@ def completed_result(plan: RunPlan) -> RunResult | None:
     Finishing again would publish the dedup index a second time; scheduled
     flows are rerun by hand or by retries, so this case must be a no-op.
     """
-    if not plan.resuming or plan.pending or not plan.run_dir.manifest_path.exists():
+    if not plan.resuming or plan.pending:
         return None
-    manifest: dict[str, Any] = json.loads(plan.run_dir.manifest_path.read_text())
+    try:
+        manifest = plan.run_dir.read_manifest()
+    except NotARunError:  # killed before the manifest was (completely) written: finish again
+        return None
     finished = (
         manifest.get("config_sha256") == plan.config.sha256()
         and manifest.get("shards_failed") == 0
