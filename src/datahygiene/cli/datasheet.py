@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from datahygiene.cli.common import fail
+
 
 def datasheet(
     output: Annotated[Path, typer.Argument(help="A finished run's output directory.")],
@@ -27,15 +29,14 @@ def datasheet(
     """Write datasheet.md, datasheet.json, README.md and datasheet.html from a run, without rerunning models."""
     import yaml
 
+    from datahygiene.io.sink import NotARunError
     from datahygiene.reports.datasheet import write_datasheet
     from datahygiene.reports.datasheet.audit import IdentityTermsError
-    from datahygiene.reports.datasheet.build import NotARunError
     from datahygiene.reports.datasheet.questions import AnswersError
 
     for given in (answers, identity_terms):
         if given is not None and not given.is_file():
-            typer.echo(f"error: {given} is not a file", err=True)
-            raise typer.Exit(2)
+            raise fail(f"{given} is not a file")
     try:
         paths = write_datasheet(
             output,
@@ -46,7 +47,6 @@ def datasheet(
             blur=not no_blur,
         )
     except (NotARunError, AnswersError, IdentityTermsError, yaml.YAMLError) as error:
-        typer.echo(f"error: {error}".replace("\n", " "), err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(error)) from None
     for path in paths:
         typer.echo(str(path))

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from datahygiene.cli.common import fail
+
 
 def dedup_distributed_command(
     inputs: Annotated[list[Path], typer.Argument(help="Parquet shards with `id` and `text`, in input order.")],
@@ -29,13 +31,11 @@ def dedup_distributed_command(
 
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
-        typer.echo(f"error: not a file: {', '.join(missing)}", err=True)
-        raise typer.Exit(2)
+        raise fail(f"not a file: {', '.join(missing)}")
     try:
         dedup_params = DedupParams.model_validate(yaml.safe_load(params) or {})
     except (yaml.YAMLError, ValidationError) as exc:
-        typer.echo(f"error: bad --params: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise fail(f"bad --params: {exc}") from exc
     if scheduler or workers:
         from dask.distributed import Client, LocalCluster
 

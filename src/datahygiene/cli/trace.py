@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from datahygiene.cli.common import fail
+
 
 def _value(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
@@ -19,11 +21,13 @@ def trace_command(
     row_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (the output `id` column).")],
 ) -> None:
     """Trace a row to its input shard and row, the run's config and models, and its verdict."""
+    from datahygiene.io.sink import NotARunError, RunDir
     from datahygiene.reports.trace import trace
 
-    if not (output / "manifest.json").exists():
-        typer.echo(f"error: {output} has no manifest.json (not a finished run?)", err=True)
-        raise typer.Exit(2)
+    try:
+        RunDir(output).read_manifest()
+    except NotARunError as error:
+        raise fail(str(error)) from None
     rows = trace(output, row_id)
     if not rows:
         typer.echo(f"no output row has id {row_id!r}", err=True)

@@ -266,6 +266,10 @@ class ShardWriter:
         shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
 
 
+class NotARunError(FileNotFoundError):
+    """The directory holds no readable ``manifest.json``: not a finished run."""
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Paths inside one run's output directory."""
@@ -291,6 +295,20 @@ class RunDir:
     @property
     def manifest_path(self) -> Path:
         return self.root / "manifest.json"
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The finished run's manifest; :class:`NotARunError` (one line) when there is none or it is not JSON."""
+        try:
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotARunError(f"{self.root} has no manifest.json (not a finished run?)") from None
+        except NotADirectoryError:
+            raise NotARunError(f"{self.root} is not a directory (not a run's output?)") from None
+        except (UnicodeDecodeError, ValueError) as error:
+            raise NotARunError(f"{self.manifest_path} is not a valid manifest: {error}") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
+            raise NotARunError(f"{self.manifest_path} is not a datahygiene manifest")
+        return manifest
 
     def committed(self) -> dict[int, dict[str, Any]]:
         """Commit records by shard index."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
+from datahygiene.core.stage import Batch, ColumnRole, StageBase, StageContext, StageParams
 from datahygiene.stages.dedup.features import compute
 from datahygiene.stages.dedup.matcher import resolve_rows
 from datahygiene.stages.dedup.params import DedupParams
@@ -52,6 +53,8 @@ class DedupStage(StageBase[DedupParams]):
     def output_schema(self) -> pa.Schema:
         """``dup_of`` (representative id), ``dup_kind`` (exact|near|semantic), ``dup_similarity``."""
         return OUTPUT_SCHEMA
+
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {"dup_kind": ColumnRole.DUPLICATE_KIND}
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
