@@ -150,6 +150,14 @@ class StageBase(Generic[ParamsT]):
     #: False for a stage that cannot run in a Prefect flow (its work cannot travel from workers to the
     #: committer); the flow refuses such a config before any work starts.
     runs_in_flows: ClassVar[bool] = True
+    #: Whether the stage reads full-resolution pixels from ``Batch.images``. When no stage of a run does,
+    #: the runner validates images by a reduced-size decode and passes those (smaller, grey) pictures.
+    needs_full_image: ClassVar[bool] = True
+
+    @classmethod
+    def full_images(cls, params: StageParams) -> bool:
+        """Whether this stage, with these params, needs full-resolution pixels (``needs_full_image``)."""
+        return cls.needs_full_image
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         if not isinstance(params, self.Params):

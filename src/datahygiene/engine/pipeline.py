@@ -157,7 +157,7 @@ def read_batches(shard: ShardSource, config: RunConfig) -> Iterator[tuple[pa.Rec
     context = ShardContext(shard_id=shard.shard_id, root=shard.root, columns=config.columns)
     size = config.image_batch_size if shard.kind in ("images", "webdataset") else config.batch_size
     first_row = 0
-    for source in shard.read(size):
+    for source in shard.read(size, config.batch_bytes):
         records, reasons = normalize(source, context, first_row)
         first_row += records.num_rows
         step = config.image_batch_size if has_images(records) else max(records.num_rows, 1)

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 ROUTES = ("kept", "rejected", "quarantined")
 _ROW_GROUP_ROWS = 65_536
 #: A row group is also cut at this many bytes of Arrow data (long documents: memory stays bounded).
-_ROW_GROUP_BYTES = 64 << 20
+_ROW_GROUP_BYTES = 16 << 20
 
 
 def fsync_dir(directory: Path) -> None:
@@ -97,7 +97,7 @@ class _BackgroundWrites:
     At most ``limit`` row groups wait, which bounds memory.
     """
 
-    def __init__(self, limit: int = 2) -> None:
+    def __init__(self, limit: int = 1) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._pending: deque[Future[None]] = deque()
         self._limit = limit

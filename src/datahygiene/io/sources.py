@@ -9,25 +9,43 @@ row: a line that cannot be parsed becomes a row with ``failure`` set.
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
-import itertools
-import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
-import numpy as np
-import orjson
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from datahygiene.io.readers import READERS
+from datahygiene.io.rows import (
+    DEFAULT_BATCH_BYTES,
+    IMAGE_SUFFIXES,
+    RowFailure,
+    SourceBatch,
+    json_line_rows,
+    load_hf,
+    parse_json_line,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_BYTES",
+    "IMAGE_SUFFIXES",
+    "InputError",
+    "RowFailure",
+    "ShardSource",
+    "SourceBatch",
+    "discover",
+    "file_bytes",
+    "json_line_rows",
+    "load_hf",
+    "parse_json_line",
+]
 
 ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 _DATA_SUFFIXES: dict[str, ShardKind] = {
     ".parquet": "parquet",
     ".jsonl": "jsonl",
@@ -40,35 +58,6 @@ _DATA_SUFFIXES: dict[str, ShardKind] = {
 
 class InputError(ValueError):
     """An ``--input`` argument that names nothing readable."""
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    """Why a row could not be parsed, with its original bytes."""
-
-    reason: str
-    raw: bytes
-
-
-#: Default byte budget of one batch as read (``RunConfig.batch_bytes``).
-DEFAULT_BATCH_BYTES = 64 << 20
-
-
-@dataclass
-class SourceBatch:
-    """Rows as read. ``records`` is columnar; ``rows`` is used by row-based formats.
-
-    Exactly one of ``records``, ``rows`` and ``json_lines`` is set. In ``rows``, a
-    failed row is a :class:`RowFailure`; in columnar batches failures are listed in
-    ``failures`` as (row index, failure) and their record values are null.
-    ``json_lines`` holds whole JSON Lines as read (blank lines included); the
-    normaliser parses them (columnar when it can, else line by line).
-    """
-
-    records: pa.RecordBatch | None = None
-    rows: list[dict[str, Any] | RowFailure] | None = None
-    failures: list[tuple[int, RowFailure]] = field(default_factory=list)
-    json_lines: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -104,15 +93,7 @@ class ShardSource:
 
     def read(self, batch_size: int, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[SourceBatch]:
         """Stream the shard's rows in batches of at most ``batch_size`` rows and about ``batch_bytes`` bytes."""
-        readers = {
-            "parquet": _read_parquet,
-            "jsonl": _read_jsonl,
-            "csv": _read_csv,
-            "webdataset": _read_webdataset,
-            "images": _read_images,
-            "hf": _read_hf,
-        }
-        return readers[self.kind](self, batch_size, batch_bytes)
+        return READERS[self.kind](self, batch_size, batch_bytes)
 
 
 def _kind_of(path: Path) -> ShardKind | None:
@@ -156,7 +137,7 @@ def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
     args = tuple(sorted(parse_qsl(parts.query)))
     if not path:
         raise InputError(f"{spec}: expected hf:PATH[?split=...&name=...&data_files=...]")
-    dataset = _load_hf(path, dict(args))
+    dataset = load_hf(path, dict(args))
     count = max(1, int(getattr(dataset, "num_shards", getattr(dataset, "n_shards", 1))))
     return [
         ShardSource(
@@ -217,207 +198,6 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
 
 
 # --- readers -----------------------------------------------------------------
-
-
-def _read_parquet(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    assert shard.path is not None
-    with pq.ParquetFile(shard.path) as parquet:
-        for records in parquet.iter_batches(batch_size=batch_size):
-            yield SourceBatch(records=records)
-
-
-def _open_lines(path: Path) -> IO[bytes]:
-    if path.name.lower().endswith(".gz"):
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
-
-
-def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
-    """Parse one JSONL line; failures say whether the bytes or the JSON are bad."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            return RowFailure("invalid_utf8", line)
-        try:
-            value = orjson.loads(text.encode("utf-8", "surrogatepass"))
-        except orjson.JSONDecodeError:
-            import json
-
-            try:
-                json.loads(text)
-            except ValueError:
-                return RowFailure("malformed_json", line)
-            # Valid JSON that orjson refuses: lone surrogates in \u escapes.
-            return RowFailure("lone_surrogate", line)
-    if not isinstance(value, dict):
-        return RowFailure("malformed_json", line)
-    return value
-
-
-def _read_jsonl(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    """Whole lines, about ``batch_bytes`` at a time (a longer line is read whole), at most ``batch_size`` lines."""
-    assert shard.path is not None
-    with _open_lines(shard.path) as handle:
-        pending = b""
-        while chunk := handle.read(batch_bytes):
-            cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                pending += chunk  # no line end yet: one long line
-                continue
-            blocks = _line_blocks(b"".join((pending, memoryview(chunk)[:cut])), batch_size)
-            pending = chunk[cut:]
-            del chunk
-            while blocks:  # hand each block over without keeping a reference (the batch may drop it)
-                yield SourceBatch(json_lines=blocks.pop())
-        blocks = _line_blocks(pending, batch_size) if pending else []
-        while blocks:
-            yield SourceBatch(json_lines=blocks.pop())
-
-
-def _line_blocks(block: bytes, batch_size: int) -> list[bytes]:
-    """``block`` cut after every ``batch_size``-th line, last block first (for ``pop``)."""
-    if block.count(b"\n") + (not block.endswith(b"\n")) <= batch_size:
-        return [block]
-    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")) + 1
-    cuts = [0, *ends[batch_size - 1 :: batch_size].tolist()]
-    if cuts[-1] < len(block):
-        cuts.append(len(block))
-    return [block[start:stop] for start, stop in reversed(list(itertools.pairwise(cuts)))]
-
-
-def json_line_rows(block: bytes) -> list[dict[str, Any] | RowFailure]:
-    """The non-blank lines of a JSON Lines block, parsed one by one (failures kept as rows)."""
-    rows: list[dict[str, Any] | RowFailure] = []
-    for line in block.split(b"\n"):
-        content = line.rstrip(b"\r\n")
-        if content.strip():  # blank lines are separators, not rows
-            rows.append(parse_json_line(content))
-    return rows
-
-
-def _csv_header(path: Path) -> list[str]:
-    import csv
-
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
-        return next(csv.reader(handle), [])
-
-
-def _read_csv(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    assert shard.path is not None
-    header = _csv_header(shard.path)
-    if not header:
-        return
-    bad_rows: list[RowFailure] = []
-
-    def on_invalid(row: Any) -> str:
-        bad_rows.append(RowFailure("malformed_csv", str(row.text).encode("utf-8", "surrogateescape")))
-        return "skip"
-
-    reader = pacsv.open_csv(
-        shard.path,
-        read_options=pacsv.ReadOptions(block_size=1 << 22),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()), check_utf8=False, strings_can_be_null=False
-        ),
-    )
-    for records in reader:
-        for start in range(0, records.num_rows, batch_size):
-            yield SourceBatch(records=records.slice(start, batch_size))
-    if bad_rows:
-        empty = pa.RecordBatch.from_pydict(
-            {name: pa.nulls(len(bad_rows), pa.string()) for name in header},
-        )
-        yield SourceBatch(records=empty, failures=list(enumerate(bad_rows)))
-
-
-def _read_webdataset(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each."""
-    assert shard.path is not None
-    rows: list[dict[str, Any] | RowFailure] = []
-    current_key: str | None = None
-    sample: dict[str, Any] = {}
-    with tarfile.open(shard.path, "r|*") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            directory, _, base = member.name.rpartition("/")
-            key, dot, extension = base.partition(".")
-            if not dot:
-                continue
-            key = f"{directory}/{key}" if directory else key
-            if key != current_key:
-                if sample:
-                    rows.append(_webdataset_sample(sample))
-                current_key, sample = key, {"__key__": key}
-            handle = archive.extractfile(member)
-            sample[extension.lower()] = handle.read() if handle is not None else b""
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows)
-                rows = []
-    if sample:
-        rows.append(_webdataset_sample(sample))
-    if rows:
-        yield SourceBatch(rows=rows)
-
-
-_WDS_TEXT = ("txt", "text", "caption")
-
-
-def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
-    """Name a sample's members by role: the first image extension becomes ``image``,
-    the first text member ``text``, and a ``json`` member's fields are merged in."""
-    sample: dict[str, Any] = {"__key__": members.pop("__key__")}
-    for extension in list(members):
-        if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
-            sample["image"] = members.pop(extension)
-        elif extension in _WDS_TEXT and "text" not in sample:
-            sample["text"] = members.pop(extension)
-    if "json" in members:
-        parsed = parse_json_line(members.pop("json"))
-        if isinstance(parsed, RowFailure):
-            return parsed
-        sample.update({k: v for k, v in parsed.items() if k not in sample})
-    sample.update(members)
-    return sample
-
-
-def _read_images(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    assert shard.root is not None
-    for start in range(0, len(shard.files), batch_size):
-        chunk = shard.files[start : start + batch_size]
-        rows: list[dict[str, Any] | RowFailure] = [
-            {"id": path.relative_to(shard.root).as_posix(), "image": {"path": str(path.relative_to(shard.root))}}
-            for path in chunk
-        ]
-        yield SourceBatch(rows=rows)
-
-
-def _load_hf(path: str, args: dict[str, str]) -> Any:
-    import datasets
-
-    options: dict[str, Any] = {"streaming": True, "split": args.get("split", "train")}
-    if "name" in args:
-        options["name"] = args["name"]
-    if "data_files" in args:
-        options["data_files"] = args["data_files"].split(",")
-    if "data_dir" in args:
-        options["data_dir"] = args["data_dir"]
-    return datasets.load_dataset(path, **options)
-
-
-def _read_hf(shard: ShardSource, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    args = dict(shard.hf_args)
-    dataset = _load_hf(args.pop("path"), args)
-    if shard.hf_shard is not None and shard.hf_shard[1] > 1:
-        number, count = shard.hf_shard
-        dataset = dataset.shard(num_shards=count, index=number)
-    for table in dataset.with_format("arrow").iter(batch_size=batch_size):
-        for records in table.to_batches():
-            yield SourceBatch(records=records)
 
 
 def file_bytes(root: Path, relative: str) -> bytes:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from datahygiene.stages.dedup import phash
+from datahygiene.stages.dedup.index import unique_pairs
+
 #: Band-sharing pairs above which the batch is verified row by row instead (huge clusters of copies).
 MAX_PAIRS = 4_000_000
 _VERIFY_CHUNK = 65_536
@@ -63,4 +66,41 @@ def similar_earlier_rows(
     out: Pairs = {}
     for i, j, sim in zip(i_rows[hit].tolist(), j_rows[hit].tolist(), sims[hit].tolist(), strict=True):
         out.setdefault(i, []).append((j, sim))  # pair codes are sorted: j ascending within each i
+    return out
+
+
+def near_image_rows(
+    ph: npt.NDArray[np.uint64], ph_flip: npt.NDArray[np.uint64], ok: npt.NDArray[np.bool_], radius: int, mirror: bool
+) -> dict[int, list[tuple[int, int]]]:
+    """Per row ``i``: ``[(j, distance), ...]`` for earlier usable rows ``j`` within ``radius`` bits, ordered by ``j``.
+
+    A pair counts when one of ``i``'s multi-index probe keys (of its hash, and of its mirror's) equals one of
+    ``j``'s insert keys, as the matcher's per-row lookup required; the distance is the smaller Hamming
+    distance of ``j``'s hash to ``i``'s hash or mirror hash.
+    """
+    rows = np.flatnonzero(ok)
+    if len(rows) < 2:
+        return {}
+    hashes = [ph[rows], ph_flip[rows]] if mirror else [ph[rows]]
+    probes = np.concatenate([phash.probe_keys(h, radius) for h in hashes])
+    probe_rows = np.repeat(np.tile(rows, len(hashes)), probes.shape[1])
+    inserts = phash.insert_keys(ph[rows], radius)
+    order = np.argsort(inserts.reshape(-1), kind="stable")
+    keys, key_rows = inserts.reshape(-1)[order], np.repeat(rows, inserts.shape[1])[order]
+    flat = probes.reshape(-1)
+    lo = np.searchsorted(keys, flat, side="left")
+    counts = np.searchsorted(keys, flat, side="right") - lo
+    hit = np.flatnonzero(counts)
+    c = counts[hit]
+    i_rows = np.repeat(probe_rows[hit], c)
+    j_rows = key_rows[np.repeat(lo[hit] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))]
+    earlier = j_rows < i_rows
+    i_rows, j_rows = unique_pairs(i_rows[earlier], j_rows[earlier])
+    distance = np.bitwise_count(ph[j_rows] ^ ph[i_rows]).astype(np.int64)
+    if mirror:
+        distance = np.minimum(distance, np.bitwise_count(ph[j_rows] ^ ph_flip[i_rows]).astype(np.int64))
+    near = distance <= radius
+    out: dict[int, list[tuple[int, int]]] = {}
+    for i, j, d in zip(i_rows[near].tolist(), j_rows[near].tolist(), distance[near].tolist(), strict=True):
+        out.setdefault(i, []).append((j, d))
     return out

@@ -56,6 +56,13 @@ class DedupStage(StageBase[DedupParams]):
 
     column_roles: ClassVar[Mapping[str, ColumnRole]] = {"dup_kind": ColumnRole.DUPLICATE_KIND}
 
+    @classmethod
+    def full_images(cls, params: StageParams) -> bool:
+        """Exact pixel keys read every pixel, and pHash reads the decoded picture unless ``from_bytes``."""
+        assert isinstance(params, DedupParams)
+        image = params.near_image
+        return params.exact.image_pixels or (image.enabled and not image.from_bytes)
+
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
         return {

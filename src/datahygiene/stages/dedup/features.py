@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from datahygiene.core.stage import Batch
+from datahygiene.io.decode import REDUCED_MARK, decode_pool
 from datahygiene.stages.dedup import minhash, phash, textbytes
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.semantic import clean_embeddings
@@ -124,22 +125,36 @@ def _image_features(feats: Features, batch: Batch, images: list[Image.Image | No
             if data:
                 feats.bytes_key[i] = _digest(data)
                 feats.bytes_ok[i] = True
+    rows = np.flatnonzero(ok).tolist()
+    pool = decode_pool()  # Pillow and hashlib release the GIL: one picture per core
     if params.exact.image_pixels:
         feats.pixel_key = np.zeros(n, dtype=np.uint64)
-        for i in np.flatnonzero(ok).tolist():
-            image = images[i]
-            assert image is not None
-            header = f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode()
-            feats.pixel_key[i] = _digest(header + image.tobytes())
+        feats.pixel_key[rows] = list(pool.map(_pixel_key, [images[i] for i in rows]))
     if params.near_image.enabled:
         thumbs = np.zeros((n, 32, 32), dtype=np.float64)
-        for i in np.flatnonzero(ok).tolist():
-            thumbs[i] = phash.grey_thumbnail(_hash_source(images[i], raw, i, params), params.near_image.trim_borders)
+
+        def thumbnail(i: int) -> npt.NDArray[np.float64]:
+            return phash.grey_thumbnail(_hash_source(images[i], raw, i, params), params.near_image.trim_borders)
+
+        for i, thumb in zip(rows, pool.map(thumbnail, rows), strict=True):
+            thumbs[i] = thumb
         feats.ph, feats.ph_flip = phash.phash_batch(thumbs)
 
 
+def _pixel_key(image: Image.Image | None) -> int:
+    """Digest of the decoded pixels with mode and size (equal pictures in different files match)."""
+    assert image is not None
+    header = f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode()
+    return _digest(header + image.tobytes())
+
+
 def _hash_source(image: Image.Image | None, raw: list[bytes | None], i: int, params: DedupParams) -> Image.Image:
-    """The picture to hash: a reduced-size decode of the bytes when asked for (and possible), else the decoded one."""
+    """The picture to hash: a reduced-size decode of the bytes when asked for (and possible), else the decoded one.
+
+    The runner's own reduced decode (when no stage needs full pixels) is that same decode: it is reused.
+    """
+    if params.near_image.from_bytes and image is not None and image.info.get(REDUCED_MARK) == phash.WORK_SIDE:
+        return image
     if params.near_image.from_bytes and raw and raw[i]:
         data = raw[i]
         assert data is not None

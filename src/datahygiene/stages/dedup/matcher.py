@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from datahygiene.stages.dedup import phash
-from datahygiene.stages.dedup.candidates import Pairs, similar_earlier_rows
+from datahygiene.stages.dedup.candidates import Pairs, near_image_rows, similar_earlier_rows
 from datahygiene.stages.dedup.features import Features, any_ok
 from datahygiene.stages.dedup.index import group_pairs, unique_pairs
 from datahygiene.stages.dedup.params import DedupParams
@@ -86,15 +86,15 @@ class _Matcher:
                 band_list = _shared_keys(f.bands, f.sig_ok)
         band_seen: dict[int, list[int]] = {}
         ph_cands: dict[int, list[int]] = {}
-        probes: list[list[int]] = []
+        ph_batch: dict[int, list[tuple[int, int]]] = {}
         if f.ph is not None and f.ph_flip is not None:
-            queries = np.concatenate([f.ph, f.ph_flip]) if p.near_image.mirror else f.ph
-            probe = phash.probe_keys(queries, p.near_image.radius)
+            mirror, radius = p.near_image.mirror, p.near_image.radius
             if len(self.state.keys["mih"]):
+                queries = np.concatenate([f.ph, f.ph_flip]) if mirror else f.ph
+                probe = phash.probe_keys(queries, radius)
                 rows, reps = self.state.keys["mih"].lookup(probe.reshape(-1))
                 ph_cands = group_pairs((rows // probe.shape[1]) % n, reps)
-            probes = probe.tolist()
-        mih_seen: dict[int, list[int]] = {}
+            ph_batch = near_image_rows(f.ph, f.ph_flip, f.image_ok, radius, mirror)
         sem_batch: dict[int, list[tuple[int, float]]] = {}
         sem_committed: dict[int, list[tuple[int, float]]] = {}
         if f.emb is not None and f.emb_ok is not None:
@@ -117,13 +117,13 @@ class _Matcher:
                 else:
                     match = self._near_text(i, band_best.get(i), band_list.get(i, ()), band_seen)
             if match is None and f.ph is not None and image_ok[i]:
-                match = self._near_image(i, ph_cands.get(i, []), probes, mih_seen)
+                match = self._near_image(i, ph_cands.get(i, []), ph_batch.get(i, []))
             if match is None and emb_ok and emb_ok[i]:
                 match = self._semantic(sem_committed.get(i, []), sem_batch.get(i, []))
             if match is not None:
                 out[i] = match
                 continue
-            self._keep(i, exact, band_list, band_seen, mih_seen)
+            self._keep(i, exact, band_list, band_seen)
         self._publish(exact)
         return out
 
@@ -195,24 +195,24 @@ class _Matcher:
                 best = (sim, self.ids[rows[k]])
         return None if best is None else (best[1], "near", best[0])
 
-    def _near_image(self, i: int, committed: list[int], probes: list[list[int]], seen: dict[int, list[int]]) -> Match:
-        f, radius, n = self.f, self.params.near_image.radius, self.f.rows
+    def _near_image(self, i: int, committed: list[int], in_batch: list[tuple[int, int]]) -> Match | None:
+        """Closest earlier representative within the radius: earlier runs' first (by index), then this batch's
+        kept rows by row (``in_batch``: candidates within the radius, see ``candidates.near_image_rows``)."""
+        f, radius = self.f, self.params.near_image.radius
         assert f.ph is not None
         assert f.ph_flip is not None
         mine = [f.ph[i], f.ph_flip[i]] if self.params.near_image.mirror else [f.ph[i]]
-        cands: list[tuple[str, np.uint64]] = []
+        best: tuple[int, str] | None = None
         if committed:
             reps = np.array(sorted(set(committed)), dtype=np.int64)
-            cands += [(self.state.ids[r], h) for r, h in zip(reps.tolist(), self.state.phashes(reps), strict=True)]
-        keys = probes[i] + (probes[i + n] if self.params.near_image.mirror else [])
-        for j in sorted({j for key in keys for j in seen.get(key, ())}):
-            cands.append((self.ids[j], f.ph[j]))
-        best: tuple[int, str] | None = None
-        for rep_id, h in cands:
-            dist = min(int(np.bitwise_count(np.bitwise_xor(h, x))) for x in mine)
-            if dist <= radius and (best is None or dist < best[0]):
-                best = (dist, rep_id)
-        return None if best is None else (best[1], "near", 1.0 - best[0] / 64.0)  # type: ignore[return-value]
+            for rep, h in zip(reps.tolist(), self.state.phashes(reps), strict=True):
+                dist = min(int(np.bitwise_count(np.bitwise_xor(h, x))) for x in mine)
+                if dist <= radius and (best is None or dist < best[0]):
+                    best = (dist, self.state.ids[rep])
+        for j, dist in in_batch:
+            if j in self.rep_of_row and (best is None or dist < best[0]):
+                best = (dist, self.ids[j])
+        return None if best is None else (best[1], "near", 1.0 - best[0] / 64.0)
 
     def _semantic(self, committed: list[Any], in_batch: list[Any]) -> Match | None:
         best: tuple[float, str] | None = None
@@ -230,7 +230,6 @@ class _Matcher:
         exact: list[_ExactKeys],
         bands: dict[int, list[int]],
         band_seen: dict[int, list[int]],
-        mih_seen: dict[int, list[int]],
     ) -> None:
         self.rep_of_row[i] = self.first_rep + len(self.kept)
         self.kept.append(i)
@@ -240,9 +239,6 @@ class _Matcher:
         if i in bands:
             for key in bands[i]:
                 band_seen.setdefault(key, []).append(i)
-        if self.f.ph is not None and self.f.image_ok[i]:
-            for key in phash.insert_keys(self.f.ph[i : i + 1], self.params.near_image.radius)[0].tolist():
-                mih_seen.setdefault(key, []).append(i)
 
     def _publish(self, exact: list[_ExactKeys]) -> None:
         """Append this batch's representatives to the state."""
