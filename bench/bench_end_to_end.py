@@ -126,10 +126,14 @@ def config_file(work: Path, name: str) -> Path:
 
 
 def stage_seconds(output: Path) -> str:
-    """The per-stage accounting the run wrote into its manifest (``stages`` section), if any."""
+    """The per-stage accounting the last run wrote into its manifest (``stages``): seconds and rows/s."""
     manifest = json.loads((output / "manifest.json").read_text())
-    stages = manifest.get("stages") or {}
-    return "  ".join(f"{name} {entry.get('seconds', 0):.2f} s" for name, entry in stages.items()) or "(none recorded)"
+    parts = [
+        f"{entry['stage']} {entry['seconds']:.2f} s"
+        + (f" ({entry['rows_per_second']:,.0f} rows/s)" if entry.get("rows_per_second") else "")
+        for entry in manifest.get("stages") or []
+    ]
+    return "  ".join(parts) or "(none recorded)"
 
 
 def compare(commands: dict[str, list[str]], outputs: dict[str, Path], repeats: int) -> dict[str, Runs]:

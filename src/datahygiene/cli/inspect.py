@@ -20,13 +20,16 @@ def inspect_command(
     from rich.table import Table
 
     from datahygiene.io.sink import NotARunError, RunDir
-    from datahygiene.reports.summary import summary_table
+    from datahygiene.reports.summary import stage_table, summary_table
 
     try:
         manifest = RunDir(output).read_manifest()
     except NotARunError as error:
         raise fail(str(error)) from None
     console().print(summary_table(manifest, output))
+    timing = stage_table(manifest)
+    if timing is not None:
+        console().print(timing)
     table = Table(title="sample rejected rows")
     table.add_column("id")
     table.add_column("text")

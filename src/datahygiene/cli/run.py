@@ -60,7 +60,7 @@ def run_command(
     from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
     from datahygiene.engine.run import run
     from datahygiene.io.sources import InputError
-    from datahygiene.reports.summary import summary_table
+    from datahygiene.reports.summary import stage_table, summary_table
 
     try:
         options = RunOptions(
@@ -102,6 +102,9 @@ def run_command(
         raise fail(str(error)) from None
     out = console()
     out.print(summary_table(result.manifest, result.output))
+    timing = stage_table(result.manifest)
+    if timing is not None:
+        out.print(timing)
     out.print(f"outputs: {output / 'kept'}, {output / 'rejected'}; manifest: {output / 'manifest.json'}")
     if (output / "datasheet.md").exists():
         documents = ", ".join(str(output / name) for name in ("datasheet.md", "datasheet.html", "README.md"))

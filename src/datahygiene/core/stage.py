@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cas
 
 from pydantic import BaseModel, ConfigDict
 
+from datahygiene.core.timing import StageTimes
+
 if TYPE_CHECKING:  # annotations only: the config and the CLI's help import this module without them
     import pyarrow as pa
     from PIL import Image
@@ -130,6 +132,8 @@ class ScoredBatch:
     reasons: Reasons
     images: list[Image.Image | None] | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: Time spent on this batch so far (read, decode, the order-free stages).
+    times: StageTimes = field(default_factory=StageTimes)
 
 
 ParamsT = TypeVar("ParamsT", bound=StageParams)

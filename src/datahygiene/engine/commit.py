@@ -25,6 +25,7 @@ from datahygiene import __version__
 from datahygiene.core import columns as C
 from datahygiene.core.policy import Route
 from datahygiene.core.stage import IMAGE_REPLACEMENTS, Batch, ScoredBatch
+from datahygiene.core.timing import StageTimes
 from datahygiene.engine.ids import IdIndex
 from datahygiene.engine.pipeline import Pipeline
 from datahygiene.engine.progress import ProgressListener
@@ -94,11 +95,15 @@ class ShardRunner:
         try:
             self._reserve_ids(shard)
             for number, scored in enumerate(batches, start=1):
-                records, route = self._decide(scored)
-                self._write_routes(writer, records, route, tally)
+                tally.times.absorb(scored.times)
+                records, route = self._decide(scored, tally.times)
+                with tally.times.measure("write", records.num_rows, records.nbytes, kind="engine"):
+                    self._write_routes(writer, records, route, tally)
                 self.listener.rows_done(shard, records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
+            with tally.times.measure("write", 0, 0, kind="engine"):
+                writer.finish()
             self._save_state(writer.state_dir)
         except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
             return self._fail(shard, writer, error, fingerprint)
@@ -111,13 +116,17 @@ class ShardRunner:
         if self.pipeline.config.check_duplicate_ids:
             self.ids.reserve(shard.known_rows() or 0)
 
-    def _decide(self, scored: ScoredBatch) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
+    def _decide(self, scored: ScoredBatch, times: StageTimes) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
         """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes."""
         records, reasons = scored.records, scored.reasons
+        rows, nbytes = records.num_rows, records.nbytes
         if self.pipeline.config.check_duplicate_ids:
-            reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
-        batch = self.pipeline.ordered.score(Batch(records=records, images=scored.images, artifacts=scored.artifacts))
-        verdicts = self.pipeline.policy.decide(batch.records, reasons)
+            with times.measure("duplicate_ids", rows, nbytes, kind="engine"):
+                reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
+        batch = Batch(records=records, images=scored.images, artifacts=scored.artifacts)
+        batch = self.pipeline.ordered.score(batch, times)
+        with times.measure("policy", rows, batch.records.nbytes, kind="engine"):
+            verdicts = self.pipeline.policy.decide(batch.records, reasons)
         records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
         return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
 
@@ -161,6 +170,7 @@ class ShardTally:
 
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
     reasons: dict[str, int] = field(default_factory=dict)
+    times: StageTimes = field(default_factory=StageTimes)
 
     def add_reasons(self, reasons: pa.ListArray) -> None:
         """Count every reason of every row (a row with three reasons counts for each)."""
@@ -180,6 +190,7 @@ class ShardTally:
             "rows_quarantined": self.rows["quarantined"],
             "reject_reasons": dict(sorted(self.reasons.items())),
             "seconds": round(seconds, 3),
+            "stages": self.times.records(),
         }
 
 

@@ -9,6 +9,7 @@ order-free half: read, normalise, decode, score.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -30,6 +31,7 @@ from datahygiene.core.stage import (
     StatefulStage,
     is_stateful_class,
 )
+from datahygiene.core.timing import StageTimes
 from datahygiene.io.decode import decode_batch_images, has_images
 from datahygiene.io.normalize import ShardContext, normalize
 from datahygiene.io.sources import ShardSource
@@ -94,9 +96,10 @@ class StageChain:
             ),
         )
 
-    def score(self, batch: Batch) -> Batch:
-        """Run every stage; each adds its columns, checked against its schema."""
+    def score(self, batch: Batch, times: StageTimes | None = None) -> Batch:
+        """Run every stage; each adds its columns, checked against its schema (and is timed into ``times``)."""
         for stage in self.stages:
+            started = time.perf_counter()
             added = stage.process(batch)
             columns: dict[str, pa.Array] = {}
             for stage_field in stage.output_schema():
@@ -104,6 +107,8 @@ class StageChain:
                 if values is None or len(values) != batch.num_rows:
                     raise RuntimeError(f"stage {stage.name!r} returned no or wrong-length column {stage_field.name!r}")
                 columns[stage_field.name] = values if values.type == stage_field.type else values.cast(stage_field.type)
+            if times is not None:
+                times.add(stage.name, time.perf_counter() - started, batch.num_rows, batch.records.nbytes)
             batch = batch.with_columns(columns)
         return batch
 
@@ -168,8 +173,20 @@ def read_batches(shard: ShardSource, config: RunConfig) -> Iterator[tuple[pa.Rec
 
 
 def score_batches(shard: ShardSource, config: RunConfig, scoring: StageChain) -> Iterator[ScoredBatch]:
-    """Read, normalise, decode and run the order-free stages over one shard."""
-    for records, reasons in read_batches(shard, config):
-        images = decode_batch_images(records, reasons, config)
-        batch = scoring.score(Batch(records=records, images=images))
-        yield ScoredBatch(records=batch.records, reasons=reasons, images=images, artifacts=batch.artifacts)
+    """Read, normalise, decode and run the order-free stages over one shard (each step timed per batch)."""
+    batches = read_batches(shard, config)
+    full_images = config.needs_full_images()
+    while True:
+        started = time.perf_counter()
+        item = next(batches, None)
+        if item is None:
+            return
+        records, reasons = item
+        times = StageTimes()
+        times.add("read", time.perf_counter() - started, records.num_rows, records.nbytes, kind="engine")
+        started = time.perf_counter()
+        images = decode_batch_images(records, reasons, config, reduced=not full_images)
+        if images is not None:
+            times.add("decode", time.perf_counter() - started, records.num_rows, records.nbytes, kind="engine")
+        batch = scoring.score(Batch(records=records, images=images), times)
+        yield ScoredBatch(records=batch.records, reasons=reasons, images=images, artifacts=batch.artifacts, times=times)

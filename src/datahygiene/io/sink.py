@@ -204,6 +204,7 @@ class ShardWriter:
     metadata: dict[bytes, bytes]
     writers: dict[str, _RouteWriter] = field(init=False)
     background: _BackgroundWrites = field(init=False)
+    _finished: tuple[dict[str, list[dict[str, Any]]], list[tuple[Path, Path]]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         staging = self.run.staging(self.index)
@@ -226,8 +227,10 @@ class ShardWriter:
         path.mkdir(exist_ok=True)
         return path
 
-    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Publish the files, then the commit record; returns the record with file entries."""
+    def finish(self) -> None:
+        """Finish the staged files (last row groups, close, fsync) and hash them; ``commit`` publishes them."""
+        if self._finished is not None:
+            return
         files: dict[str, list[dict[str, Any]]] = {}
         moves: list[tuple[Path, Path]] = []
         try:
@@ -241,6 +244,13 @@ class ShardWriter:
             relative = f"{route}/{self.run.part_name(self.index)}"
             files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
             moves.append((writer.path, self.run.root / relative))
+        self._finished = files, moves
+
+    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Publish the files (finishing them first if needed), then the commit record; returns the record."""
+        self.finish()
+        assert self._finished is not None
+        files, moves = self._finished
         for source, target in moves:
             target.parent.mkdir(parents=True, exist_ok=True)
             source.replace(target)
