@@ -38,6 +38,8 @@ from datahygiene.core.config import apply_overrides as apply_config_overrides
 from datahygiene.engine import workers as orchestrate
 from datahygiene.engine.run import Committer, RunResult
 from datahygiene.engine.workers import ScoredShard, ShardJob
+from datahygiene.io.rundir import RunDir
+from datahygiene.io.storage import is_url
 
 RunnerKind = Literal["threads", "processes", "dask", "ray"]
 
@@ -208,13 +210,14 @@ def summary_markdown(result: RunResult, scored: list[ScoredShard]) -> str:
         lines.append(f"Scored in this attempt on {len(workers)} worker(s): {', '.join(f'`{w}`' for w in workers)}.")
     for name in result.failed_shards:
         lines.append(f"- failed: `{name}` (rerun the flow to retry it)")
-    datasheet = result.output / "datasheet.md"
+    output = str(result.output).rstrip("/")
+    written = RunDir.at(output).exists("datasheet.md")
     lines += [
         "",
         "## Documents",
         "",
-        f"- manifest: `{result.output / 'manifest.json'}`",
-        f"- datasheet: `{datasheet}`" if datasheet.exists() else "- datasheet: not written",
+        f"- manifest: `{output}/manifest.json`",
+        f"- datasheet: `{output}/datasheet.md`" if written else "- datasheet: not written",
     ]
     return "\n".join(lines) + "\n"
 
@@ -236,9 +239,8 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
     params = params.for_date(params.run_date or flow_run.get_scheduled_start_time().date().isoformat())
     config = params.run_config()
     dedup_index = Path(params.dedup_index) if params.dedup_index else None
-    plan, jobs = orchestrate.plan_jobs(
-        config, params.inputs, Path(params.output), resume=params.resume, dedup_index=dedup_index
-    )
+    output: Path | str = params.output if is_url(params.output) else Path(params.output)
+    plan, jobs = orchestrate.plan_jobs(config, params.inputs, output, resume=params.resume, dedup_index=dedup_index)
     logger.info(
         "%d shards, %d already committed, %d to run on %s",
         len(plan.shards),

@@ -22,7 +22,9 @@ from datahygiene.cli.dedup import dedup_distributed_command
 from datahygiene.cli.trace import trace_command
 from datahygiene.core.config import ConfigError, load_config
 from datahygiene.engine.run import OutputExistsError, ResumeMismatchError, RunResult, run
+from datahygiene.io.rundir import RunDir
 from datahygiene.io.sources import InputError, ShardSource
+from datahygiene.io.storage import StorageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Make training datasets safe to train on.")
 console = Console(stderr=True)
@@ -80,7 +82,9 @@ def run_command(
     inputs: Annotated[
         list[str], typer.Option("--input", "-i", help="File, folder, glob or hf:PATH?split=..; repeatable.")
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (new, or with --resume).")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Output directory or URL (s3://...), new or with --resume.")
+    ],
     config_path: Annotated[Path | None, typer.Argument(help="YAML config; defaults apply when omitted.")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a run: skip committed shards.")] = False,
@@ -120,12 +124,14 @@ def run_command(
                 listener=_RichProgress(progress),
                 write_documents=not no_datasheet,
             )
-    except (ConfigError, InputError, OutputExistsError, ResumeMismatchError) as error:
+    except (ConfigError, InputError, OutputExistsError, ResumeMismatchError, StorageError) as error:
         raise _fail(str(error)) from None
     console.print(_summary(result))
-    console.print(f"outputs: {output / 'kept'}, {output / 'rejected'}; manifest: {output / 'manifest.json'}")
-    if (output / "datasheet.md").exists():
-        documents = ", ".join(str(output / name) for name in ("datasheet.md", "datasheet.html", "README.md"))
+    run_dir = RunDir.at(output)
+    kept, rejected, manifest = (run_dir.describe(name) for name in ("kept", "rejected", "manifest.json"))
+    console.print(f"outputs: {kept}, {rejected}; manifest: {manifest}")
+    if run_dir.exists("datasheet.md"):
+        documents = ", ".join(run_dir.describe(name) for name in ("datasheet.md", "datasheet.html", "README.md"))
         console.print(f"datasheet: {documents}")
     for message in result.invariant_errors:
         console.print(f"[bold red]invariant violated:[/] {message}", highlight=False)
@@ -184,12 +190,14 @@ def _print_kept_tags(output: Path) -> None:
 
 
 @app.command("verify")
-def verify_command(output: Annotated[Path, typer.Argument(help="A run's output directory.")]) -> None:
+def verify_command(output: Annotated[str, typer.Argument(help="A run's output directory or URL.")]) -> None:
     """Re-hash a run's output files and check them against its manifest."""
-    from datahygiene.io.sink import RunDir
     from datahygiene.reports.verify import verify_run
 
-    errors = verify_run(RunDir(output))
+    try:
+        errors = verify_run(RunDir.at(output))
+    except StorageError as error:
+        raise _fail(str(error)) from None
     for message in errors:
         console.print(f"[bold red]mismatch:[/] {message}", highlight=False)
     if errors:

@@ -10,9 +10,7 @@ for the rest.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from datahygiene.core.stage import ScoredBatch, StageContext
 from datahygiene.engine.commit import ProgressListener, ShardRunner, Silent, failure_record
 from datahygiene.engine.manifest import build_manifest
 from datahygiene.engine.pipeline import Pipeline, score_batches
-from datahygiene.io.sink import RunDir, atomic_write_json
+from datahygiene.io.sink import RunDir, RunLock
 from datahygiene.io.sources import ShardSource, discover
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.verify import check_invariants
@@ -62,7 +60,8 @@ class RunResult:
     """What a run produced: the manifest and the process exit status."""
 
     manifest: dict[str, Any]
-    output: Path
+    #: The output folder, or its URL for an object store.
+    output: Path | str
     failed_shards: list[str] = field(default_factory=list)
     invariant_errors: list[str] = field(default_factory=list)
 
@@ -82,23 +81,17 @@ def _identity(config: RunConfig, shards: list[ShardSource]) -> dict[str, Any]:
 
 def _check_output(run_dir: RunDir, identity: dict[str, Any], *, resume: bool) -> bool:
     """Whether ``run_dir`` continues an earlier run; raises when it may not be used."""
-    if run_dir.identity_path.exists():
+    if run_dir.exists("_run.json"):
         if not resume:
-            raise OutputExistsError(f"{run_dir.root} already holds a run; pass --resume to continue it")
-        previous = json.loads(run_dir.identity_path.read_text())
+            raise OutputExistsError(f"{run_dir.name} already holds a run; pass --resume to continue it")
+        previous = run_dir.read_json("_run.json")
         if previous != identity:
             what = "config" if previous.get("config_sha256") != identity["config_sha256"] else "inputs"
-            raise ResumeMismatchError(f"cannot resume {run_dir.root}: its {what} differ from this run's")
+            raise ResumeMismatchError(f"cannot resume {run_dir.name}: its {what} differ from this run's")
         return True
     if not run_dir.is_empty():
-        raise OutputExistsError(f"output directory {run_dir.root} is not empty")
+        raise OutputExistsError(f"output directory {run_dir.name} is not empty")
     return False
-
-
-def _start_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig) -> None:
-    run_dir.root.mkdir(parents=True, exist_ok=True)
-    (run_dir.root / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
-    atomic_write_json(run_dir.identity_path, identity)
 
 
 @dataclass
@@ -121,7 +114,12 @@ class RunPlan:
 
 
 def plan_run(
-    config: RunConfig, inputs: list[str], output: Path, *, resume: bool = False, dedup_index: Path | None = None
+    config: RunConfig,
+    inputs: list[str],
+    output: Path | str,
+    *,
+    resume: bool = False,
+    dedup_index: Path | None = None,
 ) -> RunPlan:
     """Discover the shards and check the output directory; loads no model and writes nothing."""
     started = time.time()
@@ -132,7 +130,7 @@ def plan_run(
         device=config.models.device,
         dedup_index=dedup_index,
     )
-    run_dir = RunDir(output)
+    run_dir = RunDir.at(output)
     identity = _identity(config, shards)
     resuming = _check_output(run_dir, identity, resume=resume)
     committed = run_dir.committed() if resuming else {}
@@ -152,13 +150,14 @@ class Committer:
         self.committed = dict(plan.committed)
         self.failures: dict[int, dict[str, Any]] = {}
         self._runner: ShardRunner | None = None
-        self._lock: int | None = None
+        self._lock: RunLock | None = None
 
     def close(self) -> None:
-        """Release the output directory's lock (``finish`` does this)."""
+        """Release the output directory's lock and remove a URL run's work folder (``finish`` does this)."""
         if self._lock is not None:
-            os.close(self._lock)
+            self._lock.release()
             self._lock = None
+        self.plan.run_dir.close()
 
     @property
     def attached(self) -> bool:
@@ -176,15 +175,15 @@ class Committer:
         try:
             self._lock = plan.run_dir.lock()
         except OSError:
-            raise OutputBusyError(f"another run is writing into {plan.run_dir.root}") from None
-        changed = plan.run_dir.committed() != plan.committed or (
-            not plan.resuming and plan.run_dir.identity_path.exists()
-        )
+            raise OutputBusyError(f"another run is writing into {plan.run_dir.name}") from None
+        changed = plan.run_dir.committed() != plan.committed or (not plan.resuming and plan.run_dir.exists("_run.json"))
         if changed:
             self.close()
-            raise OutputBusyError(f"another run wrote into {plan.run_dir.root} since this one started; rerun it")
-        if not plan.resuming:
-            _start_output(plan.run_dir, plan.identity, plan.config)
+            raise OutputBusyError(f"another run wrote into {plan.run_dir.name} since this one started; rerun it")
+        if plan.resuming:
+            plan.run_dir.clean_uncommitted(self.committed)
+        else:
+            plan.run_dir.start(plan.identity, plan.config.model_dump(mode="json"))
         self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
         self._runner.restore(self.committed)
         self.listener.run_started(plan.shards, skipped=len(plan.shards) - len(plan.pending))
@@ -225,20 +224,21 @@ class Committer:
             started=plan.started,
             finished=time.time(),
         )
-        atomic_write_json(plan.run_dir.manifest_path, manifest)
+        plan.run_dir.write_json("manifest.json", manifest)
         errors = check_invariants(plan.run_dir, manifest)
         if write_documents:
             log.info("writing the datasheet (skip with --no-datasheet)")
             try:
-                write_datasheet(plan.run_dir.root)
+                with plan.run_dir.local_view(write_back=True) as folder:
+                    write_datasheet(folder)
             except Exception as error:  # noqa: BLE001 - the documents must never fail a run whose data is committed
                 log.warning(
-                    "datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", plan.run_dir.root, error
+                    "datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", plan.run_dir.name, error
                 )
         self.close()
         return RunResult(
             manifest=manifest,
-            output=plan.run_dir.root,
+            output=plan.run_dir.location,
             failed_shards=[record["shard"] for record in self.failures.values()],
             invariant_errors=errors,
         )
@@ -247,7 +247,7 @@ class Committer:
 def run(
     config: RunConfig,
     inputs: list[str],
-    output: Path,
+    output: Path | str,
     *,
     resume: bool = False,
     dedup_index: Path | None = None,
