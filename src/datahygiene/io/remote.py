@@ -15,26 +15,27 @@ from typing import Any
 from datahygiene.io.storage import filesystem
 
 
-def _kind_check(name: str) -> tuple[bool, bool]:
-    """(is a data file, is an image) for a file name, by the same suffix rules as local files."""
-    from datahygiene.io.sources import _is_image_name, _kind_of_name
-
-    return _kind_of_name(name) is not None, _is_image_name(name)
-
-
 def _url(protocol: str, path: str) -> str:
     return f"{protocol}://{path}"
 
 
-def expand(argument: str, images_per_shard: int) -> list[tuple[str, str, str, tuple[str, ...]]]:
+class NothingFoundError(LookupError):
+    """An input URL that names no readable file."""
+
+
+def expand(
+    argument: str,
+    images_per_shard: int,
+    kind_of: Callable[[str], str | None],
+    is_image: Callable[[str], bool],
+) -> list[tuple[str, str, str, tuple[str, ...]]]:
     """``(kind, url, root url, image names)`` per shard an input URL names: a file, a folder or a glob.
 
-    A folder contributes its data files (one shard each) and its images
-    (chunks of ``images_per_shard``, named relative to the folder), as for
-    local folders; order is sorted by key.
+    ``kind_of`` and ``is_image`` classify file names (the rules local files
+    follow). A folder contributes its data files (one shard each) and its
+    images (chunks of ``images_per_shard``, named relative to the folder), as
+    for local folders; order is sorted by key.
     """
-    from datahygiene.io.sources import InputError, _is_image_name, _kind_of_name
-
     fs, path = filesystem(argument)
     protocol = argument.split("://", 1)[0]
     matches = sorted(str(p) for p in fs.glob(path)) if any(char in path for char in "*?[") else [path]
@@ -42,10 +43,10 @@ def expand(argument: str, images_per_shard: int) -> list[tuple[str, str, str, tu
     for match in matches:
         if fs.isdir(match):
             files = sorted(str(p) for p in fs.find(match))
-            data = [f for f in files if _kind_of_name(posixpath.basename(f)) is not None]
-            images = [f for f in files if _is_image_name(posixpath.basename(f))]
+            data = [f for f in files if kind_of(posixpath.basename(f)) is not None]
+            images = [f for f in files if is_image(posixpath.basename(f))]
             for file in data:
-                kind = _kind_of_name(posixpath.basename(file))
+                kind = kind_of(posixpath.basename(file))
                 entries.append((str(kind), _url(protocol, file), _url(protocol, posixpath.dirname(file)), ()))
             prefix = len(match.rstrip("/")) + 1
             for start in range(0, len(images), images_per_shard):
@@ -53,19 +54,21 @@ def expand(argument: str, images_per_shard: int) -> list[tuple[str, str, str, tu
                 shard_id = f"{_url(protocol, match)}#{start // images_per_shard:05d}"
                 entries.append(("images", shard_id, _url(protocol, match), chunk))
             if not data and not images:
-                raise InputError(f"input folder {_url(protocol, match)!r} holds no readable data files or images")
+                raise NothingFoundError(
+                    f"input folder {_url(protocol, match)!r} holds no readable data files or images"
+                )
         elif fs.exists(match):
             name = posixpath.basename(match)
-            kind = _kind_of_name(name)
+            kind = kind_of(name)
             parent = _url(protocol, posixpath.dirname(match))
             if kind is not None:
                 entries.append((str(kind), _url(protocol, match), parent, ()))
-            elif _is_image_name(name):
+            elif is_image(name):
                 entries.append(("images", _url(protocol, match), parent, (name,)))
             else:
-                raise InputError(f"input {_url(protocol, match)!r} has an unsupported type")
+                raise NothingFoundError(f"input {_url(protocol, match)!r} has an unsupported type")
     if not entries:
-        raise InputError(f"input {argument!r} matches no file or folder")
+        raise NothingFoundError(f"input {argument!r} matches no file or folder")
     return entries
 
 

@@ -155,7 +155,11 @@ def _is_image(path: Path) -> bool:
 def _remote_shards(argument: str, images_per_shard: int, start: int, seen: set[str]) -> list[ShardSource]:
     """Shards of an input URL (file, folder or glob in an object store)."""
     shards: list[ShardSource] = []
-    for kind, url, root, members in remote.expand(argument, images_per_shard):
+    try:
+        found = remote.expand(argument, images_per_shard, _kind_of_name, _is_image_name)
+    except remote.NothingFoundError as error:
+        raise InputError(str(error)) from None
+    for kind, url, root, members in found:
         if kind != "images":
             if url in seen:
                 continue
