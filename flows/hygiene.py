@@ -238,7 +238,9 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
     logger = get_run_logger()
     params = params.for_date(params.run_date or flow_run.get_scheduled_start_time().date().isoformat())
     config = params.run_config()
-    dedup_index = Path(params.dedup_index) if params.dedup_index else None
+    dedup_index: Path | str | None = None
+    if params.dedup_index:
+        dedup_index = params.dedup_index if is_url(params.dedup_index) else Path(params.dedup_index)
     output: Path | str = params.output if is_url(params.output) else Path(params.output)
     plan, jobs = orchestrate.plan_jobs(config, params.inputs, output, resume=params.resume, dedup_index=dedup_index)
     logger.info(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from datahygiene.io.rundir import RunDir
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.datasheet.audit import IdentityTermsError
 from datahygiene.reports.datasheet.build import NotARunError
@@ -15,7 +16,7 @@ from datahygiene.reports.datasheet.questions import AnswersError
 
 
 def datasheet(
-    output: Annotated[Path, typer.Argument(help="A finished run's output directory.")],
+    output: Annotated[str, typer.Argument(help="A finished run's output directory or URL.")],
     answers: Annotated[
         Path | None, typer.Option("--answers", help="YAML answers to the datasheet's questions (see docs).")
     ] = None,
@@ -35,15 +36,18 @@ def datasheet(
         if given is not None and not given.is_file():
             typer.echo(f"error: {given} is not a file", err=True)
             raise typer.Exit(2)
+    run_dir = RunDir.at(output)
     try:
-        paths = write_datasheet(
-            output,
-            answers=answers,
-            identity_terms=identity_terms,
-            disparity_factor=disparity_factor,
-            min_group_rows=min_group_rows,
-            blur=not no_blur,
-        )
+        with run_dir.local_view(write_back=True) as folder:
+            written = write_datasheet(
+                folder,
+                answers=answers,
+                identity_terms=identity_terms,
+                disparity_factor=disparity_factor,
+                min_group_rows=min_group_rows,
+                blur=not no_blur,
+            )
+            paths = [run_dir.describe(path.relative_to(folder).as_posix()) for path in written]
     except (NotARunError, AnswersError, IdentityTermsError, yaml.YAMLError) as error:
         typer.echo(f"error: {error}".replace("\n", " "), err=True)
         raise typer.Exit(2) from None

@@ -24,7 +24,7 @@ from datahygiene.core.config import ConfigError, load_config
 from datahygiene.engine.run import OutputExistsError, ResumeMismatchError, RunResult, run
 from datahygiene.io.rundir import RunDir
 from datahygiene.io.sources import InputError, ShardSource
-from datahygiene.io.storage import StorageError
+from datahygiene.io.storage import StorageError, is_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Make training datasets safe to train on.")
 console = Console(stderr=True)
@@ -89,7 +89,7 @@ def run_command(
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a run: skip committed shards.")] = False,
     dedup_index: Annotated[
-        Path | None, typer.Option("--dedup-index", help="Persistent dedup index shared across runs.")
+        str | None, typer.Option("--dedup-index", help="Persistent dedup index shared across runs (folder or URL).")
     ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network for models.")] = False,
     no_datasheet: Annotated[
@@ -120,7 +120,7 @@ def run_command(
                 inputs,
                 output,
                 resume=resume,
-                dedup_index=dedup_index,
+                dedup_index=None if dedup_index is None else dedup_index if is_url(dedup_index) else Path(dedup_index),
                 listener=_RichProgress(progress),
                 write_documents=not no_datasheet,
             )
@@ -142,15 +142,24 @@ def run_command(
 
 @app.command("inspect")
 def inspect_command(
-    output: Annotated[Path, typer.Argument(help="A run's output directory.")],
+    output: Annotated[str, typer.Argument(help="A run's output directory or URL.")],
     samples: Annotated[int, typer.Option(help="Rejected rows to show.")] = 10,
 ) -> None:
     """Print a run's manifest summary and sample rejected rows with their reasons."""
-    manifest_path = output / "manifest.json"
-    if not manifest_path.exists():
+    try:
+        run_dir = RunDir.at(output)
+        finished = run_dir.exists("manifest.json")
+    except StorageError as error:
+        raise _fail(str(error)) from None
+    if not finished:
         raise _fail(f"{output} has no manifest.json (not a finished run?)")
-    manifest = json.loads(manifest_path.read_text())
-    console.print(_summary(RunResult(manifest=manifest, output=output)))
+    with run_dir.local_view() as folder:
+        _inspect(folder, run_dir.location, samples)
+
+
+def _inspect(output: Path, location: Path | str, samples: int) -> None:
+    manifest = json.loads((output / "manifest.json").read_text())
+    console.print(_summary(RunResult(manifest=manifest, output=location)))
     table = Table(title="sample rejected rows")
     table.add_column("id")
     table.add_column("text")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from datahygiene.io.rundir import RunDir
 from datahygiene.reports.trace import trace
 
 
@@ -17,14 +17,20 @@ def _value(value: object) -> str:
 
 
 def trace_command(
-    output: Annotated[Path, typer.Argument(help="A finished run's output directory.")],
+    output: Annotated[str, typer.Argument(help="A finished run's output directory or URL.")],
     row_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (the output `id` column).")],
 ) -> None:
     """Trace a row to its input shard and row, the run's config and models, and its verdict."""
-    if not (output / "manifest.json").exists():
+    run_dir = RunDir.at(output)
+    if not run_dir.exists("manifest.json"):
         typer.echo(f"error: {output} has no manifest.json (not a finished run?)", err=True)
         raise typer.Exit(2)
-    rows = trace(output, row_id)
+    with run_dir.local_view() as folder:
+        rows = trace(folder, row_id)
+        for row in rows:
+            if run_dir.remote:  # name the file where it is, not in the local copy
+                row.file = run_dir.describe(row.file)
+
     if not rows:
         typer.echo(f"no output row has id {row_id!r}", err=True)
         raise typer.Exit(1)

@@ -119,7 +119,7 @@ def plan_run(
     output: Path | str,
     *,
     resume: bool = False,
-    dedup_index: Path | None = None,
+    dedup_index: Path | str | None = None,
 ) -> RunPlan:
     """Discover the shards and check the output directory; loads no model and writes nothing."""
     started = time.time()
@@ -250,7 +250,7 @@ def run(
     output: Path | str,
     *,
     resume: bool = False,
-    dedup_index: Path | None = None,
+    dedup_index: Path | str | None = None,
     listener: ProgressListener | None = None,
     write_documents: bool = True,
 ) -> RunResult:

@@ -90,7 +90,7 @@ def shard_key(config: RunConfig, shard: ShardSource) -> str:
 
 
 def plan_jobs(
-    config: RunConfig, inputs: list[str], output: Path | str, *, resume: bool, dedup_index: Path | None = None
+    config: RunConfig, inputs: list[str], output: Path | str, *, resume: bool, dedup_index: Path | str | None = None
 ) -> tuple[RunPlan, list[ShardJob]]:
     """Check the output directory and list the shards still to commit (loads no model, writes nothing)."""
     plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
