@@ -17,7 +17,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
@@ -31,15 +30,14 @@ from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import Task
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from datahygiene.core.config import ConfigError, RunConfig, load_config, parse_config
-from datahygiene.core.config import apply_overrides as apply_config_overrides
+from datahygiene.core.config import ConfigError
 from datahygiene.engine import workers as orchestrate
+from datahygiene.engine.options import RunOptions, add_run_arguments, run_values
 from datahygiene.engine.run import Committer, RunResult
 from datahygiene.engine.workers import ScoredShard, ShardJob
-from datahygiene.io.rundir import RunDir
-from datahygiene.io.storage import is_url
+from datahygiene.reports.summary import summary_markdown
 
 RunnerKind = Literal["threads", "processes", "dask", "ray"]
 
@@ -59,19 +57,10 @@ class TaskRunnerSettings(BaseModel):
     threads_per_worker: int = Field(default=1, gt=0)
 
 
-class HygieneParams(BaseModel):
-    """Parameters of one hygiene run (shown as a form in the Prefect UI)."""
+class HygieneParams(RunOptions):
+    """Parameters of one hygiene run (shown as a form in the Prefect UI): the run options plus where tasks run."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    inputs: list[str] = Field(min_length=1, description="Files, folders, globs or hf:PATH specs, as for --input.")
-    output: str = Field(description="Output directory; a rerun continues it (committed shards are skipped).")
-    config_path: str | None = Field(default=None, description="YAML config; the shipped default when unset.")
-    config: dict[str, Any] | None = Field(default=None, description="Inline config instead of config_path.")
-    overrides: list[str] = Field(default_factory=list, description="key.path=value overrides, as --set.")
-    dedup_index: str | None = Field(default=None, description="Persistent dedup index shared across runs.")
     resume: bool = Field(default=True, description="Continue a run found in output (scheduled reruns need this).")
-    write_datasheet: bool = True
     retries: int = Field(default=2, ge=0, description="Retries of a shard task after a transient error.")
     retry_delay_seconds: float = Field(default=10.0, ge=0)
     task_runner: TaskRunnerSettings = Field(default_factory=TaskRunnerSettings)
@@ -79,12 +68,6 @@ class HygieneParams(BaseModel):
         default=None,
         description="Fills {date} in inputs, output and dedup_index; default: the run's scheduled date (YYYY-MM-DD).",
     )
-
-    @model_validator(mode="after")
-    def _one_config(self) -> HygieneParams:
-        if self.config_path is not None and self.config is not None:
-            raise ValueError("give config_path or config, not both")
-        return self
 
     def for_date(self, date: str) -> HygieneParams:
         """These parameters with ``{date}`` filled in (nightly runs read and write one folder per night)."""
@@ -96,12 +79,6 @@ class HygieneParams(BaseModel):
         if self.dedup_index is not None:
             update["dedup_index"] = self.dedup_index.replace("{date}", date)
         return self.model_copy(update=update)
-
-    def run_config(self) -> RunConfig:
-        """The validated :class:`~datahygiene.core.config.RunConfig`."""
-        if self.config is not None:
-            return parse_config(apply_config_overrides(dict(self.config), list(self.overrides)))
-        return load_config(None if self.config_path is None else Path(self.config_path), list(self.overrides))
 
 
 def task_runner(settings: TaskRunnerSettings) -> TaskRunner[Any]:
@@ -185,43 +162,6 @@ def shard_label(job: ShardJob) -> str:
     return f"{job.shard.index:05d} {name}"
 
 
-def summary_markdown(result: RunResult, scored: list[ScoredShard]) -> str:
-    """The run summary artifact: counts, reasons, models, workers, where the datasheet is."""
-    manifest = result.manifest
-    total = max(int(manifest["rows_in"]), 1)
-    lines = [
-        f"# datahygiene run: `{result.output}`",
-        "",
-        "| rows | count | share |",
-        "|---|---:|---:|",
-    ]
-    for label, key in (("read", "rows_in"), ("kept", "rows_kept"), ("rejected", "rows_rejected")):
-        lines.append(f"| {label} | {manifest[key]:,} | {manifest[key] / total:.1%} |")
-    lines.append(f"| quarantined | {manifest['rows_quarantined']:,} | {manifest['rows_quarantined'] / total:.1%} |")
-    lines += ["", "## Reject reasons", "", "| reason | rows |", "|---|---:|"]
-    lines += [f"| `{reason}` | {count:,} |" for reason, count in manifest["reject_reasons"].items()]
-    lines += ["", "## Models", "", "| stage | version | model |", "|---|---|---|"]
-    for model in manifest["models"]:
-        lines.append(f"| `{model['stage']}` | {model['version']} | {model.get('model') or '-'} |")
-    shards = f"{manifest['shards_committed']} of {manifest['shards_total']} committed"
-    lines += ["", "## Shards", "", f"{shards}, {manifest['shards_failed']} failed."]
-    workers = sorted({item.worker for item in scored})
-    if workers:
-        lines.append(f"Scored in this attempt on {len(workers)} worker(s): {', '.join(f'`{w}`' for w in workers)}.")
-    for name in result.failed_shards:
-        lines.append(f"- failed: `{name}` (rerun the flow to retry it)")
-    output = str(result.output).rstrip("/")
-    written = RunDir.at(output).exists("datasheet.md")
-    lines += [
-        "",
-        "## Documents",
-        "",
-        f"- manifest: `{output}/manifest.json`",
-        f"- datasheet: `{output}/datasheet.md`" if written else "- datasheet: not written",
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def _scored_or_failed(committer: Committer, job: ShardJob, future: PrefectFuture[ScoredShard]) -> ScoredShard | None:
     """The task's result, or ``None`` after recording the shard as failed (like the CLI, the run goes on)."""
     try:
@@ -238,11 +178,9 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
     logger = get_run_logger()
     params = params.for_date(params.run_date or flow_run.get_scheduled_start_time().date().isoformat())
     config = params.run_config()
-    dedup_index: Path | str | None = None
-    if params.dedup_index:
-        dedup_index = params.dedup_index if is_url(params.dedup_index) else Path(params.dedup_index)
-    output: Path | str = params.output if is_url(params.output) else Path(params.output)
-    plan, jobs = orchestrate.plan_jobs(config, params.inputs, output, resume=params.resume, dedup_index=dedup_index)
+    plan, jobs = orchestrate.plan_jobs(
+        config, params.inputs, params.output_path, resume=params.resume, dedup_index=params.dedup_index_path
+    )
     logger.info(
         "%d shards, %d already committed, %d to run on %s",
         len(plan.shards),
@@ -289,7 +227,7 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
 def _report(result: RunResult, scored_shards: list[ScoredShard], committed_now: list[int]) -> dict[str, Any]:
     """Publish the summary artifact; fail the flow run when a shard failed; the flow's return value."""
     create_markdown_artifact(
-        markdown=summary_markdown(result, scored_shards),
+        markdown=summary_markdown(result.manifest, result.output, sorted({item.worker for item in scored_shards})),
         key="datahygiene-run-summary",
         description=f"datahygiene run into {result.output}",
     )
@@ -315,29 +253,21 @@ def worker_report(scored: list[ScoredShard]) -> dict[str, dict[str, int]]:
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
-    """The flow's parameters as command-line options (shared with ``flows/serve.py``)."""
+    """The flow's parameters as command-line options (shared with ``flows/serve.py``); run options from the model."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--input", "-i", dest="inputs", action="append", required=True, help="repeatable; {date} ok")
-    parser.add_argument("--output", "-o", required=True, help="output directory; {date} is the run's date")
-    parser.add_argument("--config", dest="config_path", help="YAML config (default: the shipped default config)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="key.path=value; repeatable")
-    parser.add_argument("--dedup-index", help="persistent dedup index shared across runs")
-    parser.add_argument("--no-resume", action="store_true", help="refuse an output directory that holds a run")
-    parser.add_argument("--no-datasheet", action="store_true")
+    add_run_arguments(parser, HygieneParams)
     parser.add_argument("--runner", choices=["threads", "processes", "dask", "ray"], default="threads")
     parser.add_argument("--workers", type=int, help="threads, processes or Dask LocalCluster workers")
     parser.add_argument("--address", help="an existing Dask scheduler or Ray cluster")
-    parser.add_argument("--retries", type=int, default=2, help="retries of a shard after a transient error")
+    parser.add_argument("--retries", type=int, default=2, help=HygieneParams.describe("retries"))
     return parser
 
 
 def params_from_args(args: argparse.Namespace) -> HygieneParams:
     """Parsed options -> flow parameters."""
-    same_names = ("inputs", "output", "config_path", "overrides", "dedup_index", "retries")
     return HygieneParams(
-        **{name: getattr(args, name) for name in same_names},
-        resume=not args.no_resume,
-        write_datasheet=not args.no_datasheet,
+        **run_values(args),
+        retries=args.retries,
         task_runner=TaskRunnerSettings(kind=args.runner, workers=args.workers, address=args.address),
     )
 

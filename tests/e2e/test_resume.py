@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datahygiene.engine.run import OutputExistsError, ResumeMismatchError
+from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
 from tests.helpers import run_inputs
 
 SHARDS = 12

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from datahygiene.core.config import load_config
-from datahygiene.engine.run import OutputBusyError, run
+from datahygiene.engine.plan import OutputBusyError
+from datahygiene.engine.run import run
 from datahygiene.io.rundir import RunDir
 from datahygiene.io.storage import Store
 from datahygiene.reports.verify import verify_run

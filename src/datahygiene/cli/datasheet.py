@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 import yaml
 
-from datahygiene.io.rundir import RunDir
+from datahygiene.cli.common import fail
+from datahygiene.io.sink import NotARunError, RunDir
+from datahygiene.io.storage import StorageError
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.datasheet.audit import IdentityTermsError
-from datahygiene.reports.datasheet.build import NotARunError
 from datahygiene.reports.datasheet.questions import AnswersError
 
 
@@ -34,10 +35,11 @@ def datasheet(
     """Write datasheet.md, datasheet.json, README.md and datasheet.html from a run, without rerunning models."""
     for given in (answers, identity_terms):
         if given is not None and not given.is_file():
-            typer.echo(f"error: {given} is not a file", err=True)
-            raise typer.Exit(2)
-    run_dir = RunDir.at(output)
+            raise fail(f"{given} is not a file")
     try:
+        run_dir = RunDir.at(output)
+        if run_dir.remote:
+            run_dir.read_manifest()  # a missing run is named by its URL, not by the local copy's folder
         with run_dir.local_view(write_back=True) as folder:
             written = write_datasheet(
                 folder,
@@ -48,8 +50,7 @@ def datasheet(
                 blur=not no_blur,
             )
             paths = [run_dir.describe(path.relative_to(folder).as_posix()) for path in written]
-    except (NotARunError, AnswersError, IdentityTermsError, yaml.YAMLError) as error:
-        typer.echo(f"error: {error}".replace("\n", " "), err=True)
-        raise typer.Exit(2) from None
+    except (NotARunError, AnswersError, IdentityTermsError, StorageError, yaml.YAMLError) as error:
+        raise fail(str(error)) from None
     for path in paths:
         typer.echo(str(path))

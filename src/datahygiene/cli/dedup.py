@@ -10,6 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from datahygiene.cli.common import fail
 from datahygiene.stages.dedup import distributed
 from datahygiene.stages.dedup.params import DedupParams
 
@@ -28,13 +29,11 @@ def dedup_distributed_command(
     """Mark duplicate text rows across all shards without holding every signature in one process."""
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
-        typer.echo(f"error: not a file: {', '.join(missing)}", err=True)
-        raise typer.Exit(2)
+        raise fail(f"not a file: {', '.join(missing)}")
     try:
         dedup_params = DedupParams.model_validate(yaml.safe_load(params) or {})
     except (yaml.YAMLError, ValidationError) as exc:
-        typer.echo(f"error: bad --params: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise fail(f"bad --params: {exc}") from exc
     if scheduler or workers:
         from dask.distributed import Client, LocalCluster
 

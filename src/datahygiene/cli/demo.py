@@ -35,9 +35,11 @@ import io
 import json
 import random
 from pathlib import Path
+from typing import Annotated
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import typer
 from PIL import Image, ImageDraw, ImageFilter, PngImagePlugin
 
 _CLEAN = [
@@ -246,3 +248,11 @@ def make_demo(directory: Path) -> dict[str, int]:
         "pairs.parquet": _pairs(directory),
         "photos/": _photos(directory),
     }
+
+
+def make_demo_command(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the demo dataset into.")] = Path("demo-data"),
+) -> None:
+    """Generate the small demo dataset (text and images with planted problems)."""
+    for name, rows in make_demo(directory).items():
+        typer.echo(f"{directory / name}: {rows} rows")

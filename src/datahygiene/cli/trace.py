@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from datahygiene.io.rundir import RunDir
+from datahygiene.cli.common import fail
+from datahygiene.io.sink import NotARunError, RunDir
+from datahygiene.io.storage import StorageError
 from datahygiene.reports.trace import trace
 
 
@@ -21,16 +23,16 @@ def trace_command(
     row_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (the output `id` column).")],
 ) -> None:
     """Trace a row to its input shard and row, the run's config and models, and its verdict."""
-    run_dir = RunDir.at(output)
-    if not run_dir.exists("manifest.json"):
-        typer.echo(f"error: {output} has no manifest.json (not a finished run?)", err=True)
-        raise typer.Exit(2)
+    try:
+        run_dir = RunDir.at(output)
+        run_dir.read_manifest()
+    except (NotARunError, StorageError) as error:
+        raise fail(str(error)) from None
     with run_dir.local_view() as folder:
         rows = trace(folder, row_id)
-        for row in rows:
-            if run_dir.remote:  # name the file where it is, not in the local copy
-                row.file = run_dir.describe(row.file)
-
+    for row in rows:
+        if run_dir.remote:  # name the file where it is, not in the local copy
+            row.file = run_dir.describe(row.file)
     if not rows:
         typer.echo(f"no output row has id {row_id!r}", err=True)
         raise typer.Exit(1)

@@ -12,8 +12,9 @@ import logging
 import time
 import traceback
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ from datahygiene.core.policy import Route
 from datahygiene.core.stage import IMAGE_REPLACEMENTS, Batch, ScoredBatch
 from datahygiene.engine.ids import IdIndex
 from datahygiene.engine.pipeline import Pipeline
+from datahygiene.engine.progress import ProgressListener
 from datahygiene.io.sink import ROUTES, RunDir, ShardWriter, hf_features_metadata, release_unused_memory
 from datahygiene.io.sources import ShardSource
 
@@ -34,27 +36,6 @@ log = logging.getLogger(__name__)
 # Batches between handing freed Arrow memory back to the OS (each time costs page faults later;
 # never doing it lets peak RSS creep up with the row count; the writer thread does it per row group).
 _RELEASE_EVERY = 8
-
-
-class ProgressListener(Protocol):
-    """Receives progress events; the CLI draws a bar from them."""
-
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None: ...
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None: ...
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None: ...
-
-
-class Silent:
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
-        pass
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None:
-        pass
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
-        pass
 
 
 class ShardRunner:
@@ -107,70 +88,100 @@ class ShardRunner:
         Returns the commit record, or an error record when anything failed (the
         shard's files and the stages' state are then rolled back).
         """
-        config = self.pipeline.config
         fingerprint = shard.fingerprint()
         writer = ShardWriter(self.run_dir, shard.index, self._file_metadata(shard, fingerprint))
-        counts = dict.fromkeys(ROUTES, 0)
-        reason_counts: dict[str, int] = {}
+        tally = ShardTally()
         started = time.perf_counter()
         try:
-            if config.check_duplicate_ids:
-                self.ids.reserve(shard.known_rows() or 0)
+            self._reserve_ids(shard)
             for number, scored in enumerate(batches, start=1):
-                records, reasons = scored.records, scored.reasons
-                if config.check_duplicate_ids:
-                    reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
-                batch = self.pipeline.ordered.score(
-                    Batch(records=records, images=scored.images, artifacts=scored.artifacts)
-                )
-                verdicts = self.pipeline.policy.decide(batch.records, reasons)
-                records_out = replace_kept_images(
-                    batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS)
-                )
-                scored_records = records_out.append_column(C.REASONS_FIELD, verdicts.reasons)
-                for route_name, route in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
-                    mask = verdicts.route == route
-                    selected = int(mask.sum())
-                    if selected:
-                        rows = (
-                            scored_records
-                            if selected == scored_records.num_rows
-                            else scored_records.filter(pa.array(mask))
-                        )
-                        writer.write(route_name, rows)
-                        counts[route_name] += selected
-                for reason, count in _count_reasons(verdicts.reasons).items():
-                    reason_counts[reason] = reason_counts.get(reason, 0) + count
+                records, route = self._decide(scored)
+                self._write_routes(writer, records, route, tally)
                 self.listener.rows_done(shard, records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
-            state_dir = writer.state_dir
-            self.ids.commit(state_dir)
-            for stage in self.pipeline.stateful:
-                (state_dir / stage.name).mkdir()
-                stage.save_state(state_dir / stage.name)
+            self._save_state(writer.state_dir)
         except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
-            writer.abort()
-            self._rollback()
-            log.error("shard %s failed: %s", shard.shard_id, error)
-            return failure_record(shard, error, fingerprint)
-        record = {
+            return self._fail(shard, writer, error, fingerprint)
+        record = writer.commit(tally.record(shard, fingerprint, time.perf_counter() - started))
+        self._state_committed(shard)
+        return record
+
+    def _reserve_ids(self, shard: ShardSource) -> None:
+        """Size the duplicate-id table for the shard up front when its row count is known."""
+        if self.pipeline.config.check_duplicate_ids:
+            self.ids.reserve(shard.known_rows() or 0)
+
+    def _decide(self, scored: ScoredBatch) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
+        """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes."""
+        records, reasons = scored.records, scored.reasons
+        if self.pipeline.config.check_duplicate_ids:
+            reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
+        batch = self.pipeline.ordered.score(Batch(records=records, images=scored.images, artifacts=scored.artifacts))
+        verdicts = self.pipeline.policy.decide(batch.records, reasons)
+        records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
+        return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
+
+    @staticmethod
+    def _write_routes(
+        writer: ShardWriter, records: pa.RecordBatch, route: npt.NDArray[np.int8], tally: ShardTally
+    ) -> None:
+        """Write each route's rows of the batch to its file and count them."""
+        for route_name, value in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
+            mask = route == value
+            selected = int(mask.sum())
+            if selected:
+                writer.write(route_name, records if selected == records.num_rows else records.filter(pa.array(mask)))
+                tally.rows[route_name] += selected
+        tally.add_reasons(records.column(C.REJECT_REASONS))
+
+    def _save_state(self, state_dir: Path) -> None:
+        """Stage the id index and every stateful stage's state with the shard's files (moved in by the commit)."""
+        self.ids.commit(state_dir)
+        for stage in self.pipeline.stateful:
+            (state_dir / stage.name).mkdir()
+            stage.save_state(state_dir / stage.name)
+
+    def _state_committed(self, shard: ShardSource) -> None:
+        """The commit moved the staged state: tell the stages where it lives now."""
+        self.last_state = self.run_dir.state_dir(shard.index)
+        for stage in self.pipeline.stateful:
+            stage.state_moved(self.last_state / stage.name)
+
+    def _fail(self, shard: ShardSource, writer: ShardWriter, error: Exception, fingerprint: str) -> dict[str, Any]:
+        """Drop the shard's files, roll the cross-shard state back to the last commit, return the error record."""
+        writer.abort()
+        self._rollback()
+        log.error("shard %s failed: %s", shard.shard_id, error)
+        return failure_record(shard, error, fingerprint)
+
+
+@dataclass
+class ShardTally:
+    """Rows per route and reject reasons counted while a shard is written; becomes its commit record."""
+
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add_reasons(self, reasons: pa.ListArray) -> None:
+        """Count every reason of every row (a row with three reasons counts for each)."""
+        for reason, count in _count_reasons(reasons).items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def record(self, shard: ShardSource, fingerprint: str, seconds: float) -> dict[str, Any]:
+        """The shard's commit record (the writer adds its files)."""
+        return {
             "index": shard.index,
             "shard": shard.shard_id,
             "kind": shard.kind,
             "fingerprint": fingerprint,
-            "rows_read": sum(counts.values()),
-            "rows_kept": counts["kept"],
-            "rows_rejected": counts["rejected"],
-            "rows_quarantined": counts["quarantined"],
-            "reject_reasons": dict(sorted(reason_counts.items())),
-            "seconds": round(time.perf_counter() - started, 3),
+            "rows_read": sum(self.rows.values()),
+            "rows_kept": self.rows["kept"],
+            "rows_rejected": self.rows["rejected"],
+            "rows_quarantined": self.rows["quarantined"],
+            "reject_reasons": dict(sorted(self.reasons.items())),
+            "seconds": round(seconds, 3),
         }
-        record = writer.commit(record)
-        self.last_state = self.run_dir.state_dir(shard.index)
-        for stage in self.pipeline.stateful:
-            stage.state_moved(self.last_state / stage.name)
-        return record
 
 
 def failure_record(shard: ShardSource, error: BaseException, fingerprint: str | None = None) -> dict[str, Any]:

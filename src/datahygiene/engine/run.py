@@ -1,7 +1,7 @@
-"""The shard runner: plan -> (score -> commit in input order)* -> manifest and datasheet.
+"""A run: plan -> (score -> commit in input order)* -> manifest and datasheet.
 
 The CLI calls :func:`run`; the Prefect flows call the same pieces
-(:func:`plan_run`, :class:`Committer`) with the order-free scoring done on
+(:func:`~datahygiene.engine.plan.plan_run`, :class:`Committer`) with the order-free scoring done on
 workers (see :mod:`datahygiene.engine.workers`). Each shard is committed
 atomically (see :mod:`datahygiene.io.sink`), so a rerun with
 ``resume=True`` skips what was committed and produces byte-identical files
@@ -18,41 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from datahygiene.core.config import RunConfig
-from datahygiene.core.stage import ScoredBatch, StageContext
-from datahygiene.engine.commit import ProgressListener, ShardRunner, Silent, failure_record
+from datahygiene.core.stage import ScoredBatch
+from datahygiene.engine.commit import ShardRunner, failure_record
 from datahygiene.engine.manifest import build_manifest
 from datahygiene.engine.pipeline import Pipeline, score_batches
-from datahygiene.io.sink import RunDir, RunLock
-from datahygiene.io.sources import ShardSource, discover
+from datahygiene.engine.plan import OutputBusyError, RunPlan, plan_run, start_output
+from datahygiene.engine.progress import ProgressListener, Silent
+from datahygiene.io.sink import RunLock
+from datahygiene.io.sources import ShardSource
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.verify import check_invariants
 
-__all__ = [
-    "Committer",
-    "OutputBusyError",
-    "OutputExistsError",
-    "Pipeline",
-    "ProgressListener",
-    "ResumeMismatchError",
-    "RunPlan",
-    "RunResult",
-    "plan_run",
-    "run",
-]
-
 log = logging.getLogger(__name__)
-
-
-class OutputExistsError(RuntimeError):
-    """The output directory holds data and ``--resume`` was not given."""
-
-
-class OutputBusyError(OutputExistsError):
-    """Another run is committing into the same output directory."""
-
-
-class ResumeMismatchError(RuntimeError):
-    """``--resume`` on a directory written with another config or other inputs."""
 
 
 @dataclass
@@ -70,71 +47,6 @@ class RunResult:
         if self.invariant_errors:
             return 3
         return 1 if self.failed_shards else 0
-
-
-def _identity(config: RunConfig, shards: list[ShardSource]) -> dict[str, Any]:
-    return {
-        "config_sha256": config.sha256(),
-        "inputs": [{"shard": s.shard_id, "kind": s.kind, "fingerprint": s.fingerprint()} for s in shards],
-    }
-
-
-def _check_output(run_dir: RunDir, identity: dict[str, Any], *, resume: bool) -> bool:
-    """Whether ``run_dir`` continues an earlier run; raises when it may not be used."""
-    if run_dir.exists("_run.json"):
-        if not resume:
-            raise OutputExistsError(f"{run_dir.name} already holds a run; pass --resume to continue it")
-        previous = run_dir.read_json("_run.json")
-        if previous != identity:
-            what = "config" if previous.get("config_sha256") != identity["config_sha256"] else "inputs"
-            raise ResumeMismatchError(f"cannot resume {run_dir.name}: its {what} differ from this run's")
-        return True
-    if not run_dir.is_empty():
-        raise OutputExistsError(f"output directory {run_dir.name} is not empty")
-    return False
-
-
-@dataclass
-class RunPlan:
-    """A run's shards and which of them an earlier attempt already committed (checked, nothing written yet)."""
-
-    config: RunConfig
-    context: StageContext
-    run_dir: RunDir
-    shards: list[ShardSource]
-    identity: dict[str, Any]
-    resuming: bool
-    committed: dict[int, dict[str, Any]]
-    started: float
-
-    @property
-    def pending(self) -> list[ShardSource]:
-        """Shards still to commit, in input order."""
-        return [shard for shard in self.shards if shard.index not in self.committed]
-
-
-def plan_run(
-    config: RunConfig,
-    inputs: list[str],
-    output: Path | str,
-    *,
-    resume: bool = False,
-    dedup_index: Path | str | None = None,
-) -> RunPlan:
-    """Discover the shards and check the output directory; loads no model and writes nothing."""
-    started = time.time()
-    shards = discover(inputs, images_per_shard=config.limits.images_per_shard)
-    context = StageContext(
-        models_dir=config.models.dir,
-        offline=config.models.offline,
-        device=config.models.device,
-        dedup_index=dedup_index,
-    )
-    run_dir = RunDir.at(output)
-    identity = _identity(config, shards)
-    resuming = _check_output(run_dir, identity, resume=resume)
-    committed = run_dir.committed() if resuming else {}
-    return RunPlan(config, context, run_dir, shards, identity, resuming, committed, started)
 
 
 class Committer:
@@ -183,7 +95,7 @@ class Committer:
         if plan.resuming:
             plan.run_dir.clean_uncommitted(self.committed)
         else:
-            plan.run_dir.start(plan.identity, plan.config.model_dump(mode="json"))
+            start_output(plan.run_dir, plan.identity, plan.config)
         self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
         self._runner.restore(self.committed)
         self.listener.run_started(plan.shards, skipped=len(plan.shards) - len(plan.pending))
@@ -221,6 +133,7 @@ class Committer:
             committed=self.committed,
             failures=self.failures,
             models=runner.models,
+            column_roles=runner.pipeline.column_roles,
             started=plan.started,
             finished=time.time(),
         )

@@ -27,14 +27,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from datahygiene import __version__
 from datahygiene.core import registry
-from datahygiene.core.config import RunConfig
+from datahygiene.core.config import ConfigError, RunConfig
 from datahygiene.core.stage import ChainSummary, StageContext
 from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
-from datahygiene.engine.run import Committer, RunPlan, RunResult, plan_run
+from datahygiene.engine.plan import RunPlan, plan_run
+from datahygiene.engine.run import Committer, RunResult
+from datahygiene.io.sink import NotARunError
 from datahygiene.io.sources import ShardSource
 from datahygiene.io.spool import SpoolInfo, read_spool, spool_info, write_spool
 from datahygiene.io.storage import Store, is_url
@@ -93,6 +94,9 @@ def plan_jobs(
     config: RunConfig, inputs: list[str], output: Path | str, *, resume: bool, dedup_index: Path | str | None = None
 ) -> tuple[RunPlan, list[ShardJob]]:
     """Check the output directory and list the shards still to commit (loads no model, writes nothing)."""
+    for stage in config.stages:
+        if not getattr(registry.get(stage.name), "runs_in_flows", True):
+            raise ConfigError(f"stage {stage.name!r} cannot run in a flow (it says so); run it with `datahygiene run`")
     plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
     jobs = [ShardJob(config, plan.context, output, shard, shard_key(config, shard)) for shard in plan.pending]
     return plan, jobs
@@ -211,9 +215,12 @@ def completed_result(plan: RunPlan) -> RunResult | None:
     Finishing again would publish the dedup index a second time; scheduled
     flows are rerun by hand or by retries, so this case must be a no-op.
     """
-    if not plan.resuming or plan.pending or not plan.run_dir.exists("manifest.json"):
+    if not plan.resuming or plan.pending:
         return None
-    manifest: dict[str, Any] = plan.run_dir.read_json("manifest.json")
+    try:
+        manifest = plan.run_dir.read_manifest()
+    except NotARunError:  # killed before the manifest was (completely) written: finish again
+        return None
     finished = (
         manifest.get("config_sha256") == plan.config.sha256()
         and manifest.get("shards_failed") == 0

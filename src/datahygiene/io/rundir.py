@@ -74,6 +74,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class NotARunError(FileNotFoundError):
+    """The directory holds no readable ``manifest.json``: not a finished run."""
+
+
 class RunLock(Protocol):
     """The output's lock, held while a run commits."""
 
@@ -171,7 +175,22 @@ class RunDir:
     def read_json(self, relative: str) -> Any:
         if self.store is not None:
             return json.loads(self.store.read_bytes(relative))
-        return json.loads((self.root / relative).read_text())
+        return json.loads((self.root / relative).read_text(encoding="utf-8"))
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The finished run's manifest; :class:`NotARunError` (one line) when there is none or it is not JSON."""
+        where = self.describe("manifest.json")
+        try:
+            manifest = self.read_json("manifest.json")
+        except FileNotFoundError:
+            raise NotARunError(f"{self.name} has no manifest.json (not a finished run?)") from None
+        except NotADirectoryError:
+            raise NotARunError(f"{self.name} is not a directory (not a run's output?)") from None
+        except (UnicodeDecodeError, ValueError) as error:
+            raise NotARunError(f"{where} is not a valid manifest: {error}") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
+            raise NotARunError(f"{where} is not a datahygiene manifest")
+        return manifest
 
     def write_json(self, relative: str, value: Any) -> None:
         """Write a JSON file atomically (rename locally, one PUT in a store)."""

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from datahygiene.core import columns as C
 from datahygiene.io.rundir import (
     ROUTES,
+    NotARunError,
     RunDir,
     RunLock,
     atomic_write_bytes,
@@ -47,6 +48,7 @@ from datahygiene.io.rundir import (
 
 __all__ = [
     "ROUTES",
+    "NotARunError",
     "OutputFile",
     "RunDir",
     "RunLock",

@@ -59,16 +59,14 @@ def _provenance_errors(
 
 
 def verify_run(run_dir: RunDir) -> list[str]:
-    """Re-hash a finished run's files against its manifest; every problem as one line.
+    """Re-hash a finished run's files against its manifest; every problem as one line (no run: NotARunError).
 
     Beyond :func:`check_invariants` (row counts, missing files, sha256) this
     reads each file's provenance metadata (config hash, package version,
     models, policy, input shard id and fingerprint) and compares it with the
     manifest, and flags Parquet files that the manifest does not list.
     """
-    if not run_dir.exists("manifest.json"):
-        return [f"{run_dir.name}: no manifest.json"]
-    manifest = run_dir.read_json("manifest.json")
+    manifest = run_dir.read_manifest()
     errors = check_invariants(run_dir, manifest)
     listed: set[str] = set()
     for entry in manifest["shards"]:

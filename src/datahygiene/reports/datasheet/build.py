@@ -13,7 +13,7 @@ from typing import Any, TypedDict, Unpack
 from pydantic import ValidationError
 
 from datahygiene.core.config import Rule
-from datahygiene.io.sink import atomic_write_bytes
+from datahygiene.io.sink import RunDir, atomic_write_bytes
 from datahygiene.reports.datasheet.audit import load_identity_terms
 from datahygiene.reports.datasheet.gallery import sample_removed
 from datahygiene.reports.datasheet.model import Datasheet, Threshold
@@ -35,10 +35,6 @@ _RUN_KEYS = (
 )
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 _LARGE = ((10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"))
-
-
-class NotARunError(FileNotFoundError):
-    """The directory has no ``manifest.json``: not a finished run."""
 
 
 def size_category(rows: int) -> str:
@@ -94,14 +90,11 @@ def build_datasheet(
     blur: bool = True,
 ) -> Datasheet:
     """Collect everything the run at ``run_dir`` knows into a :class:`Datasheet`."""
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.exists():
-        raise NotARunError(f"{run_dir} has no manifest.json (not a finished run?)")
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    manifest = RunDir(run_dir).read_manifest()
     config_path = run_dir / "config.json"
     config: dict[str, Any] = json.loads(config_path.read_text()) if config_path.exists() else {}
     answered, card_answers = load_answers(answers)
-    result = scan(run_dir, load_identity_terms(identity_terms))
+    result = scan(run_dir, load_identity_terms(identity_terms), manifest.get("column_roles") or {})
     counts = {key: int(manifest[key]) for key in COUNT_KEYS}
     warnings = [
         f"{route} files hold {result.rows[route]} rows, the manifest says {counts[f'rows_{route}']}"
