@@ -14,7 +14,9 @@ Layout of a run directory::
 A shard's files are written under ``_tmp``, fsynced, renamed into place, and
 only then is its commit record written (atomically). A shard without a commit
 record is not committed, whatever files exist; a rerun rewrites them with the
-same bytes. A committed shard is never rewritten.
+same bytes. A committed shard is never rewritten. In an object store (an
+output URL, see :mod:`datahygiene.io.rundir`) the files are PUT under their
+final names instead of renamed, and the commit record names them.
 """
 
 from __future__ import annotations
