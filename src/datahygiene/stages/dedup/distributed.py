@@ -205,10 +205,13 @@ def _to_partitions(
         parts[p].append(pairs[part == p])
 
 
-def image_edges(work: Path, shard: int, part: int, offsets: Sequence[int], params: DedupParams, partitions: int) -> int:
-    """Step 2b (per shard and partition): near-image candidate edges, ``edges/img-SSSSS-PPPP.npy``."""
+def image_edges(
+    work: Path, shards: Sequence[int], part: int, offsets: Sequence[int], params: DedupParams, partitions: int
+) -> int:
+    """Step 2b (per group of shards and partition): near-image candidate edges, ``edges/img-SSSSS-PPPP.npy``."""
     tparams = partition_params(params)
-    return images.probe_edges(work, shard, part, list(offsets), tparams, partitions, _shard_dir(work, shard))
+    folders = [_shard_dir(work, shard) for shard in shards]
+    return images.probe_edges(work, list(shards), part, list(offsets), tparams, partitions, folders)
 
 
 def buckets(work: Path, part: int, offsets: Sequence[int]) -> int:
@@ -369,10 +372,12 @@ def run(
     counts = _map(client, signatures, [(s, i, work, params, partitions) for i, s in enumerate(sources)])
     offsets = [0, *np.cumsum(counts).tolist()]
     edges = _map(client, buckets, [(work, p, offsets) for p in range(partitions)])
+    # Shards in `partitions` groups: each task reads one partition's inserts once for its group of shards.
+    groups = [list(g) for g in np.array_split(np.arange(len(sources)), min(len(sources), partitions)) if len(g)]
     edges += _map(
         client,
         image_edges,
-        [(work, s, p, offsets, params, partitions) for s in range(len(sources)) for p in range(partitions)],
+        [(work, [int(s) for s in g], p, offsets, params, partitions) for g in groups for p in range(partitions)],
     )
     spilled = sum(
         f.stat().st_size for d in ("shards", "keys", "inserts", "edges") for f in (work / d).rglob("*") if f.is_file()

@@ -59,16 +59,17 @@ def insert_file(work: Path, shard: int, part: int) -> Path:
 
 def probe_edges(
     work: Path,
-    shard: int,
+    shards: list[int],
     part: int,
     offsets: list[int],
     params: DedupParams,
     partitions: int,
-    shard_dir: Path,
+    shard_dirs: list[Path],
 ) -> int:
-    """Candidate edges between this shard's pictures (as queries) and partition ``part``'s inserts.
+    """Candidate edges between these shards' pictures (as queries) and partition ``part``'s inserts.
 
-    Writes ``edges/img-SSSSS-PPPP.npy`` (pairs of global rows, later row first); returns the edge count.
+    The partition's inserts are read once for the group of shards. Writes ``edges/img-SSSSS-PPPP.npy``
+    (SSSSS: the group's first shard; pairs of global rows, later row first); returns the edge count.
     """
     keys: list[U64] = []
     rows: list[I64] = []
@@ -81,32 +82,45 @@ def probe_edges(
     order = np.argsort(insert_keys, kind="stable")
     insert_keys, insert_rows = insert_keys[order], insert_rows[order]
     edges: list[npt.NDArray[np.int64]] = []
-    image_rows = np.flatnonzero(np.load(shard_dir / "flags.npy") & 4)
-    if len(insert_keys) and len(image_rows):
+    for shard, shard_dir in zip(shards, shard_dirs, strict=True):
+        if len(insert_keys) == 0:
+            break
+        image_rows = np.flatnonzero(np.load(shard_dir / "flags.npy") & 4)
+        if len(image_rows) == 0:
+            continue
         ph = np.load(shard_dir / "ph.npy", mmap_mode="r")
         flip = np.load(shard_dir / "ph_flip.npy", mmap_mode="r")
         for start in range(0, len(image_rows), _CHUNK):
             local = image_rows[start : start + _CHUNK]
             queries = np.concatenate([ph[local], flip[local]]) if params.near_image.mirror else ph[local]
             owners = np.concatenate([local, local]) if params.near_image.mirror else local
-            probes = phash.probe_keys(np.ascontiguousarray(queries), params.near_image.radius)
-            flat = _mih(probes.reshape(-1))
-            owner = np.repeat(owners.astype(np.int64) + offsets[shard], probes.shape[1])
-            mine = _partition_of(flat, partitions) == part
-            flat, owner = flat[mine], owner[mine]
-            lo = np.searchsorted(insert_keys, flat, side="left")
-            hi = np.searchsorted(insert_keys, flat, side="right")
-            counts = hi - lo
-            hit = np.flatnonzero(counts)
-            if len(hit) == 0:
-                continue
-            c = counts[hit]
-            query_rows = np.repeat(owner[hit], c)
-            positions = np.repeat(lo[hit] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
-            matched = insert_rows[positions]
-            pairs = np.stack([np.maximum(query_rows, matched), np.minimum(query_rows, matched)], axis=1)
-            edges.append(pairs[pairs[:, 0] != pairs[:, 1]])
+            owner = owners.astype(np.int64) + offsets[shard]
+            edges.append(_hits(queries, owner, insert_keys, insert_rows, params, part, partitions))
     found = np.unique(np.concatenate(edges), axis=0) if edges else np.zeros((0, 2), np.int64)
     (work / "edges").mkdir(parents=True, exist_ok=True)
-    np.save(work / "edges" / f"img-{shard:05d}-{part:04d}.npy", found)
+    np.save(work / "edges" / f"img-{shards[0]:05d}-{part:04d}.npy", found)
     return len(found)
+
+
+def _hits(
+    queries: U64, owner: I64, insert_keys: U64, insert_rows: I64, params: DedupParams, part: int, partitions: int
+) -> npt.NDArray[np.int64]:
+    """Pairs (later row, earlier row) where a probe of a query equals an insert of partition ``part``."""
+    probes = phash.probe_keys(np.ascontiguousarray(queries), params.near_image.radius)
+    flat = _mih(probes.reshape(-1))
+    owners = np.repeat(owner, probes.shape[1])
+    mine = _partition_of(flat, partitions) == part
+    flat, owners = flat[mine], owners[mine]
+    lo = np.searchsorted(insert_keys, flat, side="left")
+    hi = np.searchsorted(insert_keys, flat, side="right")
+    counts = hi - lo
+    hit = np.flatnonzero(counts)
+    if len(hit) == 0:
+        return np.zeros((0, 2), np.int64)
+    c = counts[hit]
+    query_rows = np.repeat(owners[hit], c)
+    positions = np.repeat(lo[hit] - np.cumsum(c) + c, c) + np.arange(int(c.sum()))
+    matched = insert_rows[positions]
+    pairs: npt.NDArray[np.int64] = np.stack([np.maximum(query_rows, matched), np.minimum(query_rows, matched)], axis=1)
+    kept: npt.NDArray[np.int64] = pairs[pairs[:, 0] != pairs[:, 1]]
+    return kept
