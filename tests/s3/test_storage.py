@@ -23,6 +23,17 @@ def test_unknown_scheme_is_a_clear_error() -> None:
         Store.open("nosuch://bucket/x")
 
 
+def test_a_missing_driver_names_the_package_and_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fsspec.core
+
+    def refuse(url: str) -> None:
+        raise ImportError("Install gcsfs to access Google Storage")
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", refuse)
+    with pytest.raises(StorageError, match=r"gs://b/run: .* pip install gcsfs \(the datahygiene extra 'gcs'\)"):
+        Store.open("gs://b/run")
+
+
 def test_store_round_trip(bucket: str) -> None:
     store = Store.open(f"{bucket}/run")
     assert store.listing() == []

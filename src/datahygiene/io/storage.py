@@ -10,6 +10,7 @@ extras (``pip install 'datahygiene[s3]'``, ``[gcs]``, ``[azure]``, ``[cloud]``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,16 +19,19 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_EXTRAS = {
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "az": "azure",
-    "abfs": "azure",
-    "abfss": "azure",
-    "adl": "azure",
+#: scheme -> (driver package, datahygiene extra that installs it)
+_DRIVERS = {
+    "s3": ("s3fs", "s3"),
+    "s3a": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"),
+    "gcs": ("gcsfs", "gcs"),
+    "az": ("adlfs", "azure"),
+    "abfs": ("adlfs", "azure"),
+    "abfss": ("adlfs", "azure"),
+    "adl": ("adlfs", "azure"),
 }
+#: The AWS SDK logs every credential and endpoint lookup at INFO; runs log at INFO.
+_QUIET = ("botocore", "aiobotocore")
 _BLOCK = 8 << 20
 
 
@@ -52,11 +56,13 @@ def filesystem(url: str) -> tuple[Any, str]:
     import fsspec
 
     scheme = url.split("://", 1)[0].lower()
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.getLogger(name).level, logging.WARNING))
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except ImportError as error:
-        extra = _EXTRAS.get(scheme)
-        hint = f": pip install 'datahygiene[{extra}]'" if extra else ""
+        driver = _DRIVERS.get(scheme)
+        hint = f": pip install {driver[0]} (the datahygiene extra {driver[1]!r})" if driver else ""
         raise StorageError(f"{url}: the {scheme}:// filesystem is not installed{hint}") from error
     except ValueError as error:
         raise StorageError(f"{url}: {error}") from error
