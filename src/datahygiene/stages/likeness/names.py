@@ -274,8 +274,8 @@ class NameFinder:
         end = self._run(text, tokens, start, 3)
         if end == start + 1 and len(tokens[start].text) == 1 and not honorific:
             return None  # a lone initial ("Dr. K") is not enough; "Mr O" is
-        for candidate in range(end, start, -1):
-            if self._known(tokens[candidate - 1]):
+        for candidate in range(end, start, -1):  # after a title or role any listed surname ends it ("of Jane Doe")
+            if self._known(tokens[candidate - 1]) or tokens[candidate - 1].key in self.honorable:
                 return candidate
         word = tokens[start] if end > start else None
         if word is None:
