@@ -28,7 +28,7 @@ from datahygiene.stages.likeness.stage import LikenessParams, LikenessStage
 from datahygiene.stages.likeness.tiles import Scales
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "tests" / "likeness" / "data"
+DATA = REPO / "tests" / "stages" / "likeness" / "data"
 FULL = 100_000  # a max_side no image reaches: detect on the full image
 PAINTED_PORTRAIT = "ukbench01380.jpg"
 FACE_IN_CROP = 74  # width of the face box in the 160 px test crop

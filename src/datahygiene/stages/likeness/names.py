@@ -267,15 +267,18 @@ class NameFinder:
         key = token.key
         return key in self.surnames or key in self.first or key in SUFFIXES or len(key) == 1 or _roman(token.text)
 
-    def _introduced(self, text: str, tokens: list[_Token], start: int, honorific: bool) -> int | None:
+    def _introduced(
+        self, text: str, tokens: list[_Token], start: int, honorific: bool, role: bool = False
+    ) -> int | None:
         """End of a name after a title or role word at ``start - 1``, trimmed to end on a known name."""
         if start >= len(tokens) or not self._joined(text, tokens[start - 1], tokens[start]):
             return None
         end = self._run(text, tokens, start, 3)
         if end == start + 1 and len(tokens[start].text) == 1 and not honorific:
             return None  # a lone initial ("Dr. K") is not enough; "Mr O" is
-        for candidate in range(end, start, -1):  # after a title or role any listed surname ends it ("of Jane Doe")
-            if self._known(tokens[candidate - 1]) or tokens[candidate - 1].key in self.honorable:
+        for candidate in range(end, start, -1):  # after a role word any listed surname ends it ("of Jane Doe")
+            last = tokens[candidate - 1]
+            if self._known(last) or (role and candidate > start + 1 and last.key in self.honorable):
                 return candidate
         word = tokens[start] if end > start else None
         if word is None:
@@ -299,7 +302,7 @@ class NameFinder:
             first = index
             while first < len(tokens) - 1 and tokens[first].key in self.common and tokens[first].key not in self.first:
                 first += 1  # "actress Sexy Capri Anderson": the adjective is not the name
-            end = self._introduced(text, tokens, first, False)
+            end = self._introduced(text, tokens, first, False, role=True)
             if end is not None:
                 return first, end
         end = self._run(text, tokens, index, 4)
