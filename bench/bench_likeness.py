@@ -77,11 +77,8 @@ def detectors() -> list[tuple[str, FaceDetector]]:
     return [
         ("haar, 512 px copy", HaarDetector()),
         ("retinaface, 640 px pass only", RetinaFaceDetector(scales=Scales(min_face=10**9), threads=1)),
-        ("retinaface (default: + tiles for 24 px)", RetinaFaceDetector(threads=1)),
-        (
-            "retinaface, tiles for 20 px at 1.5x",
-            RetinaFaceDetector(scales=Scales(min_face=20, max_scale=1.5), threads=1),
-        ),
+        ("retinaface, + tiles at 1x", RetinaFaceDetector(scales=Scales(min_face=32, max_scale=1.0), threads=1)),
+        ("retinaface (default: + tiles at up to 1.6x)", RetinaFaceDetector(threads=1)),
     ]
 
 
