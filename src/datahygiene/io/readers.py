@@ -8,6 +8,7 @@ import gzip
 import itertools
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
@@ -19,6 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from datahygiene.io.rows import IMAGE_SUFFIXES, RowFailure, SourceBatch, load_hf, parse_json_line
+from datahygiene.io.storage import open_binary
 
 
 class Shard(Protocol):
@@ -28,7 +30,16 @@ class Shard(Protocol):
     def path(self) -> Path | None: ...
 
     @property
-    def root(self) -> Path | None: ...
+    def root(self) -> Path | str | None: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def members(self) -> tuple[str, ...]: ...
+
+    @property
+    def location(self) -> Path | str: ...
 
     @property
     def files(self) -> tuple[Path, ...]: ...
@@ -40,17 +51,27 @@ class Shard(Protocol):
     def hf_shard(self) -> tuple[int, int] | None: ...
 
 
-def _open_lines(path: Path) -> IO[bytes]:
-    if path.name.lower().endswith(".gz"):
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
+@contextmanager
+def _arrow_source(shard: Shard) -> Iterator[str | IO[bytes]]:
+    """What pyarrow opens: a local path as is (its native reader), a URL as an fsspec file."""
+    if shard.url is None:
+        assert shard.path is not None
+        yield str(shard.path)
+        return
+    with open_binary(shard.url) as handle:
+        yield handle
+
+
+def _open_lines(handle: IO[bytes], name: str) -> IO[bytes]:
+    if name.lower().endswith(".gz"):
+        return cast(IO[bytes], gzip.open(handle, "rb"))
+    return handle
 
 
 def _read_parquet(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     """Batches of at most ``batch_size`` rows, sized from the footer's uncompressed bytes per row, then cut to
     ``batch_bytes`` by their rows' own sizes (a few very long rows make a smaller batch)."""
-    assert shard.path is not None
-    with pq.ParquetFile(shard.path) as parquet:
+    with _arrow_source(shard) as source, pq.ParquetFile(source) as parquet:
         meta = parquet.metadata
         total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         per_row = total / max(meta.num_rows, 1)
@@ -62,8 +83,7 @@ def _read_parquet(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[S
 
 def _read_jsonl(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     """Whole lines, about ``batch_bytes`` at a time (a longer line is read whole), at most ``batch_size`` lines."""
-    assert shard.path is not None
-    with _open_lines(shard.path) as handle:
+    with open_binary(shard.location) as raw, _open_lines(raw, str(shard.location)) as handle:
         pending = b""
         while chunk := handle.read(batch_bytes):
             cut = chunk.rfind(b"\n") + 1
@@ -91,18 +111,25 @@ def _line_blocks(block: bytes, batch_size: int) -> list[bytes]:
     return [block[start:stop] for start, stop in reversed(list(itertools.pairwise(cuts)))]
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(location: Path | str) -> list[str]:
     import csv
+    import io
 
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    with open_binary(location) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle:
         return next(csv.reader(handle), [])
 
 
 def _read_csv(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    assert shard.path is not None
-    header = _csv_header(shard.path)
+    header = _csv_header(shard.location)
     if not header:
         return
+    with _arrow_source(shard) as source:
+        yield from _csv_batches(source, header, batch_size, batch_bytes)
+
+
+def _csv_batches(
+    source: str | IO[bytes], header: list[str], batch_size: int, batch_bytes: int
+) -> Iterator[SourceBatch]:
     bad_rows: list[RowFailure] = []
 
     def on_invalid(row: Any) -> str:
@@ -110,7 +137,7 @@ def _read_csv(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[Sourc
         return "skip"
 
     reader = pacsv.open_csv(
-        shard.path,
+        source,
         read_options=pacsv.ReadOptions(block_size=max(1 << 16, min(1 << 22, batch_bytes))),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
@@ -130,12 +157,11 @@ def _read_csv(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[Sourc
 def _read_webdataset(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
     """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each (batches end at
     ``batch_size`` samples or about ``batch_bytes`` of member data)."""
-    assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
     current_key: str | None = None
     sample: dict[str, Any] = {}
     held = 0
-    with tarfile.open(shard.path, "r|*") as archive:
+    with open_binary(shard.location) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
         for member in archive:
             if not member.isfile():
                 continue
@@ -182,8 +208,14 @@ def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
 
 
 def _read_images(shard: Shard, batch_size: int, batch_bytes: int) -> Iterator[SourceBatch]:
-    """Rows naming the files (the normaliser reads them): ``batch_size`` files or about ``batch_bytes`` of them."""
-    assert shard.root is not None
+    """Rows naming the files (the normaliser reads them): ``batch_size`` files or about ``batch_bytes`` of them
+    (object-store members by count only: their sizes are not listed)."""
+    if shard.url is not None:
+        for start in range(0, len(shard.members), batch_size):
+            names = shard.members[start : start + batch_size]
+            yield SourceBatch(rows=[{"id": name, "image": {"path": name}} for name in names])
+        return
+    assert isinstance(shard.root, Path)
     rows: list[dict[str, Any] | RowFailure] = []
     held = 0
     for path in shard.files:

@@ -13,12 +13,13 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datahygiene.io import remote
 from datahygiene.io.readers import READERS
 from datahygiene.io.rows import (
     DEFAULT_BATCH_BYTES,
@@ -29,6 +30,7 @@ from datahygiene.io.rows import (
     load_hf,
     parse_json_line,
 )
+from datahygiene.io.storage import is_url, open_binary
 
 __all__ = [
     "DEFAULT_BATCH_BYTES",
@@ -68,14 +70,28 @@ class ShardSource:
     kind: ShardKind
     shard_id: str
     path: Path | None
-    root: Path | None
+    #: Where relative image paths in the rows resolve: a local folder, or a folder URL.
+    root: Path | str | None
     files: tuple[Path, ...] = ()
     hf_args: tuple[tuple[str, str], ...] = ()
     hf_shard: tuple[int, int] | None = None
+    #: An object-store shard: the data file's URL, or the image folder's URL with ``members`` under it.
+    url: str | None = None
+    members: tuple[str, ...] = ()
+
+    @property
+    def location(self) -> Path | str:
+        """The data file to open: a local path or a URL."""
+        location = self.url if self.url is not None else self.path
+        assert location is not None
+        return location
 
     def fingerprint(self) -> str:
-        """Identity of the shard's content: path, size and mtime of every file."""
-        digest = hashlib.sha256(f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}".encode())
+        """Identity of the shard's content: path, size and mtime of every file (size and ETag for URLs)."""
+        seed = f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}"
+        if self.url is not None:
+            return remote.fingerprint(seed, self.url, self.members)
+        digest = hashlib.sha256(seed.encode())
         for path in self.files or ((self.path,) if self.path is not None else ()):
             stat = path.stat()
             digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -83,10 +99,11 @@ class ShardSource:
 
     def known_rows(self) -> int | None:
         """The row count where the format stores it (Parquet footer), else None; a hint, not checked."""
-        if self.kind != "parquet" or self.path is None:
+        if self.kind != "parquet" or (self.path is None and self.url is None):
             return None
         try:
-            rows: int = pq.read_metadata(self.path).num_rows
+            with open_binary(self.location) as handle:
+                rows: int = pq.read_metadata(handle).num_rows
         except (OSError, pa.ArrowException):
             return None  # reading the shard reports the problem
         return rows
@@ -96,16 +113,43 @@ class ShardSource:
         return READERS[self.kind](self, batch_size, batch_bytes)
 
 
-def _kind_of(path: Path) -> ShardKind | None:
-    name = path.name.lower()
+def _kind_of_name(name: str) -> ShardKind | None:
+    name = name.lower()
     for suffix, kind in _DATA_SUFFIXES.items():
         if name.endswith(suffix):
             return kind
     return None
 
 
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _kind_of(path: Path) -> ShardKind | None:
+    return _kind_of_name(path.name)
+
+
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    return _is_image_name(path.name)
+
+
+def _remote_shards(argument: str, images_per_shard: int, start: int, seen: set[str]) -> list[ShardSource]:
+    """Shards of an input URL (file, folder or glob in an object store)."""
+    shards: list[ShardSource] = []
+    try:
+        found = remote.expand(argument, images_per_shard, _kind_of_name, _is_image_name)
+    except remote.NothingFoundError as error:
+        raise InputError(str(error)) from None
+    for kind, url, root, members in found:
+        if kind != "images":
+            if url in seen:
+                continue
+            seen.add(url)
+        shard = ShardSource(start + len(shards), cast(ShardKind, kind), url, None, root, url=url, members=members)
+        if kind == "images":
+            shard = ShardSource(shard.index, "images", url, None, root, url=root, members=members)
+        shards.append(shard)
+    return shards
 
 
 def _expand_directory(
@@ -161,9 +205,13 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
     """
     shards: list[ShardSource] = []
     seen: set[Path] = set()
+    seen_urls: set[str] = set()
     for argument in inputs:
         if argument.startswith("hf:"):
             shards.extend(_hf_shards(argument, len(shards)))
+            continue
+        if is_url(argument):
+            shards.extend(_remote_shards(argument, images_per_shard, len(shards), seen_urls))
             continue
         if glob.has_magic(argument):
             matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))  # noqa: PTH207 (absolute patterns)
@@ -200,8 +248,10 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
 # --- readers -----------------------------------------------------------------
 
 
-def file_bytes(root: Path, relative: str) -> bytes:
-    """Read an image path found in the data, refusing paths that leave ``root``."""
+def file_bytes(root: Path | str, relative: str) -> bytes:
+    """Read an image path found in the data, refusing paths that leave ``root`` (a folder or a folder URL)."""
+    if isinstance(root, str):
+        return remote.member_bytes(root, relative)
     base = root.resolve()
     target = (base / relative).resolve()
     if not target.is_relative_to(base):

@@ -13,6 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
+from datahygiene.io.rundir import RunDir
+
 ROW_TOTALS: tuple[tuple[str, str], ...] = (
     ("read", "rows_in"),
     ("kept", "rows_kept"),
@@ -90,7 +92,7 @@ def stage_table(manifest: dict[str, Any]) -> Table | None:
     return table
 
 
-def summary_table(manifest: dict[str, Any], output: Path, top_reasons: int = 15) -> Table:
+def summary_table(manifest: dict[str, Any], output: Path | str, top_reasons: int = 15) -> Table:
     """The summary as a terminal table (reasons indented under the totals)."""
     table = Table(title=f"datahygiene run -> {output}", show_header=True)
     table.add_column("")
@@ -121,7 +123,7 @@ def _stage_markdown(steps: list[StageLine]) -> list[str]:
     return lines
 
 
-def summary_markdown(manifest: dict[str, Any], output: Path, workers: list[str] | None = None) -> str:
+def summary_markdown(manifest: dict[str, Any], output: Path | str, workers: list[str] | None = None) -> str:
     """The summary as Markdown: totals, every reason, models, shards (and the workers that scored them), documents."""
     lines = [f"# datahygiene run: `{output}`", "", "| rows | count | share |", "|---|---:|---:|"]
     reasons = ["", "## Reject reasons", "", "| reason | rows |", "|---|---:|"]
@@ -142,12 +144,13 @@ def summary_markdown(manifest: dict[str, Any], output: Path, workers: list[str] 
     for entry in manifest["shards"]:
         if entry.get("status") == "failed":
             lines.append(f"- failed: `{entry['shard']}` (rerun to retry it)")
-    datasheet = output / "datasheet.md"
+    run_dir = RunDir.at(output)
+    datasheet = run_dir.describe("datasheet.md")
     lines += [
         "",
         "## Documents",
         "",
-        f"- manifest: `{output / 'manifest.json'}`",
-        f"- datasheet: `{datasheet}`" if datasheet.exists() else "- datasheet: not written",
+        f"- manifest: `{run_dir.describe('manifest.json')}`",
+        f"- datasheet: `{datasheet}`" if run_dir.exists("datasheet.md") else "- datasheet: not written",
     ]
     return "\n".join(lines) + "\n"
