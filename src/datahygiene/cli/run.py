@@ -93,6 +93,8 @@ def run_command(
             )
     except (ConfigError, InputError, OutputExistsError, ResumeMismatchError) as error:
         raise fail(str(error)) from None
+    if result.already_finished:
+        console.print(f"{output} already holds this run, finished: nothing to do (no model loaded, no file written)")
     console.print(summary_table(result.manifest, result.output))
     console.print(f"outputs: {output / 'kept'}, {output / 'rejected'}; manifest: {output / 'manifest.json'}")
     if (output / "datasheet.md").exists():

@@ -34,11 +34,9 @@ from datahygiene.core.config import ConfigError, RunConfig
 from datahygiene.core.stage import ChainSummary, StageContext
 from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
 from datahygiene.engine.plan import RunPlan, plan_run
-from datahygiene.engine.run import Committer, RunResult
-from datahygiene.io.sink import NotARunError
+from datahygiene.engine.run import Committer, RunResult, completed_result
 from datahygiene.io.sources import ShardSource
 from datahygiene.io.spool import read_spool, spool_info, write_spool
-from datahygiene.reports.verify import check_invariants
 
 log = logging.getLogger(__name__)
 
@@ -173,29 +171,6 @@ def finish(committer: Committer, *, write_documents: bool = True) -> RunResult:
     if not result.failed_shards:
         shutil.rmtree(plan.run_dir.root / SPOOL_DIR, ignore_errors=True)
     return result
-
-
-def completed_result(plan: RunPlan) -> RunResult | None:
-    """The result of a run that already finished with every shard committed (a rerun then does nothing).
-
-    Finishing again would publish the dedup index a second time; scheduled
-    flows are rerun by hand or by retries, so this case must be a no-op.
-    """
-    if not plan.resuming or plan.pending:
-        return None
-    try:
-        manifest = plan.run_dir.read_manifest()
-    except NotARunError:  # killed before the manifest was (completely) written: finish again
-        return None
-    finished = (
-        manifest.get("config_sha256") == plan.config.sha256()
-        and manifest.get("shards_failed") == 0
-        and manifest.get("shards_committed") == len(plan.shards)
-    )
-    if not finished:
-        return None
-    errors = check_invariants(plan.run_dir, manifest)
-    return RunResult(manifest=manifest, output=plan.run_dir.root, invariant_errors=errors)
 
 
 def discard_spools(plan: RunPlan) -> None:
