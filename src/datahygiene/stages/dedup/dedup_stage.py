@@ -253,7 +253,7 @@ class _Matcher:
                 rows, reps, sims = self.state.emb.range_search(f.emb[q], p.semantic.threshold)
                 sem_committed = group_pairs(q[rows], np.stack([reps, sims], axis=1)) if len(rows) else {}
         usable = any_ok(f).tolist()
-        sig_ok, image_ok, emb_ok = _pylist(f.sig_ok), _pylist(f.image_ok), _pylist(f.emb_ok)
+        sig_ok, ph_ok, emb_ok = _pylist(f.sig_ok), _pylist(_near_image_rows(f)), _pylist(f.emb_ok)
         out: list[Match | None] = [None] * n
         for i in range(n):
             if not usable[i]:
@@ -261,7 +261,7 @@ class _Matcher:
             match = self._exact(i, exact)
             if match is None and sig_ok and sig_ok[i]:
                 match = self._near_text(i, band_best.get(i), band_list.get(i, ()), band_seen)
-            if match is None and f.ph is not None and image_ok[i]:
+            if match is None and f.ph is not None and ph_ok[i]:
                 match = self._near_image(i, ph_cands.get(i, []), probes, mih_seen)
             if match is None and emb_ok and emb_ok[i]:
                 match = self._semantic(sem_committed.get(i, []), sem_batch.get(i, []))
@@ -369,7 +369,7 @@ class _Matcher:
         if i in bands:
             for key in bands[i]:
                 band_seen.setdefault(key, []).append(i)
-        if self.f.ph is not None and self.f.image_ok[i]:
+        if self.f.ph is not None and _near_image_rows(self.f)[i]:
             for key in phash.insert_keys(self.f.ph[i : i + 1], self.params.near_image.radius)[0].tolist():
                 mih_seen.setdefault(key, []).append(i)
 
@@ -391,7 +391,7 @@ class _Matcher:
             st.sigs.append(f.sigs[rows[sel]])
             st.keys["bands"].add(f.bands[rows[sel]].reshape(-1), np.repeat(reps[sel], f.bands.shape[1]))
         if f.ph is not None:
-            sel = f.image_ok[rows]
+            sel = _near_image_rows(f)[rows]
             st.ph_reps.append(reps[sel])
             st.ph_vals.append(f.ph[rows[sel]])
             keys = phash.insert_keys(f.ph[rows[sel]], self.params.near_image.radius)
@@ -400,6 +400,11 @@ class _Matcher:
             sel = f.emb_ok[rows]
             if sel.any():
                 st.add_embeddings(f.emb[rows[sel]], reps[sel])
+
+
+def _near_image_rows(feats: Features) -> npt.NDArray[np.bool_]:
+    """Rows that take part in near-image (pHash) matching: decoded and not below ``near_image.min_side``."""
+    return feats.ph_ok if feats.ph_ok is not None else feats.image_ok
 
 
 def _pylist(values: npt.NDArray[Any] | None) -> list[Any]:

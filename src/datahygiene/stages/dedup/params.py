@@ -43,6 +43,9 @@ class NearImageParams(StageParams):
     trim_borders: bool = True
     mirror: bool = True
     from_bytes: bool = False
+    #: Images with a side shorter than this (pixels) are matched exactly only (bytes, pixels), never by pHash:
+    #: below the hash's own 32x32 grid, different small pictures (28x28 digits) hash alike.
+    min_side: int = Field(default=32, ge=0)
 
 
 class SemanticParams(StageParams):
