@@ -1,4 +1,4 @@
-"""``inspect`` prints ids whole (so they paste into ``trace``); ``verify`` and ``inspect`` agree on a folder with no run."""
+"""``inspect`` prints ids whole (they paste into ``trace``); verify and inspect agree on a folder with no run."""
 
 from __future__ import annotations
 

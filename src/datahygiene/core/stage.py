@@ -106,6 +106,8 @@ class ColumnRole(StrEnum):
     FACE_COUNT = "face_count"
     #: The kind of duplicate a row is (``exact``, ``near``, ``semantic``; null when it is not one).
     DUPLICATE_KIND = "duplicate_kind"
+    #: The state of the row's C2PA manifest (``valid``, ``invalid``, ``unverifiable``; null without one).
+    C2PA_STATE = "c2pa_state"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from datahygiene.core.config import ConfigError, RunConfig
 from datahygiene.core.stage import ChainSummary, StageContext
 from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
 from datahygiene.engine.plan import RunPlan, plan_run
-from datahygiene.engine.run import Committer, RunResult, completed_result
+from datahygiene.engine.run import Committer, RunResult
+from datahygiene.engine.run import completed_result as completed_result  # the flows' step 0
 from datahygiene.io.sources import ShardSource
 from datahygiene.io.spool import read_spool, spool_info, write_spool
 

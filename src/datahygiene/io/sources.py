@@ -8,10 +8,15 @@ row: a line that cannot be parsed becomes a row with ``failure`` set.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import hashlib
+import itertools
+import logging
+import re
 import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +28,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+log = logging.getLogger(__name__)
+
 ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
@@ -33,6 +40,8 @@ _DATA_SUFFIXES: dict[str, ShardKind] = {
     ".ndjson": "jsonl",
     ".csv": "csv",
     ".tar": "webdataset",
+    ".tar.gz": "webdataset",
+    ".tgz": "webdataset",
 }
 
 
@@ -60,6 +69,9 @@ class SourceBatch:
     records: pa.RecordBatch | None = None
     rows: list[dict[str, Any] | RowFailure] | None = None
     failures: list[tuple[int, RowFailure]] = field(default_factory=list)
+    #: ``rows`` only: keys that become typed columns (the same for every batch of a shard); a value that does
+    #: not fit its type stays in ``metadata``. Other keys go to ``metadata`` as JSON.
+    typed: dict[str, pa.DataType] = field(default_factory=dict)
 
     @property
     def num_rows(self) -> int:
@@ -130,11 +142,15 @@ def _expand_directory(
 ) -> list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]]:
     data_files: list[Path] = []
     images: list[Path] = []
+    skipped: list[Path] = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         if _kind_of(path) is not None:
             data_files.append(path)
         elif _is_image(path):
             images.append(path)
+        else:
+            skipped.append(path)
+    _report_skipped(directory, skipped)
     found: list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]] = []
     for path in data_files:
         kind = _kind_of(path)
@@ -145,6 +161,20 @@ def _expand_directory(
         shard_id = f"{directory}#{start // images_per_shard:05d}"
         found.append(("images", shard_id, directory, directory, chunk))
     return found
+
+
+def _report_skipped(directory: Path, skipped: list[Path]) -> None:
+    """Say which files of an input folder are not read (unknown types), so none is skipped in silence."""
+    if not skipped:
+        return
+    suffixes = sorted({"".join(path.suffixes[-2:]).lower() or "(none)" for path in skipped})
+    log.warning(
+        "input folder %s: %d file(s) of unknown type not read (suffixes: %s; e.g. %s)",
+        directory,
+        len(skipped),
+        ", ".join(suffixes[:10]),
+        skipped[0].relative_to(directory),
+    )
 
 
 def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
@@ -308,11 +338,12 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
 
 
 def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each."""
+    """WebDataset tar (plain or compressed): members ``KEY.EXT`` grouped by key into one sample each."""
     assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
     current_key: str | None = None
     sample: dict[str, Any] = {}
+    types = _SampleTypes()
     with tarfile.open(shard.path, "r|*") as archive:
         for member in archive:
             if not member.isfile():
@@ -329,21 +360,65 @@ def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatc
             handle = archive.extractfile(member)
             sample[extension.lower()] = handle.read() if handle is not None else b""
             if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows)
+                yield SourceBatch(rows=rows, typed=types.of(rows))
                 rows = []
     if sample:
         rows.append(_webdataset_sample(sample))
     if rows:
-        yield SourceBatch(rows=rows)
+        yield SourceBatch(rows=rows, typed=types.of(rows))
 
 
 _WDS_TEXT = ("txt", "text", "caption")
+#: Members that hold one label, index or count as text (WebDataset's conventions): read as an integer when
+#: they are one, else as text.
+_WDS_LABELS = frozenset({"cls", "cls2", "class", "label", "count", "index", "inx", "id"})
+#: Members that hold text.
+_WDS_STRINGS = frozenset({*_WDS_TEXT, "transcript", "md", "html", "url"})
+_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
+
+
+def _gunzip_members(members: dict[str, Any]) -> RowFailure | None:
+    """Decompress ``.gz`` members in place (``txt.gz`` becomes ``txt``); a corrupt one fails the sample."""
+    for extension in [name for name in members if name.endswith(".gz")]:
+        data = members.pop(extension)
+        try:
+            members.setdefault(extension[: -len(".gz")], gzip.decompress(data))
+        except (OSError, EOFError, zlib.error):
+            return RowFailure("malformed_gzip", data)
+    return None
+
+
+def _label_value(data: bytes) -> int | str | bytes:
+    """A label member's value: an integer when it is one, else its text (bytes when not UTF-8)."""
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return data
+    return int(text) if _INTEGER.match(text) else text
+
+
+def _typed_members(members: dict[str, Any]) -> None:
+    """Label members as integers or text, text members as text (in place; other members stay bytes)."""
+    for extension, data in members.items():
+        if not isinstance(data, bytes):
+            continue
+        if extension in _WDS_LABELS:
+            members[extension] = _label_value(data)
+        elif extension in _WDS_STRINGS:
+            with contextlib.suppress(UnicodeDecodeError):  # else kept as bytes: normalisation flags it
+                members[extension] = data.decode("utf-8")
 
 
 def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
     """Name a sample's members by role: the first image extension becomes ``image``,
-    the first text member ``text``, and a ``json`` member's fields are merged in."""
+    the first text member ``text``, and a ``json`` member's fields are merged in.
+
+    ``.gz`` members are decompressed first; label and text members are decoded (see :func:`_typed_members`).
+    """
     sample: dict[str, Any] = {"__key__": members.pop("__key__")}
+    failure = _gunzip_members(members)
+    if failure is not None:
+        return failure
     for extension in list(members):
         if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
             sample["image"] = members.pop(extension)
@@ -354,8 +429,52 @@ def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
         if isinstance(parsed, RowFailure):
             return parsed
         sample.update({k: v for k, v in parsed.items() if k not in sample})
+    _typed_members(members)
     sample.update(members)
     return sample
+
+
+_SCALAR_TYPES: tuple[tuple[type, pa.DataType], ...] = (
+    (bool, pa.bool_()),
+    (int, pa.int64()),
+    (float, pa.float64()),
+    (str, pa.string()),
+)
+
+
+def _scalar_type(values: list[Any]) -> pa.DataType | None:
+    """The one Arrow type of a field's non-null values (ints widen to float), or None when they are mixed."""
+    kinds = {type(value) for value in values if value is not None}
+    if kinds == {int, float}:
+        kinds = {float}
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    if kind is int and not all(-(2**63) <= value < 2**63 for value in values if value is not None):
+        return None
+    return next((arrow for python, arrow in _SCALAR_TYPES if kind is python), None)
+
+
+class _SampleTypes:
+    """Column types of a WebDataset shard's sample fields, inferred from its first batch and then kept."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, pa.DataType] | None = None
+
+    def of(self, rows: list[dict[str, Any] | RowFailure]) -> dict[str, pa.DataType]:
+        """Field -> type for every field whose values in the first batch are all one scalar type."""
+        if self.types is None:
+            values: dict[str, list[Any]] = {}
+            for row in rows:
+                if isinstance(row, dict):
+                    for name, value in row.items():
+                        values.setdefault(name, []).append(value)
+            self.types = {}
+            for name, found in values.items():
+                kind = _scalar_type(found)
+                if kind is not None:
+                    self.types[name] = kind
+        return self.types
 
 
 def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
@@ -383,14 +502,44 @@ def _load_hf(path: str, args: dict[str, str]) -> Any:
 
 
 def _read_hf(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+    """Arrow batches from ``datasets``; when its Arrow formatting fails mid-way, the rest row by row."""
     args = dict(shard.hf_args)
     dataset = _load_hf(args.pop("path"), args)
     if shard.hf_shard is not None and shard.hf_shard[1] > 1:
         number, count = shard.hf_shard
         dataset = dataset.shard(num_shards=count, index=number)
-    for table in dataset.with_format("arrow").iter(batch_size=batch_size):
-        for records in table.to_batches():
-            yield SourceBatch(records=records)
+    done = 0
+    schema: pa.Schema | None = None
+    try:
+        for table in dataset.with_format("arrow").iter(batch_size=batch_size):
+            for records in table.to_batches():
+                schema = records.schema
+                done += records.num_rows
+                yield SourceBatch(records=records)
+        return
+    except pa.ArrowInvalid as error:
+        # datasets' Arrow formatter concatenates samples whose inferred schemas differ (WebDataset JSON
+        # members with varying fields); plain iteration casts each sample to the dataset's features instead.
+        log.warning(
+            "%s: datasets' Arrow formatting failed after %d rows (%s); reading the rest row by row. Fields the "
+            "dataset's features lack are dropped by datasets; read the files directly to keep them",
+            shard.shard_id,
+            done,
+            str(error).splitlines()[0],
+        )
+    yield from _hf_rows(dataset, batch_size, skip=done, schema=schema)
+
+
+def _hf_rows(dataset: Any, batch_size: int, *, skip: int, schema: pa.Schema | None) -> Iterator[SourceBatch]:
+    """Plain iteration of a ``datasets`` stream (images left encoded) as Arrow batches of ``schema``.
+
+    ``schema`` is that of the batches already read (so a shard keeps one schema), else the dataset's features.
+    """
+    plain = dataset.decode(False)
+    target = schema if schema is not None else plain.features.arrow_schema
+    rows = itertools.islice(iter(plain), skip, None)
+    while chunk := list(itertools.islice(rows, batch_size)):
+        yield SourceBatch(records=pa.RecordBatch.from_pylist(chunk, schema=target))
 
 
 def file_bytes(root: Path, relative: str) -> bytes:

@@ -198,3 +198,44 @@ def c2pa_jpeg(training: dict[str, str] | None = None, source_type: str | None = 
     with c2pa.Builder(manifest) as builder:
         builder.sign(_test_signer(), "image/jpeg", source, signed)
     return signed.getvalue()
+
+
+def c2pa_tampered_jpeg() -> bytes:
+    """A signed JPEG whose pixels changed after signing: the manifest's data hash no longer matches."""
+    signed = bytearray(c2pa_jpeg())
+    signed[-20] ^= 0xFF  # inside the entropy-coded data, before the EOI marker
+    signed[-30] ^= 0x55
+    return bytes(signed)
+
+
+def c2pa_remote_jpeg(url: str = "https://example.com/manifests/photo.c2pa") -> bytes:
+    """A JPEG signed with its manifest stored elsewhere: the file only carries the URL (XMP dcterms:provenance)."""
+    import c2pa
+
+    manifest = {
+        "claim_generator_info": [{"name": "datahygiene-tests", "version": "1"}],
+        "title": "remote.jpg",
+        "format": "image/jpeg",
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture",
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    source = io.BytesIO()
+    _image(colour="purple").save(source, "JPEG")
+    source.seek(0)
+    signed = io.BytesIO()
+    with c2pa.Builder(manifest) as builder:
+        builder.set_no_embed()
+        builder.set_remote_url(url)
+        builder.sign(_test_signer(), "image/jpeg", source, signed)
+    return signed.getvalue()
