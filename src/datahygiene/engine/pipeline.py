@@ -23,11 +23,13 @@ from datahygiene.core.stage import (
     ArtifactKind,
     Batch,
     ChainSummary,
+    LookaheadStage,
     ScoredBatch,
     Stage,
     StageContext,
     StageParams,
     StatefulStage,
+    amended_columns,
     is_stateful_class,
 )
 from datahygiene.io.decode import decode_batch_images, has_images
@@ -95,7 +97,7 @@ class StageChain:
         )
 
     def score(self, batch: Batch) -> Batch:
-        """Run every stage; each adds its columns, checked against its schema."""
+        """Run every stage; each adds its columns, checked against its schema (and replaces those it amends)."""
         for stage in self.stages:
             added = stage.process(batch)
             columns: dict[str, pa.Array] = {}
@@ -104,8 +106,18 @@ class StageChain:
                 if values is None or len(values) != batch.num_rows:
                     raise RuntimeError(f"stage {stage.name!r} returned no or wrong-length column {stage_field.name!r}")
                 columns[stage_field.name] = values if values.type == stage_field.type else values.cast(stage_field.type)
-            batch = batch.with_columns(columns)
+            amended = {name: added[name] for name in amended_columns(stage) if name in added}
+            batch = batch.with_columns(columns).replacing(amended) if amended else batch.with_columns(columns)
         return batch
+
+    def lookahead(self) -> list[LookaheadStage]:
+        """The stages that must see a whole shard first (leading the chain; see :class:`LookaheadStage`)."""
+        found = [s for s in self.stages if isinstance(s, LookaheadStage) and s.looks_ahead()]
+        if found and self.stages[: len(found)] != found:
+            raise ConfigError(
+                f"stage {found[-1].name!r} looks at whole shards and must come first among the ordered stages"
+            )
+        return cast(list[LookaheadStage], found)
 
 
 class Pipeline:
@@ -126,7 +138,10 @@ class Pipeline:
         if scoring_summary is None:
             self.scoring = StageChain.build(scoring_params, context)
             scoring_summary = self.scoring.summary()
+        #: What the order-free stages add and leave (a spool of scored batches needs it).
+        self.scoring_summary = scoring_summary
         self.ordered = StageChain.build(ordered_params, context)
+        self.ordered.lookahead()  # a misplaced whole-shard stage is a config error, found before any work
         ordered_summary = self.ordered.summary()
         fields = list(C.BASE_SCHEMA)
         owners = {f.name: "input" for f in fields}

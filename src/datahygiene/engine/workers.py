@@ -37,7 +37,7 @@ from datahygiene.engine.plan import RunPlan, plan_run
 from datahygiene.engine.run import Committer, RunResult
 from datahygiene.engine.run import completed_result as completed_result  # the flows' step 0
 from datahygiene.io.sources import ShardSource
-from datahygiene.io.spool import read_spool, spool_info, write_spool
+from datahygiene.io.spool import SpooledBatches, spool_info, write_spool
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def commit_scored(committer: Committer, job: ShardJob, scored: ScoredShard) -> d
     if not committer.attached:
         committer.attach(Pipeline(job.config, job.context, scoring_summary=scored.scoring))
     decode = bool(committer.runner.pipeline.ordered.stages)
-    record = committer.commit(job.shard, read_spool(scored.spool, job.config, decode_images=decode))
+    record = committer.commit(job.shard, SpooledBatches(scored.spool, job.config, decode_images=decode))
     if "error" not in record:
         scored.spool.unlink(missing_ok=True)
     return record

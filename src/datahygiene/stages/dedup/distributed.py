@@ -42,8 +42,10 @@ import pyarrow.parquet as pq
 
 from datahygiene.core.stage import Batch
 from datahygiene.stages.dedup import minhash
-from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, resolve_rows
+from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, Match, resolve_rows
 from datahygiene.stages.dedup.features import Features, compute
+from datahygiene.stages.dedup.keep import PRIORITY_COLUMNS, priority, visit_rank
+from datahygiene.stages.dedup.lookahead import take_features
 from datahygiene.stages.dedup.normalize import mix64
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.state import DedupState
@@ -83,12 +85,14 @@ def _partition_of(keys: npt.NDArray[np.uint64], partitions: int) -> I64:
     return (mix64(keys) % np.uint64(partitions)).astype(np.int64)
 
 
-def _batches(source: Source, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(source: Source, batch_rows: int, params: DedupParams) -> Iterator[pa.RecordBatch]:
+    """The columns the text kinds and the ``keep`` rule read."""
+    wanted = ("id", *PRIORITY_COLUMNS, *((params.keep_score,) if params.keep_score else ()))
     if isinstance(source, pa.Table):
-        yield from source.select([c for c in ("id", "text") if c in source.column_names]).to_batches(batch_rows)
+        yield from source.select([c for c in dict.fromkeys(wanted) if c in source.column_names]).to_batches(batch_rows)
         return
     parquet = pq.ParquetFile(str(source))
-    columns = [c for c in ("id", "text") if c in parquet.schema_arrow.names]
+    columns = [c for c in dict.fromkeys(wanted) if c in parquet.schema_arrow.names]
     yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
 
@@ -102,13 +106,15 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
     flags: list[npt.NDArray[np.uint8]] = []
     sigs: list[npt.NDArray[np.uint32]] = []
     text_keys: list[npt.NDArray[np.uint64]] = []
+    priorities: list[npt.NDArray[np.float64]] = []
     key_parts: list[list[npt.NDArray[np.void]]] = [[] for _ in range(partitions)]
     start = 0
-    for records in _batches(source, 8192):
+    for records in _batches(source, 8192, params):
         n = records.num_rows
         if start + n > 1 << 32:
             raise ValueError(f"shard {shard} has over 2**32 rows; split it")
         feats = compute(Batch(records=records), tparams)
+        priorities.append(priority(records, None, params.keep, params.keep_score))
         index = records.schema.get_field_index("id")
         raw = records.column(index).to_pylist() if index >= 0 else [""] * n
         ids.append(pa.array([str(v) for v in raw], type=pa.string()))  # as the stage spells ids
@@ -135,6 +141,7 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
                 key_parts[p].append(pairs[part == p])
         start += n
     np.save(out / "flags.npy", np.concatenate(flags) if flags else np.zeros(0, np.uint8))
+    np.save(out / "priority.npy", np.concatenate(priorities) if priorities else np.zeros(0, np.float64))
     if text_keys:
         np.save(out / "text_key.npy", np.concatenate(text_keys))
     if sigs:
@@ -195,10 +202,14 @@ def clusters(work: Path, partitions: int) -> int:
     return len(nodes)
 
 
-def _load_rows(work: Path, rows: I64, offsets: Sequence[int], params: DedupParams) -> tuple[Features, list[str]]:
-    """The spilled features of ``rows`` (sorted global row numbers), reading only those rows of each shard."""
+def _load_rows(
+    work: Path, rows: I64, offsets: Sequence[int], params: DedupParams
+) -> tuple[Features, list[str], npt.NDArray[np.float64]]:
+    """The spilled features, ids and ``keep`` priorities of ``rows`` (sorted global row numbers), reading only
+    those rows of each shard."""
     n = len(rows)
     flags = np.zeros(n, dtype=np.uint8)
+    priorities = np.zeros(n, dtype=np.float64)
     text_key = np.zeros(n, dtype=np.uint64) if params.exact.text else None
     sigs = np.zeros((n, params.near_text.num_perm), dtype=np.uint32) if params.near_text.enabled else None
     ids: list[str] = [""] * n
@@ -209,6 +220,7 @@ def _load_rows(work: Path, rows: I64, offsets: Sequence[int], params: DedupParam
         local = rows[lo:hi] - offsets[shard]
         folder = _shard_dir(work, shard)
         flags[lo:hi] = np.load(folder / "flags.npy", mmap_mode="r")[local]
+        priorities[lo:hi] = np.load(folder / "priority.npy", mmap_mode="r")[local]
         if text_key is not None:
             text_key[lo:hi] = np.load(folder / "text_key.npy", mmap_mode="r")[local]
         if sigs is not None:
@@ -222,16 +234,22 @@ def _load_rows(work: Path, rows: I64, offsets: Sequence[int], params: DedupParam
     if sigs is not None:
         feats.sigs, feats.sig_ok = sigs, (flags & _SIG_OK) > 0
         feats.bands = minhash.band_keys(sigs, near.bands, near.num_perm // near.bands)
-    return feats, ids
+    return feats, ids, priorities
 
 
 def resolve(work: Path, part: int, offsets: Sequence[int], params: DedupParams) -> int:
     """Step 4 (per partition): the stage's matcher over the partition's rows; ``decisions/PPPP.parquet``."""
     tparams = text_params(params)
     rows = np.load(work / "members" / f"{part:04d}.npy")
-    feats, ids = _load_rows(work, rows, offsets, tparams)
+    feats, ids, priorities = _load_rows(work, rows, offsets, tparams)
+    # the stage visits shards in input order and each shard's rows in ``keep`` order (dedup.keep.visit_order)
+    shard_of = np.searchsorted(np.asarray(offsets), rows, side="right") - 1
+    order = np.lexsort((visit_rank(priorities, shard_of), shard_of))
     state = DedupState(tparams.near_text.num_perm, tparams.fingerprint())
-    matches = resolve_rows(state, tparams, feats, ids)
+    visited = resolve_rows(state, tparams, take_features(feats, order), [ids[i] for i in order.tolist()])
+    matches: list[Match | None] = [None] * len(rows)
+    for position, match in zip(order.tolist(), visited, strict=True):
+        matches[position] = match
     dup = [i for i, m in enumerate(matches) if m is not None]
     found = [m for m in matches if m is not None]
     table = pa.table(

@@ -16,7 +16,8 @@ Adds, per row (null / empty where the image carries no manifest):
 
 ``valid`` says the manifest is intact, not that its signer is trusted: certificates are not checked against a
 trust list offline (``signingCredential.untrusted`` is listed in the evidence, not counted as a failure).
-Nothing here rejects a row; rules on these columns can (``c2pa_state == invalid``).
+Nothing here rejects a row: the columns travel with the data (a rule can route rows with a manifest,
+``c2pa_state not_null``), and rights dedup's ``keep: most_metadata`` prefers the copy that carries one.
 """
 
 from __future__ import annotations

@@ -68,8 +68,8 @@ def xmp_jpeg(packet: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def iptc_jpeg(datasets: dict[tuple[int, int], str]) -> bytes:
-    """A JPEG with an APP13 Photoshop segment holding IPTC IIM datasets."""
+def iptc_jpeg(datasets: dict[tuple[int, int], str], image: Image.Image | None = None) -> bytes:
+    """A JPEG (of ``image``, else a small flat one) with an APP13 Photoshop segment holding IPTC IIM datasets."""
     iim = b"".join(
         b"\x1c" + bytes([record, number]) + struct.pack(">H", len(value.encode())) + value.encode()
         for (record, number), value in datasets.items()
@@ -80,7 +80,7 @@ def iptc_jpeg(datasets: dict[tuple[int, int], str]) -> bytes:
     payload = b"Photoshop 3.0\x00" + resource
     segment = b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload
     buffer = io.BytesIO()
-    _image().save(buffer, "JPEG")
+    (image or _image()).save(buffer, "JPEG")
     data = buffer.getvalue()
     return data[:2] + segment + data[2:]
 
@@ -167,8 +167,11 @@ def _test_signer() -> Any:
     return c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, private, None))
 
 
-def c2pa_jpeg(training: dict[str, str] | None = None, source_type: str | None = None) -> bytes:
-    """A JPEG signed offline with a C2PA manifest: training-mining entries and a created action."""
+def c2pa_jpeg(
+    training: dict[str, str] | None = None, source_type: str | None = None, image: bytes | None = None
+) -> bytes:
+    """A JPEG (``image``, else a small flat one) signed offline with a C2PA manifest: training-mining entries and
+    a created action."""
     import c2pa
 
     assertions: list[dict[str, Any]] = []
@@ -191,8 +194,9 @@ def c2pa_jpeg(training: dict[str, str] | None = None, source_type: str | None = 
         "format": "image/jpeg",
         "assertions": assertions,
     }
-    source = io.BytesIO()
-    _image(colour="orange").save(source, "JPEG")
+    source = io.BytesIO(image) if image is not None else io.BytesIO()
+    if image is None:
+        _image(colour="orange").save(source, "JPEG")
     source.seek(0)
     signed = io.BytesIO()
     with c2pa.Builder(manifest) as builder:
