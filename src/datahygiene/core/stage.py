@@ -118,6 +118,8 @@ class ColumnRole(StrEnum):
     FACE_COUNT = "face_count"
     #: The kind of duplicate a row is (``exact``, ``near``, ``semantic``; null when it is not one).
     DUPLICATE_KIND = "duplicate_kind"
+    #: The id of the kept copy a duplicate row duplicates (null when it is not one).
+    DUPLICATE_OF = "duplicate_of"
     #: The state of the row's C2PA manifest (``valid``, ``invalid``, ``unverifiable``; null without one).
     C2PA_STATE = "c2pa_state"
 

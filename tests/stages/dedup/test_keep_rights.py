@@ -7,6 +7,7 @@ rights, and C2PA-signed copies (signed offline) of one image beside an unsigned 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,8 @@ def test_a_signed_copy_is_kept_or_its_provenance_travels(tmp_path: Path) -> None
     assert "opt_out:c2pa" in kept["copyright_signals"]
     assert kept["route"] == "rejected"
     assert "opt_out:c2pa" in kept["reject_reasons"]
+    sheet = json.loads((tmp_path / "most" / "datasheet.json").read_text())
+    assert sheet["c2pa"] == {"valid": {"kept": 0, "removed": 2}}  # the datasheet counts the manifests
     _, first = run_folder(tmp_path, [folder], "first", keep="first")
     unsigned = first["1-unsigned.jpg"]
     assert unsigned["c2pa_state"] is None
@@ -147,3 +150,7 @@ def test_across_shards_the_committed_representative_stays(tmp_path: Path, news: 
     assert rows["a-thumb.jpg"]["copyright_signals"] == []
     assert rows["c-rights.jpg"]["dup_of"] == "a-thumb.jpg"
     assert "license:nc" in rows["c-rights.jpg"]["copyright_signals"]
+    sheet = json.loads((tmp_path / "out" / "datasheet.json").read_text())
+    assert any(w.startswith("1 removed duplicate(s) carry rights or provenance signals") for w in sheet["warnings"])
+    _, same_shard = run_folder(tmp_path, [news], "one-shard", keep="most_metadata")
+    assert not json.loads((tmp_path / "one-shard" / "datasheet.json").read_text())["warnings"]

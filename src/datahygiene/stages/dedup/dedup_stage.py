@@ -66,7 +66,10 @@ class DedupStage(StageBase[DedupParams]):
         """``dup_of`` (representative id), ``dup_kind`` (exact|near|semantic), ``dup_similarity``."""
         return OUTPUT_SCHEMA
 
-    column_roles: ClassVar[Mapping[str, ColumnRole]] = {"dup_kind": ColumnRole.DUPLICATE_KIND}
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {
+        "dup_kind": ColumnRole.DUPLICATE_KIND,
+        "dup_of": ColumnRole.DUPLICATE_OF,
+    }
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
