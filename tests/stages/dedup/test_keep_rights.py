@@ -152,5 +152,5 @@ def test_across_shards_the_committed_representative_stays(tmp_path: Path, news: 
     assert "license:nc" in rows["c-rights.jpg"]["copyright_signals"]
     sheet = json.loads((tmp_path / "out" / "datasheet.json").read_text())
     assert any(w.startswith("1 removed duplicate(s) carry rights or provenance signals") for w in sheet["warnings"])
-    _, same_shard = run_folder(tmp_path, [news], "one-shard", keep="most_metadata")
+    run_folder(tmp_path, [news], "one-shard", keep="most_metadata")
     assert not json.loads((tmp_path / "one-shard" / "datasheet.json").read_text())["warnings"]
