@@ -32,9 +32,10 @@ from datahygiene.core.stage import (
     amended_columns,
     is_stateful_class,
 )
+from datahygiene.engine.progress import ProgressListener
 from datahygiene.io.decode import decode_batch_images, has_images
 from datahygiene.io.normalize import ShardContext, normalize
-from datahygiene.io.sources import ShardSource
+from datahygiene.io.sources import ByteMeter, ShardSource
 
 
 def scoring_split(config: RunConfig) -> int:
@@ -167,12 +168,14 @@ class Pipeline:
         return [dict(model) for model in self._models]
 
 
-def read_batches(shard: ShardSource, config: RunConfig) -> Iterator[tuple[pa.RecordBatch, Reasons]]:
+def read_batches(
+    shard: ShardSource, config: RunConfig, meter: ByteMeter | None = None
+) -> Iterator[tuple[pa.RecordBatch, Reasons]]:
     """The shard's rows normalised to the canonical columns, in input order, with their input reasons."""
     context = ShardContext(shard_id=shard.shard_id, root=shard.root, columns=config.columns)
     size = config.image_batch_size if shard.kind in ("images", "webdataset") else config.batch_size
     first_row = 0
-    for source in shard.read(size):
+    for source in shard.read(size, meter):
         records, reasons = normalize(source, context, first_row)
         first_row += records.num_rows
         step = config.image_batch_size if has_images(records) else max(records.num_rows, 1)
@@ -182,9 +185,14 @@ def read_batches(shard: ShardSource, config: RunConfig) -> Iterator[tuple[pa.Rec
             yield records.slice(start, step), part
 
 
-def score_batches(shard: ShardSource, config: RunConfig, scoring: StageChain) -> Iterator[ScoredBatch]:
-    """Read, normalise, decode and run the order-free stages over one shard."""
-    for records, reasons in read_batches(shard, config):
+def score_batches(
+    shard: ShardSource, config: RunConfig, scoring: StageChain, listener: ProgressListener | None = None
+) -> Iterator[ScoredBatch]:
+    """Read, normalise, decode and run the order-free stages over one shard (``listener`` hears each read)."""
+    meter = ByteMeter() if listener is not None else None
+    for records, reasons in read_batches(shard, config, meter):
+        if listener is not None:
+            listener.batch_read(shard, records.num_rows, meter.bytes if meter is not None and meter.bytes else None)
         images = decode_batch_images(records, reasons, config)
         batch = scoring.score(Batch(records=records, images=images))
         yield ScoredBatch(records=batch.records, reasons=reasons, images=images, artifacts=batch.artifacts)

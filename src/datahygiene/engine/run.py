@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datahygiene.core import progress
 from datahygiene.core.config import RunConfig
 from datahygiene.core.stage import ScoredBatch
 from datahygiene.engine.commit import ShardRunner, failure_record
@@ -99,7 +100,7 @@ class Committer:
             start_output(plan.run_dir, plan.identity, plan.config)
         self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
         self._runner.restore(self.committed)
-        self.listener.run_started(plan.shards, skipped=len(plan.shards) - len(plan.pending))
+        self.listener.run_started(plan.pending, skipped=len(plan.shards) - len(plan.pending))
 
     def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
         """Commit one shard (the next one in input order); returns its commit or error record."""
@@ -203,8 +204,9 @@ def run(
     committer = Committer(plan, listener)
     try:
         committer.attach(pipeline)
-        for shard in plan.pending:
-            committer.commit(shard, score_batches(shard, config, pipeline.scoring))
+        with progress.reporting(committer.listener.batch_scoring):
+            for shard in plan.pending:
+                committer.commit(shard, score_batches(shard, config, pipeline.scoring, committer.listener))
         return committer.finish(write_documents=write_documents)
     finally:
         committer.close()

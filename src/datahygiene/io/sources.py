@@ -12,6 +12,7 @@ import contextlib
 import glob
 import gzip
 import hashlib
+import io
 import itertools
 import logging
 import re
@@ -20,7 +21,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, Any, BinaryIO, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -102,8 +103,18 @@ class ShardSource:
             digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
+    def size(self) -> int:
+        """Bytes of the shard's input files (0 for a ``datasets`` shard): the progress bar's total."""
+        paths = self.files or ((self.path,) if self.path is not None and self.path.is_file() else ())
+        return sum(path.stat().st_size for path in paths)
+
     def known_rows(self) -> int | None:
-        """The row count where the format stores it (Parquet footer), else None; a hint, not checked."""
+        """The row count where it is known up front (Parquet footer, files of an image folder), else None.
+
+        A hint (the id table's size, the progress bar's total), not checked.
+        """
+        if self.kind == "images":
+            return len(self.files)
         if self.kind != "parquet" or self.path is None:
             return None
         try:
@@ -112,8 +123,8 @@ class ShardSource:
             return None  # reading the shard reports the problem
         return rows
 
-    def read(self, batch_size: int) -> Iterator[SourceBatch]:
-        """Stream the shard's rows in batches of at most ``batch_size``."""
+    def read(self, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
+        """Stream the shard's rows in batches of at most ``batch_size``; ``meter`` counts the bytes read."""
         readers = {
             "parquet": _read_parquet,
             "jsonl": _read_jsonl,
@@ -122,7 +133,7 @@ class ShardSource:
             "images": _read_images,
             "hf": _read_hf,
         }
-        return readers[self.kind](self, batch_size)
+        return readers[self.kind](self, batch_size, meter)
 
 
 def _kind_of(path: Path) -> ShardKind | None:
@@ -247,17 +258,51 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
 # --- readers -----------------------------------------------------------------
 
 
-def _read_parquet(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+class ByteMeter:
+    """Bytes a reader pulled from a shard's files so far (for progress: the CSV, JSONL and tar readers count)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+
+class _CountingRaw(io.RawIOBase):
+    """A raw file that adds every byte read to a :class:`ByteMeter`."""
+
+    def __init__(self, raw: io.FileIO, meter: ByteMeter) -> None:
+        self.raw, self.meter = raw, meter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.raw.readinto(buffer)
+        self.meter.bytes += count or 0
+        return count or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _open_counted(path: Path, meter: ByteMeter | None) -> BinaryIO:
+    """``path`` opened for buffered reading; reads are counted by ``meter`` when given."""
+    if meter is None:
+        return path.open("rb")
+    return io.BufferedReader(_CountingRaw(io.FileIO(path, "rb"), meter), buffer_size=1 << 16)
+
+
+def _read_parquet(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     assert shard.path is not None
     with pq.ParquetFile(shard.path) as parquet:
         for records in parquet.iter_batches(batch_size=batch_size):
             yield SourceBatch(records=records)
 
 
-def _open_lines(path: Path) -> IO[bytes]:
+def _lines(raw: BinaryIO, path: Path) -> IO[bytes]:
+    """The line source of an opened file: ``raw`` itself, or decompressed when the name ends in ``.gz``."""
     if path.name.lower().endswith(".gz"):
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))  # closing it leaves ``raw`` to its owner
+    return raw
 
 
 def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
@@ -285,10 +330,10 @@ def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
     return value
 
 
-def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_jsonl(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
-    with _open_lines(shard.path) as handle:
+    with _open_counted(shard.path, meter) as raw, _lines(raw, shard.path) as handle:
         for line in handle:
             content = line.rstrip(b"\r\n")
             if not content.strip():
@@ -308,7 +353,7 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(handle), [])
 
 
-def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_csv(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     assert shard.path is not None
     header = _csv_header(shard.path)
     if not header:
@@ -320,7 +365,7 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
         return "skip"
 
     reader = pacsv.open_csv(
-        shard.path,
+        _open_counted(shard.path, meter) if meter is not None else shard.path,
         read_options=pacsv.ReadOptions(block_size=1 << 22),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
@@ -337,14 +382,14 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
         yield SourceBatch(records=empty, failures=list(enumerate(bad_rows)))
 
 
-def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_webdataset(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     """WebDataset tar (plain or compressed): members ``KEY.EXT`` grouped by key into one sample each."""
     assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
     current_key: str | None = None
     sample: dict[str, Any] = {}
     types = _SampleTypes()
-    with tarfile.open(shard.path, "r|*") as archive:
+    with _open_counted(shard.path, meter) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
         for member in archive:
             if not member.isfile():
                 continue
@@ -477,7 +522,7 @@ class _SampleTypes:
         return self.types
 
 
-def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_images(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     assert shard.root is not None
     for start in range(0, len(shard.files), batch_size):
         chunk = shard.files[start : start + batch_size]
@@ -501,7 +546,7 @@ def _load_hf(path: str, args: dict[str, str]) -> Any:
     return datasets.load_dataset(path, **options)
 
 
-def _read_hf(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
+def _read_hf(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     """Arrow batches from ``datasets``; when its Arrow formatting fails mid-way, the rest row by row."""
     args = dict(shard.hf_args)
     dataset = _load_hf(args.pop("path"), args)
