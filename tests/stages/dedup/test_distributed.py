@@ -268,3 +268,16 @@ def test_keep_rules_decide_alike_streaming_and_partitioned(tmp_path: Path, keep:
     got = distributed_columns(outputs)
     for c in COLUMNS:
         assert got[c] == expected[c], c
+
+
+def test_chunked_resolution_decides_like_batches(
+    data: tuple[list[str | None], list[Path]], expected: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One big batch resolved in chunks (as the stage does past ``CHUNK_ROWS``) gives the same columns."""
+    from datahygiene.stages.dedup import lookahead
+
+    monkeypatch.setattr(lookahead, "CHUNK_ROWS", 700)
+    texts = data[0]
+    out = make_stage().process(text_batch([f"r{i}" for i in range(len(texts))], texts))
+    for c in COLUMNS:
+        assert out[c].to_pylist() == expected[c], c

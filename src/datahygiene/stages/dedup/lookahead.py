@@ -23,7 +23,8 @@ from datahygiene.stages.dedup.inherit import Amendments, InheritedColumn, inheri
 from datahygiene.stages.dedup.keep import priority, visit_order
 from datahygiene.stages.dedup.params import DedupParams
 
-#: Rows resolved per matcher call (bounds the in-chunk candidate structures; decisions do not depend on it).
+#: Rows resolved per matcher call: bounds the matcher's per-call structures (Python dicts of band keys),
+#: which made 32k-row batches slower and larger in memory; decisions do not depend on it.
 CHUNK_ROWS = 8192
 Match = tuple[str, str, float]  # (dup_of id, kind, similarity), as the stage writes it
 
@@ -136,7 +137,11 @@ class ShardLook:
                     self.values.setdefault(name, []).append(column)
         feats = compute(batch, self.params)
         if self.params.keep == "first":
-            self._resolve(feats, np.arange(self.rows, self.rows + len(ids), dtype=np.int64), ids)
+            for start in range(0, len(ids), CHUNK_ROWS):
+                stop = min(start + CHUNK_ROWS, len(ids))
+                rows = np.arange(self.rows + start, self.rows + stop, dtype=np.int64)
+                part = feats if stop - start == len(ids) else take_features(feats, np.arange(start, stop))
+                self._resolve(part, rows, ids[start:stop])
         else:
             self.features.append(feats)
             self.priorities.append(priority(batch.records, batch.images, self.params.keep, self.params.keep_score))
