@@ -19,15 +19,19 @@ import re
 import tarfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Literal, cast
+from typing import IO, Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from datahygiene.io import remote
+from datahygiene.io.storage import is_url, open_binary
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +94,37 @@ class ShardSource:
     kind: ShardKind
     shard_id: str
     path: Path | None
-    root: Path | None
+    #: Where relative image paths in the rows resolve: a local folder, or a folder URL.
+    root: Path | str | None
     files: tuple[Path, ...] = ()
     hf_args: tuple[tuple[str, str], ...] = ()
     hf_shard: tuple[int, int] | None = None
+    #: An object-store shard: the data file's URL, or the image folder's URL with ``members`` under it.
+    url: str | None = None
+    members: tuple[str, ...] = ()
+
+    @property
+    def location(self) -> Path | str:
+        """The data file to open: a local path or a URL."""
+        location = self.url if self.url is not None else self.path
+        assert location is not None
+        return location
 
     def fingerprint(self) -> str:
-        """Identity of the shard's content: path, size and mtime of every file."""
-        digest = hashlib.sha256(f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}".encode())
+        """Identity of the shard's content: path, size and mtime of every file (size and ETag for URLs)."""
+        seed = f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}"
+        if self.url is not None:
+            return remote.fingerprint(seed, self.url, self.members)
+        digest = hashlib.sha256(seed.encode())
         for path in self.files or ((self.path,) if self.path is not None else ()):
             stat = path.stat()
             digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
     def size(self) -> int:
-        """Bytes of the shard's input files (0 for a ``datasets`` shard): the progress bar's total."""
+        """Bytes of the shard's local input files (0 for a ``datasets`` or object-store shard): the bar's total."""
+        if self.url is not None:
+            return 0
         paths = self.files or ((self.path,) if self.path is not None and self.path.is_file() else ())
         return sum(path.stat().st_size for path in paths)
 
@@ -114,11 +134,12 @@ class ShardSource:
         A hint (the id table's size, the progress bar's total), not checked.
         """
         if self.kind == "images":
-            return len(self.files)
-        if self.kind != "parquet" or self.path is None:
+            return len(self.members) if self.url is not None else len(self.files)
+        if self.kind != "parquet" or (self.path is None and self.url is None):
             return None
         try:
-            rows: int = pq.read_metadata(self.path).num_rows
+            with open_binary(self.location) as handle:
+                rows: int = pq.read_metadata(handle).num_rows
         except (OSError, pa.ArrowException):
             return None  # reading the shard reports the problem
         return rows
@@ -136,16 +157,43 @@ class ShardSource:
         return readers[self.kind](self, batch_size, meter)
 
 
-def _kind_of(path: Path) -> ShardKind | None:
-    name = path.name.lower()
+def _kind_of_name(name: str) -> ShardKind | None:
+    name = name.lower()
     for suffix, kind in _DATA_SUFFIXES.items():
         if name.endswith(suffix):
             return kind
     return None
 
 
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _kind_of(path: Path) -> ShardKind | None:
+    return _kind_of_name(path.name)
+
+
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    return _is_image_name(path.name)
+
+
+def _remote_shards(argument: str, images_per_shard: int, start: int, seen: set[str]) -> list[ShardSource]:
+    """Shards of an input URL (file, folder or glob in an object store)."""
+    shards: list[ShardSource] = []
+    try:
+        found = remote.expand(argument, images_per_shard, _kind_of_name, _is_image_name)
+    except remote.NothingFoundError as error:
+        raise InputError(str(error)) from None
+    for kind, url, root, members in found:
+        if kind != "images":
+            if url in seen:
+                continue
+            seen.add(url)
+        shard = ShardSource(start + len(shards), cast(ShardKind, kind), url, None, root, url=url, members=members)
+        if kind == "images":
+            shard = ShardSource(shard.index, "images", url, None, root, url=root, members=members)
+        shards.append(shard)
+    return shards
 
 
 def _expand_directory(
@@ -219,9 +267,13 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
     """
     shards: list[ShardSource] = []
     seen: set[Path] = set()
+    seen_urls: set[str] = set()
     for argument in inputs:
         if argument.startswith("hf:"):
             shards.extend(_hf_shards(argument, len(shards)))
+            continue
+        if is_url(argument):
+            shards.extend(_remote_shards(argument, images_per_shard, len(shards), seen_urls))
             continue
         if glob.has_magic(argument):
             matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))  # noqa: PTH207 (absolute patterns)
@@ -266,43 +318,58 @@ class ByteMeter:
 
 
 class _CountingRaw(io.RawIOBase):
-    """A raw file that adds every byte read to a :class:`ByteMeter`."""
+    """A raw reader over an open binary file that adds every byte read to a :class:`ByteMeter`.
 
-    def __init__(self, raw: io.FileIO, meter: ByteMeter) -> None:
-        self.raw, self.meter = raw, meter
+    Closing it leaves the wrapped file to its owner.
+    """
+
+    def __init__(self, inner: IO[bytes], meter: ByteMeter) -> None:
+        self.inner, self.meter = inner, meter
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        count = self.raw.readinto(buffer)
-        self.meter.bytes += count or 0
-        return count or 0
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
+        data = self.inner.read(len(buffer))
+        count = len(data)
+        buffer[:count] = data
+        self.meter.bytes += count
+        return count
 
 
-def _open_counted(path: Path, meter: ByteMeter | None) -> BinaryIO:
-    """``path`` opened for buffered reading; reads are counted by ``meter`` when given."""
-    if meter is None:
-        return path.open("rb")
-    return io.BufferedReader(_CountingRaw(io.FileIO(path, "rb"), meter), buffer_size=1 << 16)
+@contextmanager
+def _open_counted(shard: ShardSource, meter: ByteMeter | None) -> Iterator[IO[bytes]]:
+    """The shard's file (local or URL) opened for buffered reading; reads are counted by ``meter`` when given."""
+    with open_binary(shard.location) as raw:
+        if meter is None:
+            yield raw
+            return
+        with io.BufferedReader(_CountingRaw(raw, meter), buffer_size=1 << 16) as counted:
+            yield cast(IO[bytes], counted)
+
+
+@contextmanager
+def _arrow_source(shard: ShardSource, meter: ByteMeter | None = None) -> Iterator[str | IO[bytes]]:
+    """What pyarrow opens: a local path as is (its native reader), a URL or a counted read as a file."""
+    if shard.url is None and meter is None:
+        assert shard.path is not None
+        yield str(shard.path)
+        return
+    with _open_counted(shard, meter) as handle:
+        yield handle
 
 
 def _read_parquet(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    assert shard.path is not None
-    with pq.ParquetFile(shard.path) as parquet:
+    with _arrow_source(shard) as source, pq.ParquetFile(source) as parquet:
         for records in parquet.iter_batches(batch_size=batch_size):
             yield SourceBatch(records=records)
 
 
-def _lines(raw: BinaryIO, path: Path) -> IO[bytes]:
-    """The line source of an opened file: ``raw`` itself, or decompressed when the name ends in ``.gz``."""
-    if path.name.lower().endswith(".gz"):
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))  # closing it leaves ``raw`` to its owner
-    return raw
+def _open_lines(handle: IO[bytes], name: str) -> IO[bytes]:
+    """The line source of an opened file: ``handle`` itself, or decompressed when the name ends in ``.gz``."""
+    if name.lower().endswith(".gz"):
+        return cast(IO[bytes], gzip.open(handle, "rb"))  # closing it leaves ``handle`` to its owner
+    return handle
 
 
 def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
@@ -331,9 +398,8 @@ def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
 
 
 def _read_jsonl(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
-    with _open_counted(shard.path, meter) as raw, _lines(raw, shard.path) as handle:
+    with _open_counted(shard, meter) as raw, _open_lines(raw, str(shard.location)) as handle:
         for line in handle:
             content = line.rstrip(b"\r\n")
             if not content.strip():
@@ -346,18 +412,23 @@ def _read_jsonl(shard: ShardSource, batch_size: int, meter: ByteMeter | None = N
         yield SourceBatch(rows=rows)
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(location: Path | str) -> list[str]:
     import csv
+    import io
 
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    with open_binary(location) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle:
         return next(csv.reader(handle), [])
 
 
 def _read_csv(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    assert shard.path is not None
-    header = _csv_header(shard.path)
+    header = _csv_header(shard.location)
     if not header:
         return
+    with _arrow_source(shard, meter) as source:
+        yield from _csv_batches(source, header, batch_size)
+
+
+def _csv_batches(source: str | IO[bytes], header: list[str], batch_size: int) -> Iterator[SourceBatch]:
     bad_rows: list[RowFailure] = []
 
     def on_invalid(row: Any) -> str:
@@ -365,7 +436,7 @@ def _read_csv(shard: ShardSource, batch_size: int, meter: ByteMeter | None = Non
         return "skip"
 
     reader = pacsv.open_csv(
-        _open_counted(shard.path, meter) if meter is not None else shard.path,
+        source,
         read_options=pacsv.ReadOptions(block_size=1 << 22),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
@@ -384,12 +455,11 @@ def _read_csv(shard: ShardSource, batch_size: int, meter: ByteMeter | None = Non
 
 def _read_webdataset(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     """WebDataset tar (plain or compressed): members ``KEY.EXT`` grouped by key into one sample each."""
-    assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
     current_key: str | None = None
     sample: dict[str, Any] = {}
     types = _SampleTypes()
-    with _open_counted(shard.path, meter) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
+    with _open_counted(shard, meter) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
         for member in archive:
             if not member.isfile():
                 continue
@@ -523,7 +593,12 @@ class _SampleTypes:
 
 
 def _read_images(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    assert shard.root is not None
+    if shard.url is not None:
+        for start in range(0, len(shard.members), batch_size):
+            names = shard.members[start : start + batch_size]
+            yield SourceBatch(rows=[{"id": name, "image": {"path": name}} for name in names])
+        return
+    assert isinstance(shard.root, Path)
     for start in range(0, len(shard.files), batch_size):
         chunk = shard.files[start : start + batch_size]
         rows: list[dict[str, Any] | RowFailure] = [
@@ -587,8 +662,10 @@ def _hf_rows(dataset: Any, batch_size: int, *, skip: int, schema: pa.Schema | No
         yield SourceBatch(records=pa.RecordBatch.from_pylist(chunk, schema=target))
 
 
-def file_bytes(root: Path, relative: str) -> bytes:
-    """Read an image path found in the data, refusing paths that leave ``root``."""
+def file_bytes(root: Path | str, relative: str) -> bytes:
+    """Read an image path found in the data, refusing paths that leave ``root`` (a folder or a folder URL)."""
+    if isinstance(root, str):
+        return remote.member_bytes(root, relative)
     base = root.resolve()
     target = (base / relative).resolve()
     if not target.is_relative_to(base):
