@@ -230,7 +230,7 @@ class DedupStage(StageBase[DedupParams]):
 def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> list[Match | None]:
     """Match one batch's rows in input order against ``state`` and each other (the stage's own decision rule).
 
-    Also used by ``dedup.distributed`` to resolve whole connected components of candidate rows at once.
+    ``dedup.distributed`` resolves whole connected components of candidate rows at once with :func:`resolve`.
     """
     return resolve(state, params, feats, ids).matches
 

@@ -25,7 +25,10 @@ batch job). ``run`` chains them, in-process or through a ``dask.distributed.Clie
    themselves), exact beats near, the most similar wins, ties go to the earliest. Rows of other components
    cannot interfere, so this is the streaming stage's answer. Verifying only member -> earliest edges would not
    be: with A ~/~ B (band collision, J < threshold) and B ~ C, C is a duplicate of B, an edge the star lacks.
-5. ``filter`` (one task per shard): the three columns for every row of the shard, aligned with its input.
+   Rows are visited shard by shard, each shard's rows in ``keep`` order (:mod:`datahygiene.stages.dedup.keep`).
+5. ``filter`` (one task per shard): the three columns for every row of the shard, aligned with its input, and
+   the shard's ``inherit`` columns with the kept rows' inherited signals (:mod:`datahygiene.stages.dedup.inherit`,
+   within the shard, as the stage).
 
 Memory: a task holds one shard (features), one partition's keys (buckets), one partition's inserts plus one
 shard's probes in chunks (image edges), the candidate edges (clusters: 16 B per edge, only rows that share a key
@@ -51,8 +54,10 @@ from datahygiene.core.stage import Batch
 from datahygiene.io.decode import decode_images
 from datahygiene.stages.dedup import minhash
 from datahygiene.stages.dedup import partition_images as images
-from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, Match, resolve_rows
+from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, Match
+from datahygiene.stages.dedup.dedup_stage import resolve as match_rows
 from datahygiene.stages.dedup.features import Features, compute
+from datahygiene.stages.dedup.inherit import InheritedColumn, inherit
 from datahygiene.stages.dedup.keep import PRIORITY_COLUMNS, priority, visit_rank
 from datahygiene.stages.dedup.lookahead import take_features
 from datahygiene.stages.dedup.normalize import mix64
@@ -325,15 +330,21 @@ def resolve(work: Path, part: int, offsets: Sequence[int], params: DedupParams) 
     shard_of = np.searchsorted(np.asarray(offsets), rows, side="right") - 1
     order = np.lexsort((visit_rank(priorities, shard_of), shard_of))
     state = DedupState(tparams.near_text.num_perm, tparams.fingerprint())
-    visited = resolve_rows(state, tparams, take_features(feats, order), [ids[i] for i in order.tolist()])
+    visited = match_rows(state, tparams, take_features(feats, order), [ids[i] for i in order.tolist()])
+    # a fresh state holds only this partition's representatives: state index -> global row
+    row_of_rep = {index: int(rows[order[position]]) for position, index in visited.rep_of_row.items()}
     matches: list[Match | None] = [None] * len(rows)
-    for position, match in zip(order.tolist(), visited, strict=True):
+    rep_rows = np.full(len(rows), -1, dtype=np.int64)
+    for position, match, rep in zip(order.tolist(), visited.matches, visited.reps, strict=True):
         matches[position] = match
+        if match is not None:
+            rep_rows[position] = row_of_rep[rep]
     dup = [i for i, m in enumerate(matches) if m is not None]
     found = [m for m in matches if m is not None]
     table = pa.table(
         {
             "row": pa.array(rows[dup] if dup else np.zeros(0, np.int64), type=pa.int64()),
+            "rep_row": pa.array(rep_rows[dup] if dup else np.zeros(0, np.int64), type=pa.int64()),
             "dup_of": pa.array([m[0] for m in found], type=pa.string()),
             "dup_kind": pa.array([m[1] for m in found], type=pa.string()),
             "dup_similarity": pa.array([m[2] for m in found], type=pa.float32()),
@@ -344,19 +355,57 @@ def resolve(work: Path, part: int, offsets: Sequence[int], params: DedupParams) 
     return len(dup)
 
 
-def filter_shard(work: Path, shard: int, offsets: Sequence[int], partitions: int) -> Path:
-    """Step 5 (per shard): ``out/NNNNN.parquet`` with ``id`` and the stage's three columns, one row per input row."""
+def _inherited_values(source: Source, params: DedupParams) -> tuple[list[InheritedColumn], dict[str, pa.ChunkedArray]]:
+    """The ``inherit`` columns (and their evidence) that ``source`` has, read whole (one shard)."""
+    columns = [InheritedColumn.named(name) for name in params.inherit]
+    wanted = list(dict.fromkeys(name for spec in columns for name in spec.names))
+    if isinstance(source, pa.Table):
+        table = source.select([c for c in wanted if c in source.column_names])
+    else:
+        present = pq.ParquetFile(str(source)).schema_arrow.names
+        table = pq.read_table(str(source), columns=[c for c in wanted if c in present])
+    return columns, {name: table.column(name) for name in table.column_names}
+
+
+def filter_shard(
+    work: Path,
+    shard: int,
+    offsets: Sequence[int],
+    partitions: int,
+    source: Source | None = None,
+    params: DedupParams | None = None,
+) -> Path:
+    """Step 5 (per shard): ``out/NNNNN.parquet`` with ``id`` and the stage's three columns, one row per input row.
+
+    With ``source`` and ``params``, also the source's ``params.inherit`` columns (and their evidence columns),
+    each kept row extended with the signals of its duplicates in the same shard, as the stage does
+    (:mod:`datahygiene.stages.dedup.inherit`).
+    """
     lo, hi = offsets[shard], offsets[shard + 1]
     ids = pq.read_table(_shard_dir(work, shard) / "ids.parquet").column("id")
     dup_of: list[str | None] = [None] * (hi - lo)
     kind: list[str | None] = [None] * (hi - lo)
     sim: list[float | None] = [None] * (hi - lo)
+    rep_local = np.full(hi - lo, -1, dtype=np.int64)
     for p in range(partitions):
         found = pq.read_table(work / "decisions" / f"{p:04d}.parquet", filters=[("row", ">=", lo), ("row", "<", hi)])
-        for row, of, k, s in zip(*(found.column(c).to_pylist() for c in found.column_names), strict=True):
+        for row, rep, of, k, s in zip(*(found.column(c).to_pylist() for c in found.column_names), strict=True):
             dup_of[row - lo], kind[row - lo], sim[row - lo] = of, k, s
+            if lo <= rep < hi:  # the stage inherits within a shard only
+                rep_local[row - lo] = rep - lo
     values = (dup_of, kind, sim)
     columns = {f.name: pa.array(v, type=f.type) for f, v in zip(OUTPUT_SCHEMA, values, strict=True)}
+    if source is not None and params is not None and params.inherit:
+        specs, inherited = _inherited_values(source, params)
+        amended = inherit(ids.to_pylist(), rep_local, inherited, specs)
+        for name, column in inherited.items():
+            rows = amended.get(name, {})
+            if rows:
+                items = column.to_pylist()
+                for row, value in rows.items():
+                    items[row] = value
+                column = pa.chunked_array([pa.array(items, type=column.type)])
+            columns[name] = column
     out = work / "out" / f"{shard:05d}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"id": ids, **columns}), out)
@@ -402,7 +451,9 @@ def run(
     )
     candidates = _map(client, clusters, [(work, partitions)])[0]
     dups = _map(client, resolve, [(work, p, offsets, params) for p in range(partitions)])
-    outputs = _map(client, filter_shard, [(work, s, offsets, partitions) for s in range(len(sources))])
+    outputs = _map(
+        client, filter_shard, [(work, s, offsets, partitions, source, params) for s, source in enumerate(sources)]
+    )
     if not keep_spill:
         for name in ("shards", "keys", "inserts", "edges", "members", "decisions"):
             shutil.rmtree(work / name, ignore_errors=True)
