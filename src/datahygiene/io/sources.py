@@ -122,9 +122,9 @@ class ShardSource:
         return digest.hexdigest()
 
     def size(self) -> int:
-        """Bytes of the shard's local input files (0 for a ``datasets`` or object-store shard): the bar's total."""
+        """Bytes of the shard's input files or objects (0 for a ``datasets`` shard): the progress bar's total."""
         if self.url is not None:
-            return 0
+            return remote.total_size(self.url, self.members)
         paths = self.files or ((self.path,) if self.path is not None and self.path.is_file() else ())
         return sum(path.stat().st_size for path in paths)
 
