@@ -122,7 +122,7 @@ def test_hf_webdataset_route_falls_back_to_plain_iteration(tmp_path: Path, caplo
         for k in range(300)
     }
     path = write_tar(tmp_path / "hf-00000.tar", samples)
-    with caplog.at_level(logging.WARNING, logger="datahygiene.io.sources"):
+    with caplog.at_level(logging.WARNING, logger="datahygiene.io.hf"):
         result = run_inputs([f"hf:webdataset?data_files={path}"], tmp_path / "out", "image_batch_size=64")
     assert result.exit_code == 0, result.manifest["shards"]
     assert result.manifest["rows_in"] == 300

@@ -4,40 +4,40 @@ A shard is the unit of progress and of exactly-once commits: one input file,
 one chunk of an image folder, or one shard of a Hugging Face dataset. Every
 reader yields :class:`SourceBatch` objects in input order and never drops a
 row: a line that cannot be parsed becomes a row with ``failure`` set.
+WebDataset tars are read by :mod:`.webdataset`, ``hf:`` datasets by :mod:`.hf`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import gzip
 import hashlib
 import io
-import itertools
 import logging
-import re
-import tarfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
-import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datahygiene.io import remote
+from datahygiene.io import hf, remote, webdataset
+from datahygiene.io.batches import IMAGE_SUFFIXES as IMAGE_SUFFIXES
+from datahygiene.io.batches import ByteMeter as ByteMeter
+from datahygiene.io.batches import RowFailure as RowFailure
+from datahygiene.io.batches import SourceBatch as SourceBatch
+from datahygiene.io.batches import counted
+from datahygiene.io.batches import parse_json_line as parse_json_line
 from datahygiene.io.storage import is_url, open_binary
 
 log = logging.getLogger(__name__)
 
 ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 _DATA_SUFFIXES: dict[str, ShardKind] = {
     ".parquet": "parquet",
     ".jsonl": "jsonl",
@@ -52,38 +52,6 @@ _DATA_SUFFIXES: dict[str, ShardKind] = {
 
 class InputError(ValueError):
     """An ``--input`` argument that names nothing readable."""
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    """Why a row could not be parsed, with its original bytes."""
-
-    reason: str
-    raw: bytes
-
-
-@dataclass
-class SourceBatch:
-    """Rows as read. ``records`` is columnar; ``rows`` is used by row-based formats.
-
-    Exactly one of ``records`` and ``rows`` is set. In ``rows``, a failed row is a
-    :class:`RowFailure`; in columnar batches failures are listed in ``failures``
-    as (row index, failure) and their record values are null.
-    """
-
-    records: pa.RecordBatch | None = None
-    rows: list[dict[str, Any] | RowFailure] | None = None
-    failures: list[tuple[int, RowFailure]] = field(default_factory=list)
-    #: ``rows`` only: keys that become typed columns (the same for every batch of a shard); a value that does
-    #: not fit its type stays in ``metadata``. Other keys go to ``metadata`` as JSON.
-    typed: dict[str, pa.DataType] = field(default_factory=dict)
-
-    @property
-    def num_rows(self) -> int:
-        if self.records is not None:
-            rows: int = self.records.num_rows
-            return rows
-        return len(self.rows or [])
 
 
 @dataclass(frozen=True)
@@ -243,7 +211,7 @@ def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
     args = tuple(sorted(parse_qsl(parts.query)))
     if not path:
         raise InputError(f"{spec}: expected hf:PATH[?split=...&name=...&data_files=...]")
-    dataset = _load_hf(path, dict(args))
+    dataset = hf.load(path, dict(args))
     count = max(1, int(getattr(dataset, "num_shards", getattr(dataset, "n_shards", 1))))
     return [
         ShardSource(
@@ -310,42 +278,11 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
 # --- readers -----------------------------------------------------------------
 
 
-class ByteMeter:
-    """Bytes a reader pulled from a shard's files so far (for progress: the CSV, JSONL and tar readers count)."""
-
-    def __init__(self) -> None:
-        self.bytes = 0
-
-
-class _CountingRaw(io.RawIOBase):
-    """A raw reader over an open binary file that adds every byte read to a :class:`ByteMeter`.
-
-    Closing it leaves the wrapped file to its owner.
-    """
-
-    def __init__(self, inner: IO[bytes], meter: ByteMeter) -> None:
-        self.inner, self.meter = inner, meter
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.inner.read(len(buffer))
-        count = len(data)
-        buffer[:count] = data
-        self.meter.bytes += count
-        return count
-
-
 @contextmanager
 def _open_counted(shard: ShardSource, meter: ByteMeter | None) -> Iterator[IO[bytes]]:
-    """The shard's file (local or URL) opened for buffered reading; reads are counted by ``meter`` when given."""
-    with open_binary(shard.location) as raw:
-        if meter is None:
-            yield raw
-            return
-        with io.BufferedReader(_CountingRaw(raw, meter), buffer_size=1 << 16) as counted:
-            yield cast(IO[bytes], counted)
+    """The shard's file (local or URL) opened for reading; reads are counted by ``meter`` when given."""
+    with open_binary(shard.location) as raw, counted(raw, meter) as handle:
+        yield handle
 
 
 @contextmanager
@@ -372,31 +309,6 @@ def _open_lines(handle: IO[bytes], name: str) -> IO[bytes]:
     return handle
 
 
-def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
-    """Parse one JSONL line; failures say whether the bytes or the JSON are bad."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            return RowFailure("invalid_utf8", line)
-        try:
-            value = orjson.loads(text.encode("utf-8", "surrogatepass"))
-        except orjson.JSONDecodeError:
-            import json
-
-            try:
-                json.loads(text)
-            except ValueError:
-                return RowFailure("malformed_json", line)
-            # Valid JSON that orjson refuses: lone surrogates in \u escapes.
-            return RowFailure("lone_surrogate", line)
-    if not isinstance(value, dict):
-        return RowFailure("malformed_json", line)
-    return value
-
-
 def _read_jsonl(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
     rows: list[dict[str, Any] | RowFailure] = []
     with _open_counted(shard, meter) as raw, _open_lines(raw, str(shard.location)) as handle:
@@ -414,7 +326,6 @@ def _read_jsonl(shard: ShardSource, batch_size: int, meter: ByteMeter | None = N
 
 def _csv_header(location: Path | str) -> list[str]:
     import csv
-    import io
 
     with open_binary(location) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle:
         return next(csv.reader(handle), [])
@@ -454,142 +365,12 @@ def _csv_batches(source: str | IO[bytes], header: list[str], batch_size: int) ->
 
 
 def _read_webdataset(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    """WebDataset tar (plain or compressed): members ``KEY.EXT`` grouped by key into one sample each."""
-    rows: list[dict[str, Any] | RowFailure] = []
-    current_key: str | None = None
-    sample: dict[str, Any] = {}
-    types = _SampleTypes()
-    with _open_counted(shard, meter) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            directory, _, base = member.name.rpartition("/")
-            key, dot, extension = base.partition(".")
-            if not dot:
-                continue
-            key = f"{directory}/{key}" if directory else key
-            if key != current_key:
-                if sample:
-                    rows.append(_webdataset_sample(sample))
-                current_key, sample = key, {"__key__": key}
-            handle = archive.extractfile(member)
-            sample[extension.lower()] = handle.read() if handle is not None else b""
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows, typed=types.of(rows))
-                rows = []
-    if sample:
-        rows.append(_webdataset_sample(sample))
-    if rows:
-        yield SourceBatch(rows=rows, typed=types.of(rows))
+    with _open_counted(shard, meter) as raw:
+        yield from webdataset.read_tar(raw, batch_size)
 
 
-_WDS_TEXT = ("txt", "text", "caption")
-#: Members that hold one label, index or count as text (WebDataset's conventions): read as an integer when
-#: they are one, else as text.
-_WDS_LABELS = frozenset({"cls", "cls2", "class", "label", "count", "index", "inx", "id"})
-#: Members that hold text.
-_WDS_STRINGS = frozenset({*_WDS_TEXT, "transcript", "md", "html", "url"})
-_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
-
-
-def _gunzip_members(members: dict[str, Any]) -> RowFailure | None:
-    """Decompress ``.gz`` members in place (``txt.gz`` becomes ``txt``); a corrupt one fails the sample."""
-    for extension in [name for name in members if name.endswith(".gz")]:
-        data = members.pop(extension)
-        try:
-            members.setdefault(extension[: -len(".gz")], gzip.decompress(data))
-        except (OSError, EOFError, zlib.error):
-            return RowFailure("malformed_gzip", data)
-    return None
-
-
-def _label_value(data: bytes) -> int | str | bytes:
-    """A label member's value: an integer when it is one, else its text (bytes when not UTF-8)."""
-    try:
-        text = data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        return data
-    return int(text) if _INTEGER.match(text) else text
-
-
-def _typed_members(members: dict[str, Any]) -> None:
-    """Label members as integers or text, text members as text (in place; other members stay bytes)."""
-    for extension, data in members.items():
-        if not isinstance(data, bytes):
-            continue
-        if extension in _WDS_LABELS:
-            members[extension] = _label_value(data)
-        elif extension in _WDS_STRINGS:
-            with contextlib.suppress(UnicodeDecodeError):  # else kept as bytes: normalisation flags it
-                members[extension] = data.decode("utf-8")
-
-
-def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
-    """Name a sample's members by role: the first image extension becomes ``image``,
-    the first text member ``text``, and a ``json`` member's fields are merged in.
-
-    ``.gz`` members are decompressed first; label and text members are decoded (see :func:`_typed_members`).
-    """
-    sample: dict[str, Any] = {"__key__": members.pop("__key__")}
-    failure = _gunzip_members(members)
-    if failure is not None:
-        return failure
-    for extension in list(members):
-        if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
-            sample["image"] = members.pop(extension)
-        elif extension in _WDS_TEXT and "text" not in sample:
-            sample["text"] = members.pop(extension)
-    if "json" in members:
-        parsed = parse_json_line(members.pop("json"))
-        if isinstance(parsed, RowFailure):
-            return parsed
-        sample.update({k: v for k, v in parsed.items() if k not in sample})
-    _typed_members(members)
-    sample.update(members)
-    return sample
-
-
-_SCALAR_TYPES: tuple[tuple[type, pa.DataType], ...] = (
-    (bool, pa.bool_()),
-    (int, pa.int64()),
-    (float, pa.float64()),
-    (str, pa.string()),
-)
-
-
-def _scalar_type(values: list[Any]) -> pa.DataType | None:
-    """The one Arrow type of a field's non-null values (ints widen to float), or None when they are mixed."""
-    kinds = {type(value) for value in values if value is not None}
-    if kinds == {int, float}:
-        kinds = {float}
-    if len(kinds) != 1:
-        return None
-    (kind,) = kinds
-    if kind is int and not all(-(2**63) <= value < 2**63 for value in values if value is not None):
-        return None
-    return next((arrow for python, arrow in _SCALAR_TYPES if kind is python), None)
-
-
-class _SampleTypes:
-    """Column types of a WebDataset shard's sample fields, inferred from its first batch and then kept."""
-
-    def __init__(self) -> None:
-        self.types: dict[str, pa.DataType] | None = None
-
-    def of(self, rows: list[dict[str, Any] | RowFailure]) -> dict[str, pa.DataType]:
-        """Field -> type for every field whose values in the first batch are all one scalar type."""
-        if self.types is None:
-            values: dict[str, list[Any]] = {}
-            for row in rows:
-                if isinstance(row, dict):
-                    for name, value in row.items():
-                        values.setdefault(name, []).append(value)
-            self.types = {}
-            for name, found in values.items():
-                kind = _scalar_type(found)
-                if kind is not None:
-                    self.types[name] = kind
-        return self.types
+def _read_hf(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
+    yield from hf.read(dict(shard.hf_args), shard.hf_shard, shard.shard_id, batch_size)
 
 
 def _read_images(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
@@ -606,60 +387,6 @@ def _read_images(shard: ShardSource, batch_size: int, meter: ByteMeter | None = 
             for path in chunk
         ]
         yield SourceBatch(rows=rows)
-
-
-def _load_hf(path: str, args: dict[str, str]) -> Any:
-    import datasets
-
-    options: dict[str, Any] = {"streaming": True, "split": args.get("split", "train")}
-    if "name" in args:
-        options["name"] = args["name"]
-    if "data_files" in args:
-        options["data_files"] = args["data_files"].split(",")
-    if "data_dir" in args:
-        options["data_dir"] = args["data_dir"]
-    return datasets.load_dataset(path, **options)
-
-
-def _read_hf(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    """Arrow batches from ``datasets``; when its Arrow formatting fails mid-way, the rest row by row."""
-    args = dict(shard.hf_args)
-    dataset = _load_hf(args.pop("path"), args)
-    if shard.hf_shard is not None and shard.hf_shard[1] > 1:
-        number, count = shard.hf_shard
-        dataset = dataset.shard(num_shards=count, index=number)
-    done = 0
-    schema: pa.Schema | None = None
-    try:
-        for table in dataset.with_format("arrow").iter(batch_size=batch_size):
-            for records in table.to_batches():
-                schema = records.schema
-                done += records.num_rows
-                yield SourceBatch(records=records)
-        return
-    except pa.ArrowInvalid as error:
-        # datasets' Arrow formatter concatenates samples whose inferred schemas differ (WebDataset JSON
-        # members with varying fields); plain iteration casts each sample to the dataset's features instead.
-        log.warning(
-            "%s: datasets' Arrow formatting failed after %d rows (%s); reading the rest row by row. Fields the "
-            "dataset's features lack are dropped by datasets; read the files directly to keep them",
-            shard.shard_id,
-            done,
-            str(error).splitlines()[0],
-        )
-    yield from _hf_rows(dataset, batch_size, skip=done, schema=schema)
-
-
-def _hf_rows(dataset: Any, batch_size: int, *, skip: int, schema: pa.Schema | None) -> Iterator[SourceBatch]:
-    """Plain iteration of a ``datasets`` stream (images left encoded) as Arrow batches of ``schema``.
-
-    ``schema`` is that of the batches already read (so a shard keeps one schema), else the dataset's features.
-    """
-    plain = dataset.decode(False)
-    target = schema if schema is not None else plain.features.arrow_schema
-    rows = itertools.islice(iter(plain), skip, None)
-    while chunk := list(itertools.islice(rows, batch_size)):
-        yield SourceBatch(records=pa.RecordBatch.from_pylist(chunk, schema=target))
 
 
 def file_bytes(root: Path | str, relative: str) -> bytes:

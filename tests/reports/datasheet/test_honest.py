@@ -1,5 +1,6 @@
 """The documents say what ran and what the data is: fallback models named, no empty image plots on text, no
-promise about data nobody kept, no guessed task, C2PA manifests counted, signals a duplicate kept to itself."""
+guessed task. (No promise about data nobody kept: ``test_cli.py``; C2PA manifests counted and signals a
+duplicate kept to itself: ``tests/stages/dedup/test_keep_rights.py``.)"""
 
 from __future__ import annotations
 
