@@ -3,47 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from datahygiene.cli.common import console, fail
+from datahygiene.cli.progress import RichProgress
 from datahygiene.core.config import ConfigError
 from datahygiene.engine.options import RunOptions
 from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
 from datahygiene.engine.run import run
 from datahygiene.io.rundir import RunDir
-from datahygiene.io.sources import InputError, ShardSource
+from datahygiene.io.sources import InputError
 from datahygiene.io.storage import StorageError
 from datahygiene.reports.summary import summary_table
 
 describe = RunOptions.describe
-
-
-class RichProgress:
-    """Progress bar over rows, one task per run, described by the current shard."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task("starting", total=None)
-        self.done_shards = 0
-        self.total_shards = 0
-
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
-        self.total_shards = len(shards)
-        self.done_shards = skipped
-        if skipped:
-            console.print(f"resuming: {skipped} of {len(shards)} shards already committed")
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None:
-        self.progress.update(self.task, advance=rows, description=f"shard {self.done_shards + 1}/{self.total_shards}")
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
-        self.done_shards += 1
-        if "error" in record:
-            console.print(f"[red]shard failed[/] {shard.shard_id}: {record['error']}", highlight=False)
 
 
 def run_command(
@@ -73,15 +49,7 @@ def run_command(
         raise fail(str(error.errors()[0]["msg"])) from None
     except ConfigError as error:
         raise fail(str(error)) from None
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = RichProgress.bar()
     try:
         with progress:
             result = run(
@@ -95,6 +63,8 @@ def run_command(
             )
     except (ConfigError, InputError, OutputExistsError, ResumeMismatchError, StorageError) as error:
         raise fail(str(error)) from None
+    if result.already_finished:
+        console.print(f"{output} already holds this run, finished: nothing to do (no model loaded, no file written)")
     console.print(summary_table(result.manifest, result.output))
     run_dir = RunDir.at(options.output_path)
     kept, rejected, manifest = (run_dir.describe(name) for name in ("kept", "rejected", "manifest.json"))

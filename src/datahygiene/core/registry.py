@@ -28,6 +28,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "datahygiene.stages.likeness.stage",
     "datahygiene.stages.rights.copyright",
     "datahygiene.stages.provenance.synthetic",
+    "datahygiene.stages.provenance.c2pa",
     "datahygiene.stages.dedup.dedup_stage",
 )
 

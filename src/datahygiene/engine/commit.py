@@ -11,8 +11,8 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from datahygiene.engine.pipeline import Pipeline
 from datahygiene.engine.progress import ProgressListener
 from datahygiene.io.sink import ROUTES, RunDir, ShardWriter, hf_features_metadata, release_unused_memory
 from datahygiene.io.sources import ShardSource
+from datahygiene.io.spool import SpooledBatches, write_spool
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +93,66 @@ class ShardRunner:
         writer = ShardWriter(self.run_dir, shard.index, self._file_metadata(shard, fingerprint))
         tally = ShardTally()
         started = time.perf_counter()
+        spool: Path | None = None
         try:
             self._reserve_ids(shard)
+            batches, spool, looked = self._look_ahead(shard, batches)
             for number, scored in enumerate(batches, start=1):
                 records, route = self._decide(scored)
                 self._write_routes(writer, records, route, tally)
-                self.listener.rows_done(shard, records.num_rows)
+                if not looked:
+                    self.listener.rows_done(shard, records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
             self._save_state(writer.state_dir)
         except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
             return self._fail(shard, writer, error, fingerprint)
+        finally:
+            if spool is not None:
+                spool.unlink(missing_ok=True)
         record = writer.commit(tally.record(shard, fingerprint, time.perf_counter() - started))
         self._state_committed(shard)
         return record
+
+    def _look_ahead(
+        self, shard: ShardSource, batches: Iterable[ScoredBatch]
+    ) -> tuple[Iterable[ScoredBatch], Path | None, bool]:
+        """Show every batch of the shard to the stages that decide a shard at a time, then let them decide.
+
+        Returns the batches to commit (the same ones again: reread from a spool file when ``batches`` can be
+        read only once), that spool file (removed after the commit) and whether the stages looked (progress
+        was then reported as the batches were scored).
+        """
+        stages = self.pipeline.ordered.lookahead()
+        if not stages:
+            return batches, None, False
+
+        def shown() -> Iterator[ScoredBatch]:
+            for scored in batches:
+                batch = Batch(records=scored.records, images=scored.images, artifacts=scored.artifacts)
+                for stage in stages:
+                    stage.look(batch)
+                self.listener.rows_done(shard, scored.records.num_rows)
+                yield scored
+
+        # the stages after the whole-shard ones still need decoded images; those have looked already
+        decode = len(self.pipeline.ordered.stages) > len(stages)
+        spool: Path | None = None
+        replay: Iterable[ScoredBatch] = batches
+        if isinstance(batches, SpooledBatches):
+            for _ in shown():
+                pass
+            replay = replace(batches, decode_images=decode)
+        elif isinstance(batches, Iterator):  # scored as it is read (the CLI): keep a copy to read again
+            spool = self.run_dir.root / "_tmp" / f"lookahead-{shard.index:05d}.arrow"
+            write_spool(spool, shown(), self.pipeline.scoring_summary)
+            replay = SpooledBatches(spool, self.pipeline.config, decode_images=decode)
+        else:
+            for _ in shown():
+                pass
+        for stage in stages:
+            stage.decide()
+        return replay, spool, True
 
     def _reserve_ids(self, shard: ShardSource) -> None:
         """Size the duplicate-id table for the shard up front when its row count is known."""

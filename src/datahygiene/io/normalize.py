@@ -264,7 +264,7 @@ def normalize(batch: SourceBatch, context: ShardContext, first_row: int) -> tupl
     """Canonical record batch and input reasons for one source batch."""
     if batch.records is not None:
         return _normalize_columnar(batch, context, first_row)
-    return _normalize_rows(batch.rows or [], context, first_row)
+    return _normalize_rows(batch.rows or [], context, first_row, batch.typed)
 
 
 def _normalize_columnar(batch: SourceBatch, context: ShardContext, first_row: int) -> tuple[pa.RecordBatch, Reasons]:
@@ -293,7 +293,7 @@ def _normalize_columnar(batch: SourceBatch, context: ShardContext, first_row: in
 
 
 def _normalize_rows(
-    rows: list[dict[str, Any] | RowFailure], context: ShardContext, first_row: int
+    rows: list[dict[str, Any] | RowFailure], context: ShardContext, first_row: int, typed: dict[str, pa.DataType]
 ) -> tuple[pa.RecordBatch, Reasons]:
     n = len(rows)
     keys: dict[str, None] = {}
@@ -302,9 +302,10 @@ def _normalize_rows(
             keys.update(dict.fromkeys(row))
     roles, reasons = _start(list(keys), context, n)
     role_values: dict[str, list[Any]] = {role: [] for role in roles}
+    role_keys = set(roles.values())
+    columns = _TypedColumns({name: kind for name, kind in typed.items() if name not in role_keys})
     metadata: list[str | None] = []
     raw: list[bytes | None] = []
-    role_keys = set(roles.values())
     for index, row in enumerate(rows):
         if isinstance(row, RowFailure):
             reasons.add_row(index, row.reason)
@@ -312,11 +313,12 @@ def _normalize_rows(
             metadata.append(None)
             for values in role_values.values():
                 values.append(None)
+            columns.skip()
             continue
         raw.append(None)
         for role, key in roles.items():
             role_values[role].append(row.get(key))
-        extra = {k: v for k, v in row.items() if k not in role_keys}
+        extra = columns.take({k: v for k, v in row.items() if k not in role_keys})
         metadata.append(_json_text(extra) if extra else None)
     role_arrays: dict[str, pa.Array] = {}
     for role, values in role_values.items():
@@ -329,5 +331,48 @@ def _normalize_rows(
             role_arrays[role] = pa.array(_scalar_text(values, role, reasons, raw), pa.string())
     _complete_roles(role_arrays, roles, reasons, context, first_row)
     metadata_array = pa.array(metadata, pa.string())
-    record_batch = _assemble(role_arrays, [], metadata_array, pa.array(raw, pa.binary()), context, first_row)
+    record_batch = _assemble(
+        role_arrays, columns.arrays(), metadata_array, pa.array(raw, pa.binary()), context, first_row
+    )
     return record_batch, reasons
+
+
+def _fits(value: Any, kind: pa.DataType) -> bool:
+    """Whether a Python value converts to ``kind`` without change (bools are not integers here)."""
+    if pa.types.is_boolean(kind):
+        return isinstance(value, bool)
+    if pa.types.is_integer(kind):
+        return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    if pa.types.is_floating(kind):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if pa.types.is_string(kind):
+        return isinstance(value, str)
+    return False
+
+
+class _TypedColumns:
+    """Fields of schemaless rows that become typed columns; values that do not fit stay for ``metadata``."""
+
+    def __init__(self, types: dict[str, pa.DataType]) -> None:
+        self.types = types
+        self.values: dict[str, list[Any]] = {name: [] for name in types}
+
+    def skip(self) -> None:
+        """A row without fields (a failed row): null in every typed column."""
+        for values in self.values.values():
+            values.append(None)
+
+    def take(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Move the fitting typed fields of one row into the columns; returns the fields left for metadata."""
+        for name, kind in self.types.items():
+            value = fields.get(name)
+            if value is None or _fits(value, kind):
+                fields.pop(name, None)
+                self.values[name].append(value)
+            else:
+                self.values[name].append(None)
+        return fields
+
+    def arrays(self) -> list[tuple[str, pa.Array]]:
+        """(name, array) of every typed column, in the order the types were given."""
+        return [(name, pa.array(self.values[name], self.types[name])) for name in self.types]

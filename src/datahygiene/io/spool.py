@@ -200,3 +200,15 @@ def read_spool(path: Path, config: RunConfig, *, decode_images: bool) -> Iterato
             artifacts = _decode_artifacts(batch_metadata)
             images = decode_batch_images(records, Reasons(records.num_rows), config) if decode_images else None
             yield ScoredBatch(records=records, reasons=reasons, images=images, artifacts=artifacts)
+
+
+@dataclass(frozen=True)
+class SpooledBatches:
+    """The scored batches of a spool file as an iterable that can be read more than once (each pass rereads)."""
+
+    path: Path
+    config: RunConfig
+    decode_images: bool
+
+    def __iter__(self) -> Iterator[ScoredBatch]:
+        return read_spool(self.path, self.config, decode_images=self.decode_images)

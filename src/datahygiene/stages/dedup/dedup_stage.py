@@ -15,9 +15,11 @@ import pyarrow as pa
 from datahygiene.core.registry import register
 from datahygiene.core.stage import Batch, ColumnRole, StageBase, StageContext, StageParams
 from datahygiene.stages.dedup import minhash, phash
-from datahygiene.stages.dedup.features import Features, any_ok, compute
+from datahygiene.stages.dedup.features import Features, any_ok
 from datahygiene.stages.dedup.index import group_pairs
 from datahygiene.stages.dedup.index_store import IndexFolder
+from datahygiene.stages.dedup.inherit import InheritedColumn
+from datahygiene.stages.dedup.lookahead import ShardDecisions, ShardLook
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.semantic import in_batch_pairs
 from datahygiene.stages.dedup.state import (
@@ -29,6 +31,7 @@ from datahygiene.stages.dedup.state import (
 )
 
 Match = tuple[str, str, float]  # (dup_of id, kind, similarity)
+_Found = tuple[int, str, float]  # (representative's state index, kind, similarity)
 OUTPUT_SCHEMA = pa.schema(
     [
         pa.field("dup_of", pa.string()),
@@ -41,7 +44,7 @@ _STATE_FILE = "dedup-state.json"
 
 @register("dedup")
 class DedupStage(StageBase[DedupParams]):
-    """Exact, near (MinHash text, pHash image) and semantic dedup; first in input order keeps."""
+    """Exact, near (MinHash text, pHash image) and semantic dedup; the ``keep`` rule picks the kept copy."""
 
     Params: ClassVar[type[StageParams]] = DedupParams
 
@@ -56,13 +59,19 @@ class DedupStage(StageBase[DedupParams]):
         self._run_start = self.state.marks()
         self._checkpoint_segments: list[Path] = []
         self._checkpoint_marks = self.state.marks()
+        self._inherited = [InheritedColumn.named(name) for name in self.params.inherit]
+        self._look: ShardLook | None = None
+        self._decisions: ShardDecisions | None = None
 
     # -- protocol ------------------------------------------------------------------------------------
     def output_schema(self) -> pa.Schema:
         """``dup_of`` (representative id), ``dup_kind`` (exact|near|semantic), ``dup_similarity``."""
         return OUTPUT_SCHEMA
 
-    column_roles: ClassVar[Mapping[str, ColumnRole]] = {"dup_kind": ColumnRole.DUPLICATE_KIND}
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {
+        "dup_kind": ColumnRole.DUPLICATE_KIND,
+        "dup_of": ColumnRole.DUPLICATE_OF,
+    }
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
@@ -76,19 +85,56 @@ class DedupStage(StageBase[DedupParams]):
         }
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        """Match every row against earlier representatives; unique, decodable rows become representatives."""
-        feats = compute(batch, self.params)
-        id_column = batch.column("id")
-        ids: list[str] = [str(v) for v in id_column.to_pylist()] if id_column is not None else [""] * batch.num_rows
-        matches = resolve_rows(self.state, self.params, feats, ids)
-        dup_of = [m[0] if m else None for m in matches]
-        kind = [m[1] if m else None for m in matches]
-        sim = [m[2] if m else None for m in matches]
-        return {
-            "dup_of": pa.array(dup_of, type=pa.string()),
-            "dup_kind": pa.array(kind, type=pa.string()),
-            "dup_similarity": pa.array(sim, type=pa.float32()),
+        """Each row's match (``dup_of``, ``dup_kind``, ``dup_similarity``), and inherited signals of kept rows.
+
+        After :meth:`look` saw the whole shard, answers come from that shard's decisions; a batch the stage
+        did not look at first is decided on its own (as a shard of one batch).
+        """
+        ids = _ids(batch)
+        if self._decisions is None:
+            if self._look is None or self._look.rows == 0:
+                self.look(batch)
+            self.decide()
+        assert self._decisions is not None
+        matches, amended = self._decisions.next_batch(ids)
+        if self._decisions.done:
+            self._decisions = None
+        out = {
+            "dup_of": pa.array([m[0] if m else None for m in matches], type=pa.string()),
+            "dup_kind": pa.array([m[1] if m else None for m in matches], type=pa.string()),
+            "dup_similarity": pa.array([m[2] if m else None for m in matches], type=pa.float32()),
         }
+        for name, rows in amended.items():
+            column = batch.column(name)
+            assert column is not None  # amendments exist only for columns the batch has
+            values = column.to_pylist()
+            for row, value in rows.items():
+                values[row] = value
+            out[name] = pa.array(values, type=column.type)
+        return out
+
+    # -- a shard at a time ---------------------------------------------------------------------------
+    def looks_ahead(self) -> bool:
+        """Whether the engine must show this stage every batch of a shard before it decides any row."""
+        return self.params.keep != "first" or bool(self.params.inherit)
+
+    def amends(self) -> tuple[str, ...]:
+        """Columns of earlier stages this stage extends (signals inherited from duplicates; never removes)."""
+        return tuple(name for spec in self._inherited for name in spec.names)
+
+    def look(self, batch: Batch) -> None:
+        """Gather one batch of the shard being committed (in input order), before any ``process``."""
+        if self._look is None:
+            self._look = ShardLook(self.params, self._inherited, self._resolve)
+        self._look.add(batch, _ids(batch))
+
+    def decide(self) -> None:
+        """Decide every row :meth:`look` gathered; ``process`` then hands the answers out in input order."""
+        look, self._look = self._look, None
+        self._decisions = look.decide() if look is not None else None
+
+    def _resolve(self, feats: Features, ids: list[str]) -> Resolution:
+        return resolve(self.state, self.params, feats, ids)
 
     # -- state ---------------------------------------------------------------------------------------
     def _index_segments(self) -> list[Path]:
@@ -137,6 +183,7 @@ class DedupStage(StageBase[DedupParams]):
         published to the cross-run index and died before its manifest was written resumes without
         counting its own segment twice.
         """
+        self._look, self._decisions = None, None  # a rolled-back shard is looked at again
         has_state = (directory / "manifest.json").exists()
         if has_state:
             saved = read_checkpoint_fingerprint(directory)
@@ -183,9 +230,27 @@ class DedupStage(StageBase[DedupParams]):
 def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> list[Match | None]:
     """Match one batch's rows in input order against ``state`` and each other (the stage's own decision rule).
 
-    Also used by ``dedup.distributed`` to resolve whole connected components of candidate rows at once.
+    ``dedup.distributed`` resolves whole connected components of candidate rows at once with :func:`resolve`.
     """
-    return _Matcher(state, params, feats, ids).run()
+    return resolve(state, params, feats, ids).matches
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The matcher's answer for a batch: matches, and every row's representative as a state index."""
+
+    matches: list[Match | None]
+    #: per row: the state index of the representative it duplicates, -1 when it is not a duplicate
+    reps: list[int]
+    #: rows that became representatives -> their state index
+    rep_of_row: dict[int, int]
+
+
+def resolve(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> Resolution:
+    """:func:`resolve_rows` with the representatives' state indices (for rights inheritance)."""
+    matcher = _Matcher(state, params, feats, ids)
+    matches = matcher.run()
+    return Resolution(matches, matcher.reps, dict(matcher.rep_of_row))
 
 
 @dataclass
@@ -218,6 +283,7 @@ class _Matcher:
         self.first_rep = len(state.ids)
         self.kept: list[int] = []  # batch rows that became representatives, in order
         self.rep_of_row: dict[int, int] = {}
+        self.reps: list[int] = [-1] * feats.rows  # per row: the representative it duplicates (state index)
 
     def _committed_exact(self, name: str, keys: npt.NDArray[np.uint64] | None) -> dict[int, int]:
         if keys is None or len(self.state.keys[name]) == 0:
@@ -260,34 +326,39 @@ class _Matcher:
                 rows, reps, sims = self.state.emb.range_search(f.emb[q], p.semantic.threshold)
                 sem_committed = group_pairs(q[rows], np.stack([reps, sims], axis=1)) if len(rows) else {}
         usable = any_ok(f).tolist()
-        sig_ok, image_ok, emb_ok = _pylist(f.sig_ok), _pylist(f.image_ok), _pylist(f.emb_ok)
-        out: list[Match | None] = [None] * n
+        sig_ok, ph_ok, emb_ok = _pylist(f.sig_ok), _pylist(_near_image_rows(f)), _pylist(f.emb_ok)
+        found: list[_Found | None] = [None] * n
         for i in range(n):
             if not usable[i]:
                 continue
             match = self._exact(i, exact)
             if match is None and sig_ok and sig_ok[i]:
                 match = self._near_text(i, band_best.get(i), band_list.get(i, ()), band_seen)
-            if match is None and f.ph is not None and image_ok[i]:
+            if match is None and f.ph is not None and ph_ok[i]:
                 match = self._near_image(i, ph_cands.get(i, []), probes, mih_seen)
             if match is None and emb_ok and emb_ok[i]:
                 match = self._semantic(sem_committed.get(i, []), sem_batch.get(i, []))
             if match is not None:
-                out[i] = match
+                found[i] = match
                 continue
             self._keep(i, exact, band_list, band_seen, mih_seen)
         self._publish(exact)
+        out: list[Match | None] = [None] * n
+        for i, match in enumerate(found):
+            if match is not None:
+                self.reps[i] = match[0]
+                out[i] = (self.state.ids[match[0]], match[1], match[2])
         return out
 
-    def _exact(self, i: int, exact: list[_ExactKeys]) -> Match | None:
+    def _exact(self, i: int, exact: list[_ExactKeys]) -> _Found | None:
         for kind in exact:
             if not kind.usable(i):
                 continue
             if i in kind.committed:
-                return self.state.ids[kind.committed[i]], "exact", 1.0
+                return kind.committed[i], "exact", 1.0
             j = kind.seen.get(kind.key_list[i])
             if j is not None:
-                return self.ids[j], "exact", 1.0
+                return self.rep_of_row[j], "exact", 1.0
         return None
 
     def _committed_text(self) -> dict[int, tuple[float, int]]:
@@ -318,46 +389,48 @@ class _Matcher:
 
     def _near_text(
         self, i: int, committed: tuple[float, int] | None, bands: Iterable[int], seen: dict[int, list[int]]
-    ) -> Match | None:
+    ) -> _Found | None:
         sigs = self.f.sigs
         assert sigs is not None
-        best: tuple[float, str] | None = None
+        best: tuple[float, int] | None = None
         if committed is not None:
-            best = (committed[0], self.state.ids[committed[1]])
+            best = (committed[0], committed[1])
         rows = sorted({j for key in bands for j in seen.get(key, ())})
         for j in rows:
             sim = minhash.estimated_jaccard(sigs[i], sigs[j])
             if sim >= self.params.near_text.threshold and (best is None or sim > best[0]):
-                best = (sim, self.ids[j])
+                best = (sim, self.rep_of_row[j])
         return None if best is None else (best[1], "near", best[0])
 
-    def _near_image(self, i: int, committed: list[int], probes: list[list[int]], seen: dict[int, list[int]]) -> Match:
+    def _near_image(
+        self, i: int, committed: list[int], probes: list[list[int]], seen: dict[int, list[int]]
+    ) -> _Found | None:
         f, radius, n = self.f, self.params.near_image.radius, self.f.rows
         assert f.ph is not None
         assert f.ph_flip is not None
         mine = [f.ph[i], f.ph_flip[i]] if self.params.near_image.mirror else [f.ph[i]]
-        cands: list[tuple[str, np.uint64]] = []
+        cands: list[tuple[int, np.uint64]] = []
         if committed:
             reps = np.array(sorted(set(committed)), dtype=np.int64)
-            cands += [(self.state.ids[r], h) for r, h in zip(reps.tolist(), self.state.phashes(reps), strict=True)]
+            cands += list(zip(reps.tolist(), self.state.phashes(reps), strict=True))
         keys = probes[i] + (probes[i + n] if self.params.near_image.mirror else [])
         for j in sorted({j for key in keys for j in seen.get(key, ())}):
-            cands.append((self.ids[j], f.ph[j]))
-        best: tuple[int, str] | None = None
-        for rep_id, h in cands:
+            cands.append((self.rep_of_row[j], f.ph[j]))
+        best: tuple[int, int] | None = None
+        for rep, h in cands:
             dist = min(int(np.bitwise_count(np.bitwise_xor(h, x))) for x in mine)
             if dist <= radius and (best is None or dist < best[0]):
-                best = (dist, rep_id)
-        return None if best is None else (best[1], "near", 1.0 - best[0] / 64.0)  # type: ignore[return-value]
+                best = (dist, rep)
+        return None if best is None else (best[1], "near", 1.0 - best[0] / 64.0)
 
-    def _semantic(self, committed: list[Any], in_batch: list[Any]) -> Match | None:
-        best: tuple[float, str] | None = None
+    def _semantic(self, committed: list[Any], in_batch: list[Any]) -> _Found | None:
+        best: tuple[float, int] | None = None
         for rep, sim in committed:
             if best is None or sim > best[0]:
-                best = (sim, self.state.ids[int(rep)])
+                best = (sim, int(rep))
         for j, sim in in_batch:
             if int(j) in self.rep_of_row and (best is None or sim > best[0]):
-                best = (sim, self.ids[int(j)])
+                best = (sim, self.rep_of_row[int(j)])
         return None if best is None else (best[1], "semantic", float(best[0]))
 
     def _keep(
@@ -376,7 +449,7 @@ class _Matcher:
         if i in bands:
             for key in bands[i]:
                 band_seen.setdefault(key, []).append(i)
-        if self.f.ph is not None and self.f.image_ok[i]:
+        if self.f.ph is not None and _near_image_rows(self.f)[i]:
             for key in phash.insert_keys(self.f.ph[i : i + 1], self.params.near_image.radius)[0].tolist():
                 mih_seen.setdefault(key, []).append(i)
 
@@ -398,7 +471,7 @@ class _Matcher:
             st.sigs.append(f.sigs[rows[sel]])
             st.keys["bands"].add(f.bands[rows[sel]].reshape(-1), np.repeat(reps[sel], f.bands.shape[1]))
         if f.ph is not None:
-            sel = f.image_ok[rows]
+            sel = _near_image_rows(f)[rows]
             st.ph_reps.append(reps[sel])
             st.ph_vals.append(f.ph[rows[sel]])
             keys = phash.insert_keys(f.ph[rows[sel]], self.params.near_image.radius)
@@ -407,6 +480,17 @@ class _Matcher:
             sel = f.emb_ok[rows]
             if sel.any():
                 st.add_embeddings(f.emb[rows[sel]], reps[sel])
+
+
+def _ids(batch: Batch) -> list[str]:
+    """The batch's ids as the stage records them (strings; empty where the batch has no id column)."""
+    column = batch.column("id")
+    return [str(v) for v in column.to_pylist()] if column is not None else [""] * batch.num_rows
+
+
+def _near_image_rows(feats: Features) -> npt.NDArray[np.bool_]:
+    """Rows that take part in near-image (pHash) matching: decoded and not below ``near_image.min_side``."""
+    return feats.ph_ok if feats.ph_ok is not None else feats.image_ok
 
 
 def _pylist(values: npt.NDArray[Any] | None) -> list[Any]:

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from datahygiene.core import progress
 from datahygiene.core.registry import register
 from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
 from datahygiene.stages.fallback import build_fallback, describe_fallback, fallback_artifacts
@@ -131,6 +132,7 @@ class DetoxifyModel:
                 padded = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
                 logits = self.model(**padded).logits
                 out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
+                progress.scored(rows.stop, len(texts))
         return out
 
 

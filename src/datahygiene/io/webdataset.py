@@ -1,0 +1,158 @@
+"""WebDataset shards: tar members ``KEY.EXT`` grouped into samples, ``.gz`` members decompressed, labels typed.
+
+Label members (``cls``, ``id`` ...) become integers when they are one, text members text, and fields whose
+values in a shard's first batch share one scalar type become typed columns (:class:`SourceBatch.typed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import re
+import tarfile
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+import pyarrow as pa
+
+from datahygiene.io.batches import IMAGE_SUFFIXES, RowFailure, SourceBatch, parse_json_line
+
+
+def read_tar(raw: IO[bytes], batch_size: int) -> Iterator[SourceBatch]:
+    """WebDataset tar (plain or compressed) from an open file: members ``KEY.EXT`` grouped by key, one sample each."""
+    rows: list[dict[str, Any] | RowFailure] = []
+    current_key: str | None = None
+    sample: dict[str, Any] = {}
+    types = _SampleTypes()
+    with tarfile.open(fileobj=raw, mode="r|*") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            directory, _, base = member.name.rpartition("/")
+            key, dot, extension = base.partition(".")
+            if not dot:
+                continue
+            key = f"{directory}/{key}" if directory else key
+            if key != current_key:
+                if sample:
+                    rows.append(_webdataset_sample(sample))
+                current_key, sample = key, {"__key__": key}
+            handle = archive.extractfile(member)
+            sample[extension.lower()] = handle.read() if handle is not None else b""
+            if len(rows) >= batch_size:
+                yield SourceBatch(rows=rows, typed=types.of(rows))
+                rows = []
+    if sample:
+        rows.append(_webdataset_sample(sample))
+    if rows:
+        yield SourceBatch(rows=rows, typed=types.of(rows))
+
+
+_WDS_TEXT = ("txt", "text", "caption")
+#: Members that hold one label, index or count as text (WebDataset's conventions): read as an integer when
+#: they are one, else as text.
+_WDS_LABELS = frozenset({"cls", "cls2", "class", "label", "count", "index", "inx", "id"})
+#: Members that hold text.
+_WDS_STRINGS = frozenset({*_WDS_TEXT, "transcript", "md", "html", "url"})
+_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
+
+
+def _gunzip_members(members: dict[str, Any]) -> RowFailure | None:
+    """Decompress ``.gz`` members in place (``txt.gz`` becomes ``txt``); a corrupt one fails the sample."""
+    for extension in [name for name in members if name.endswith(".gz")]:
+        data = members.pop(extension)
+        try:
+            members.setdefault(extension[: -len(".gz")], gzip.decompress(data))
+        except (OSError, EOFError, zlib.error):
+            return RowFailure("malformed_gzip", data)
+    return None
+
+
+def _label_value(data: bytes) -> int | str | bytes:
+    """A label member's value: an integer when it is one, else its text (bytes when not UTF-8)."""
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return data
+    return int(text) if _INTEGER.match(text) else text
+
+
+def _typed_members(members: dict[str, Any]) -> None:
+    """Label members as integers or text, text members as text (in place; other members stay bytes)."""
+    for extension, data in members.items():
+        if not isinstance(data, bytes):
+            continue
+        if extension in _WDS_LABELS:
+            members[extension] = _label_value(data)
+        elif extension in _WDS_STRINGS:
+            with contextlib.suppress(UnicodeDecodeError):  # else kept as bytes: normalisation flags it
+                members[extension] = data.decode("utf-8")
+
+
+def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
+    """Name a sample's members by role: the first image extension becomes ``image``,
+    the first text member ``text``, and a ``json`` member's fields are merged in.
+
+    ``.gz`` members are decompressed first; label and text members are decoded (see :func:`_typed_members`).
+    """
+    sample: dict[str, Any] = {"__key__": members.pop("__key__")}
+    failure = _gunzip_members(members)
+    if failure is not None:
+        return failure
+    for extension in list(members):
+        if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
+            sample["image"] = members.pop(extension)
+        elif extension in _WDS_TEXT and "text" not in sample:
+            sample["text"] = members.pop(extension)
+    if "json" in members:
+        parsed = parse_json_line(members.pop("json"))
+        if isinstance(parsed, RowFailure):
+            return parsed
+        sample.update({k: v for k, v in parsed.items() if k not in sample})
+    _typed_members(members)
+    sample.update(members)
+    return sample
+
+
+_SCALAR_TYPES: tuple[tuple[type, pa.DataType], ...] = (
+    (bool, pa.bool_()),
+    (int, pa.int64()),
+    (float, pa.float64()),
+    (str, pa.string()),
+)
+
+
+def _scalar_type(values: list[Any]) -> pa.DataType | None:
+    """The one Arrow type of a field's non-null values (ints widen to float), or None when they are mixed."""
+    kinds = {type(value) for value in values if value is not None}
+    if kinds == {int, float}:
+        kinds = {float}
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    if kind is int and not all(-(2**63) <= value < 2**63 for value in values if value is not None):
+        return None
+    return next((arrow for python, arrow in _SCALAR_TYPES if kind is python), None)
+
+
+class _SampleTypes:
+    """Column types of a WebDataset shard's sample fields, inferred from its first batch and then kept."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, pa.DataType] | None = None
+
+    def of(self, rows: list[dict[str, Any] | RowFailure]) -> dict[str, pa.DataType]:
+        """Field -> type for every field whose values in the first batch are all one scalar type."""
+        if self.types is None:
+            values: dict[str, list[Any]] = {}
+            for row in rows:
+                if isinstance(row, dict):
+                    for name, value in row.items():
+                        values.setdefault(name, []).append(value)
+            self.types = {}
+            for name, found in values.items():
+                kind = _scalar_type(found)
+                if kind is not None:
+                    self.types[name] = kind
+        return self.types
