@@ -45,6 +45,9 @@ class InputLimits(_Strict):
     max_image_pixels: int = Field(default=100_000_000, gt=0)
     max_image_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     images_per_shard: int = Field(default=10_000, gt=0)
+    #: Longer texts are rejected (``text_too_long``, the text's bytes kept in ``raw``): the model stages' time
+    #: grows with a text's length, and one text must not stall or fail a shard.
+    max_text_chars: int = Field(default=1_000_000, gt=0)
 
 
 class StageConfig(_Strict):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
+import json
+import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -42,10 +44,16 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class RowFailure:
-    """Why a row could not be parsed, with its original bytes."""
+    """Why a row could not be parsed, with its original bytes.
+
+    ``fields`` holds what could still be read of the row (string and integer
+    values that parsed cleanly); the normaliser takes only the row's id from
+    it, so a user finds the row in the ledger under its own id.
+    """
 
     reason: str
     raw: bytes
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,7 +62,10 @@ class SourceBatch:
 
     Exactly one of ``records`` and ``rows`` is set. In ``rows``, a failed row is a
     :class:`RowFailure`; in columnar batches failures are listed in ``failures``
-    as (row index, failure) and their record values are null.
+    as (row index, failure) and their record values are null. A row-based batch
+    may list a dict row in ``failures`` too: the row keeps its values and also
+    gets the failure's reason and raw bytes (a WebDataset sample whose ``json``
+    member is unreadable keeps its other members).
     """
 
     records: pa.RecordBatch | None = None
@@ -230,29 +241,87 @@ def _open_lines(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+#: A run of 19 digits: an integer that may not fit 64 bits (orjson reads those as floats).
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
 def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
-    """Parse one JSONL line; failures say whether the bytes or the JSON are bad."""
+    """Parse one JSONL line; failures say whether the bytes or the JSON are bad.
+
+    Integers beyond 64 bits stay exact (Python ints); ``NaN``, ``Infinity`` and
+    numbers beyond the double range are not JSON we keep (``malformed_json``).
+    """
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            return RowFailure("invalid_utf8", line)
-        try:
-            value = orjson.loads(text.encode("utf-8", "surrogatepass"))
-        except orjson.JSONDecodeError:
-            import json
-
-            try:
-                json.loads(text)
-            except ValueError:
-                return RowFailure("malformed_json", line)
-            # Valid JSON that orjson refuses: lone surrogates in \u escapes.
-            return RowFailure("lone_surrogate", line)
+        return _refused_line(line)
     if not isinstance(value, dict):
         return RowFailure("malformed_json", line)
-    return value
+    row: dict[str, Any] = value
+    return _exact_integers(line, row) if _LONG_DIGITS.search(line) is not None else row
+
+
+def _exact_integers(line: bytes, value: dict[str, Any]) -> dict[str, Any]:
+    """The line read again by Python's parser, which keeps integers beyond 64 bits exact."""
+    try:
+        exact = json.loads(line)
+    except (ValueError, RecursionError):  # orjson allows deeper nesting than Python's default limit
+        return value
+    return exact if isinstance(exact, dict) else value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _refused_line(line: bytes) -> RowFailure:
+    """Why orjson refused a line, and whatever fields of it still read cleanly (for its id)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return RowFailure("invalid_utf8", line, _lenient_fields(line.decode("utf-8", "surrogateescape")))
+    value = _lenient_json(text)
+    if isinstance(value, dict) and not _is_clean(value):
+        return RowFailure("lone_surrogate", line, clean_fields(value))
+    # Not JSON, or JSON no parser here represents faithfully: NaN, infinities, nesting beyond 1024 levels.
+    return RowFailure("malformed_json", line)
+
+
+def _lenient_json(text: str) -> Any:
+    """Python's parser (which accepts lone surrogates) without NaN and infinities; None when it fails."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _lenient_fields(text: str) -> dict[str, Any]:
+    value = _lenient_json(text)
+    return clean_fields(value) if isinstance(value, dict) else {}
+
+
+def _is_clean(value: Any) -> bool:
+    """Whether every string in ``value`` (keys included) encodes as UTF-8: no lone surrogates."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_is_clean(k) and _is_clean(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_clean(item) for item in value)
+    return True
+
+
+def clean_fields(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The top-level string and integer fields of a broken row that read cleanly (candidates for its id)."""
+    return {
+        key: item
+        for key, item in value.items()
+        if _is_clean(key) and ((isinstance(item, str) and _is_clean(item)) or type(item) is int)
+    }
 
 
 def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
@@ -278,6 +347,17 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(handle), [])
 
 
+def _csv_fields(header: list[str], line: str) -> dict[str, Any]:
+    """The values of a malformed CSV row by their position in the header (for its id)."""
+    import csv
+
+    try:
+        values = next(csv.reader([line]), [])
+    except csv.Error:
+        return {}
+    return clean_fields(dict(zip(header, values, strict=False)))
+
+
 def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
     assert shard.path is not None
     header = _csv_header(shard.path)
@@ -286,7 +366,8 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
     bad_rows: list[RowFailure] = []
 
     def on_invalid(row: Any) -> str:
-        bad_rows.append(RowFailure("malformed_csv", str(row.text).encode("utf-8", "surrogateescape")))
+        text = str(row.text)
+        bad_rows.append(RowFailure("malformed_csv", text.encode("utf-8", "surrogateescape"), _csv_fields(header, text)))
         return "skip"
 
     reader = pacsv.open_csv(
@@ -308,54 +389,103 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
 
 
 def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each."""
+    """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each (see :class:`_TarSamples`)."""
     assert shard.path is not None
-    rows: list[dict[str, Any] | RowFailure] = []
-    current_key: str | None = None
-    sample: dict[str, Any] = {}
+    samples = _TarSamples()
     with tarfile.open(shard.path, "r|*") as archive:
         for member in archive:
-            if not member.isfile():
-                continue
-            directory, _, base = member.name.rpartition("/")
-            key, dot, extension = base.partition(".")
-            if not dot:
-                continue
-            key = f"{directory}/{key}" if directory else key
-            if key != current_key:
-                if sample:
-                    rows.append(_webdataset_sample(sample))
-                current_key, sample = key, {"__key__": key}
-            handle = archive.extractfile(member)
-            sample[extension.lower()] = handle.read() if handle is not None else b""
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows)
-                rows = []
-    if sample:
-        rows.append(_webdataset_sample(sample))
-    if rows:
-        yield SourceBatch(rows=rows)
+            if member.isdir():
+                continue  # a directory holds no bytes
+            if member.issym() or member.islnk():
+                samples.skip(member, "link", member.linkname.encode("utf-8", "surrogateescape"))
+            elif not member.isfile():
+                samples.skip(member, "special", b"")
+            else:
+                handle = archive.extractfile(member)
+                samples.add(member, handle.read() if handle is not None else b"")
+            if samples.batch.num_rows >= batch_size:
+                yield samples.take()
+    samples.end_sample()
+    if samples.batch.num_rows:
+        yield samples.take()
+
+
+class _TarSamples:
+    """Groups consecutive tar members of one key into a sample.
+
+    A member that cannot be a column of a sample (a link, a device or other
+    special file, a name without extension, a second member of the same name)
+    becomes a row of its own, id its name, reason ``tar_member:WHY``, its
+    bytes (a link: its target) in ``raw``. Nothing in the tar goes uncounted.
+    """
+
+    def __init__(self) -> None:
+        self.batch = SourceBatch(rows=[])
+        self.key: str | None = None
+        self.sample: dict[str, Any] = {}
+
+    def add(self, member: tarfile.TarInfo, data: bytes) -> None:
+        """A regular member: a column of its key's sample, or a row of its own."""
+        directory, _, base = member.name.rpartition("/")
+        key, dot, extension = base.partition(".")
+        if not dot:
+            self.skip(member, "no_extension", data)
+            return
+        key = f"{directory}/{key}" if directory else key
+        if key != self.key:
+            self.end_sample()
+            self.key, self.sample = key, {"__key__": key}
+        if extension.lower() in self.sample:
+            self.skip(member, "duplicate", data)
+        else:
+            self.sample[extension.lower()] = data
+
+    def skip(self, member: tarfile.TarInfo, why: str, raw: bytes) -> None:
+        """A member that is no column: a row with reason ``tar_member:WHY``."""
+        assert self.batch.rows is not None
+        self.batch.rows.append(RowFailure(f"tar_member:{why}", raw, {"__key__": member.name}))
+
+    def end_sample(self) -> None:
+        """Add the sample being grouped to the batch."""
+        if not self.sample:
+            return
+        assert self.batch.rows is not None
+        row, failure = _webdataset_sample(self.sample)
+        if failure is not None:
+            self.batch.failures.append((len(self.batch.rows), failure))
+        self.batch.rows.append(row)
+        self.sample = {}
+
+    def take(self) -> SourceBatch:
+        """The rows so far (the sample being grouped stays for the next batch)."""
+        batch, self.batch = self.batch, SourceBatch(rows=[])
+        return batch
 
 
 _WDS_TEXT = ("txt", "text", "caption")
 
 
-def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
+def _webdataset_sample(members: dict[str, Any]) -> tuple[dict[str, Any], RowFailure | None]:
     """Name a sample's members by role: the first image extension becomes ``image``,
-    the first text member ``text``, and a ``json`` member's fields are merged in."""
+    the first text member ``text``, and a ``json`` member's fields are merged in.
+
+    An unreadable ``json`` member is returned as the sample's failure; the
+    sample keeps its other members."""
     sample: dict[str, Any] = {"__key__": members.pop("__key__")}
     for extension in list(members):
         if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
             sample["image"] = members.pop(extension)
         elif extension in _WDS_TEXT and "text" not in sample:
             sample["text"] = members.pop(extension)
+    failure: RowFailure | None = None
     if "json" in members:
         parsed = parse_json_line(members.pop("json"))
         if isinstance(parsed, RowFailure):
-            return parsed
-        sample.update({k: v for k, v in parsed.items() if k not in sample})
+            failure = parsed
+        else:
+            sample.update({k: v for k, v in parsed.items() if k not in sample})
     sample.update(members)
-    return sample
+    return sample, failure
 
 
 def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
