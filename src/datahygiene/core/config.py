@@ -15,18 +15,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from datahygiene.core import registry
 from datahygiene.core.stage import StageParams
+from datahygiene.core.strict import StrictModel
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message is one line for the user."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Unknown keys are errors, values are frozen, a boolean is no number."""
 
 
 class ColumnMap(_Strict):
@@ -204,7 +205,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = override.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {override!r}")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:  # e.g. a !!python/... tag, which safe_load refuses to construct
+            problem = " ".join(str(getattr(error, "problem", None) or error).split())
+            raise ConfigError(f"--set {key.strip()}: not a plain YAML value ({problem})") from None
+        _set_dotted(data, key.strip(), value)
     return data
 
 
@@ -214,7 +220,11 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
         config = RunConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_format_error(error)) from None
-    registry.load_plugins(config.plugins)
+    for module in config.plugins:
+        try:
+            registry.load_plugins([module])
+        except Exception as error:  # noqa: BLE001 - whatever a plugin raises on import, say it in one line
+            raise ConfigError(f"plugins: cannot import {module!r}: {type(error).__name__}: {error}") from None
     for index, stage in enumerate(config.stages):
         try:
             model = registry.params_model(stage.name)
