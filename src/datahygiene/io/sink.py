@@ -187,7 +187,11 @@ class _RouteWriter:
         except Exception:  # noqa: BLE001 - the shard is being dropped anyway
             log.debug("discarding a failed background write of %s", self.path)
         if self._writer is not None:
-            self._writer.close()
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - e.g. the disk is still full; the file is removed next
+                log.debug("discarding an unfinished %s", self.path)
         self.path.unlink(missing_ok=True)
 
 
@@ -223,7 +227,11 @@ class ShardWriter:
         return path
 
     def commit(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Publish the files, then the commit record; returns the record with file entries."""
+        """Publish the files, then the commit record; returns the record with file entries.
+
+        Raises when any step fails (a full disk on the last flush, a rename, the record): whatever was published
+        is taken back first, so the shard stays uncommitted and :meth:`abort` cleans up the rest.
+        """
         files: dict[str, list[dict[str, Any]]] = {}
         moves: list[tuple[Path, Path]] = []
         try:
@@ -237,22 +245,41 @@ class ShardWriter:
             relative = f"{route}/{self.run.part_name(self.index)}"
             files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
             moves.append((writer.path, self.run.root / relative))
+        published: list[Path] = []
+        try:
+            self._publish(moves, published)
+            record = {**record, "files": files}
+            atomic_write_json(self.run.commit_path(self.index), record)
+        except BaseException:
+            self._unpublish(published)
+            raise
+        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        return record
+
+    def _publish(self, moves: list[tuple[Path, Path]], published: list[Path]) -> None:
+        """Rename the files and the stage state into place, noting each path as it lands."""
         for source, target in moves:
             target.parent.mkdir(parents=True, exist_ok=True)
             source.replace(target)
+            published.append(target)
             fsync_dir(target.parent)
-        staging = self.run.staging(self.index)
-        state = staging / "state"
+        state = self.run.staging(self.index) / "state"
         final_state = self.run.state_dir(self.index)
         if final_state.exists():
             shutil.rmtree(final_state)
         if state.exists():
             final_state.parent.mkdir(parents=True, exist_ok=True)
             state.replace(final_state)
-        record = {**record, "files": files}
-        atomic_write_json(self.run.commit_path(self.index), record)
-        shutil.rmtree(staging, ignore_errors=True)
-        return record
+            published.append(final_state)
+
+    def _unpublish(self, published: list[Path]) -> None:
+        """Take back what :meth:`_publish` put in place, and a commit record that may have landed."""
+        self.run.commit_path(self.index).unlink(missing_ok=True)
+        for path in reversed(published):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop everything written for this shard."""
