@@ -12,10 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from datahygiene.cli.common import console, fail
 from datahygiene.core.config import ConfigError
 from datahygiene.engine.options import RunOptions
-from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
+from datahygiene.engine.plan import OutputExistsError, OutputPathError, ResumeMismatchError
 from datahygiene.engine.run import run
 from datahygiene.io.sources import InputError, ShardSource
 from datahygiene.reports.summary import summary_table
+from datahygiene.stages.weights import check_device
 
 describe = RunOptions.describe
 
@@ -67,6 +68,7 @@ def run_command(
             write_datasheet=not no_datasheet,
         )
         config = options.run_config()
+        check_device(config.models.device)  # before any input is read or any model loads
     except ValidationError as error:
         raise fail(str(error.errors()[0]["msg"])) from None
     except ConfigError as error:
@@ -91,7 +93,7 @@ def run_command(
                 listener=RichProgress(progress),
                 write_documents=options.write_datasheet,
             )
-    except (ConfigError, InputError, OutputExistsError, ResumeMismatchError) as error:
+    except (ConfigError, InputError, OutputExistsError, OutputPathError, ResumeMismatchError) as error:
         raise fail(str(error)) from None
     console.print(summary_table(result.manifest, result.output))
     console.print(f"outputs: {output / 'kept'}, {output / 'rejected'}; manifest: {output / 'manifest.json'}")

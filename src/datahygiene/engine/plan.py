@@ -6,7 +6,9 @@ another run) is found before any work starts.
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 from datahygiene.core.config import RunConfig
 from datahygiene.core.stage import StageContext
+from datahygiene.io.probe import check_column_map
 from datahygiene.io.sink import RunDir, atomic_write_json
 from datahygiene.io.sources import ShardSource, discover
 
@@ -28,6 +31,55 @@ class OutputBusyError(OutputExistsError):
 
 class ResumeMismatchError(RuntimeError):
     """``--resume`` on a directory written with another config or other inputs."""
+
+
+class OutputPathError(RuntimeError):
+    """The output path cannot hold a run: a file, not writable, or where the inputs would read it back."""
+
+
+def check_output_path(root: Path) -> None:
+    """The output directory exists as a writable directory, or its nearest existing parent does."""
+    for path in (root, *root.parents):
+        if not path.exists():
+            continue
+        if not path.is_dir():
+            where = "" if path == root else f" ({path} is a file)"
+            raise OutputPathError(f"output {root} is not a directory{where}")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputPathError(f"cannot write into {path} (for the output {root}): permission denied")
+        return
+
+
+def _scanned_folder(argument: str) -> tuple[Path, float] | None:
+    """The folder an ``--input`` scans and how many levels below it it reads (a folder: all of them)."""
+    if argument.startswith("hf:"):
+        return None
+    if not glob.has_magic(argument):
+        path = Path(argument)
+        return (path, float("inf")) if path.is_dir() else None
+    parts = Path(argument).parts
+    fixed = next(index for index, part in enumerate(parts) if glob.has_magic(part))
+    depth = float("inf") if "**" in parts[fixed:] else len(parts) - fixed
+    return Path(*parts[:fixed]) if fixed else Path(), depth
+
+
+def check_output_outside_inputs(root: Path, inputs: list[str], shards: list[ShardSource]) -> None:
+    """Refuse an output the inputs would read back on a rerun (inside an input folder or a recursive glob)."""
+    output = root.resolve()
+    for argument in inputs:
+        scanned = _scanned_folder(argument)
+        if scanned is None:
+            continue
+        folder, depth = scanned
+        base = folder.resolve()
+        if output.is_relative_to(base) and len(output.relative_to(base).parts) < depth:
+            raise OutputPathError(
+                f"output {root} is inside the input {argument}: a rerun would read the run's own files as input"
+            )
+    for shard in shards:
+        for path in shard.files:
+            if path.resolve().is_relative_to(output):
+                raise OutputPathError(f"input {path} lies inside the output directory {root}")
 
 
 def run_identity(config: RunConfig, shards: list[ShardSource]) -> dict[str, Any]:
@@ -84,15 +136,18 @@ def plan_run(
 ) -> RunPlan:
     """Discover the shards and check the output directory; loads no model and writes nothing."""
     started = time.time()
-    shards = discover(inputs, images_per_shard=config.limits.images_per_shard)
+    shards = discover(inputs, images_per_shard=config.limits.images_per_shard, fingerprint=config.fingerprint)
     context = StageContext(
         models_dir=config.models.dir,
         offline=config.models.offline,
         device=config.models.device,
         dedup_index=dedup_index,
     )
+    check_output_path(output)
+    check_output_outside_inputs(output, inputs, shards)
     run_dir = RunDir(output)
     identity = run_identity(config, shards)
     resuming = check_output(run_dir, identity, resume=resume)
+    check_column_map(shards, config.columns)
     committed = run_dir.committed() if resuming else {}
     return RunPlan(config, context, run_dir, shards, identity, resuming, committed, started)
