@@ -151,6 +151,9 @@ class RunConfig(_Strict):
     image_batch_size: int = Field(default=64, gt=0)
     #: Reject rows whose id repeats an earlier row's (8 bytes of index per row).
     check_duplicate_ids: bool = True
+    #: What ``--resume`` compares to find edited inputs: ``stat`` (path, size, mtime; free) or ``content``
+    #: (path, size and an xxh3 hash of every input byte: one more read of the inputs per attempt).
+    fingerprint: Literal["stat", "content"] = "stat"
     stages: list[StageConfig] = Field(default_factory=list)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

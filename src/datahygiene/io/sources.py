@@ -8,6 +8,7 @@ row: a line that cannot be parsed becomes a row with ``failure`` set.
 
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
 import hashlib
@@ -26,6 +27,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
+#: How a shard's identity is taken: ``stat`` (path, size, mtime: free) or ``content`` (a hash of every byte).
+FingerprintMode = Literal["stat", "content"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 _DATA_SUFFIXES: dict[str, ShardKind] = {
@@ -92,13 +95,19 @@ class ShardSource:
     files: tuple[Path, ...] = ()
     hf_args: tuple[tuple[str, str], ...] = ()
     hf_shard: tuple[int, int] | None = None
+    fingerprint_mode: FingerprintMode = "stat"
 
     def fingerprint(self) -> str:
-        """Identity of the shard's content: path, size and mtime of every file."""
+        """Identity of the shard's content: path, size and mtime of every file, or (``content``) path, size and
+        an xxh3-128 hash of its bytes, which also sees an edit that kept size and mtime but ignores a touch."""
         digest = hashlib.sha256(f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}".encode())
         for path in self.files or ((self.path,) if self.path is not None else ()):
             stat = path.stat()
-            digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            if self.fingerprint_mode == "content":
+                key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+                digest.update(f"|{path}|{stat.st_size}|xxh3_128:{_content_hash(*key)}".encode())
+            else:
+                digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
     def known_rows(self) -> int | None:
@@ -122,6 +131,19 @@ class ShardSource:
             "hf": _read_hf,
         }
         return readers[self.kind](self, batch_size)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _content_hash(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """xxh3-128 of a file's bytes, streamed; cached per process while the file's stat stays the same."""
+    import xxhash
+
+    del size, mtime_ns, ctime_ns, inode  # the cache key: any write changes ctime
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:  # noqa: PTH123 - a str path from the cache key
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _kind_of(path: Path) -> ShardKind | None:
@@ -181,11 +203,14 @@ def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
     ]
 
 
-def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[ShardSource]:
+def discover(
+    inputs: list[str], *, images_per_shard: int = 10_000, fingerprint: FingerprintMode = "stat"
+) -> list[ShardSource]:
     """Turn ``--input`` arguments (files, folders, globs, ``hf:`` specs) into shards.
 
     Order is deterministic: arguments in the order given, files sorted within
-    each argument. A file named twice is read once.
+    each argument. A file named twice is read once. ``fingerprint`` is how
+    each shard's :meth:`ShardSource.fingerprint` is taken.
     """
     shards: list[ShardSource] = []
     seen: set[Path] = set()
@@ -219,7 +244,7 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
                 if kind != "images" and resolved <= seen:
                     continue
                 seen |= resolved
-                shards.append(ShardSource(len(shards), kind, shard_id, path, root, files))
+                shards.append(ShardSource(len(shards), kind, shard_id, path, root, files, fingerprint_mode=fingerprint))
     if not shards:
         raise InputError("no input shards found")
     return shards
@@ -340,7 +365,8 @@ def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
         yield SourceBatch(rows=rows)
 
 
-def _csv_header(path: Path) -> list[str]:
+def csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file (its first row)."""
     import csv
 
     with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
@@ -360,7 +386,7 @@ def _csv_fields(header: list[str], line: str) -> dict[str, Any]:
 
 def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
     assert shard.path is not None
-    header = _csv_header(shard.path)
+    header = csv_header(shard.path)
     if not header:
         return
     bad_rows: list[RowFailure] = []
