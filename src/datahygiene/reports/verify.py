@@ -8,7 +8,7 @@ reported problem, not a traceback.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -27,12 +27,15 @@ _TOTALS = {
 
 
 def confined_path(run_dir: RunDir, route: str, relative: object) -> Path | None:
-    """``run_dir / relative`` when it leads (symlinks followed) into the run's ``route`` folder, else None."""
+    """``run_dir / relative`` when it names a file in the run's ``route`` folder (as written: ``route/NAME``, no
+    ``..``; on disk: symlinks followed), else None."""
     if not isinstance(relative, str):
         return None
+    parts = PurePosixPath(relative).parts
+    if len(parts) < 2 or parts[0] != route or ".." in parts:
+        return None
     path = run_dir.root / relative
-    folder = (run_dir.root / route).resolve()
-    return path if path.resolve().is_relative_to(folder) and path.resolve() != folder else None
+    return path if path.resolve().is_relative_to((run_dir.root / route).resolve()) else None
 
 
 def _entries(manifest: dict[str, Any], errors: list[str]) -> list[dict[str, Any]]:
