@@ -86,6 +86,9 @@ def row_role_keys(names: Sequence[str], mapping: ColumnMap) -> dict[str, tuple[s
     return keys
 
 
+_MISSING = object()
+
+
 def _first_key(row: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         if key in row:
@@ -404,29 +407,38 @@ def _normalize_rows(batch: SourceBatch, context: ShardContext, first_row: int) -
     reasons = Reasons(n)
     failures = dict(batch.failures)
     role_values: dict[str, list[Any]] = {role: [None] * n for role in role_keys}
-    has_field = np.zeros(n, dtype=bool)
+    # Each role's preferred name first (one dict lookup for most rows), then the others in order of preference.
+    plan = [(role_values[role], keys[0], keys[1:], role in (C.TEXT, C.IMAGE)) for role, keys in role_keys.items()]
+    preferred = frozenset(keys[0] for keys in role_keys.values())
+    ids = role_values.get(C.ID)
+    has_field = [False] * n  # a text or image field, even an empty one: empty_text, not no_content
     metadata: list[str | None] = [None] * n
     raw: list[bytes | None] = [None] * n
     for index, row in enumerate(rows):
-        failure = row if isinstance(row, RowFailure) else failures.get(index)
+        failure = row if isinstance(row, RowFailure) else failures.get(index) if failures else None
         if failure is not None:
             reasons.add_row(index, failure.reason)
             raw[index] = failure.raw
-        if isinstance(row, RowFailure):  # a broken row keeps its own id when its bytes still give one
-            if C.ID in role_keys:
-                id_key = _first_key(row.fields, role_keys[C.ID])
-                role_values[C.ID][index] = None if id_key is None else row.fields[id_key]
+            if C.ID in role_keys:  # a broken row keeps its own id when its bytes still give one
+                fields = failure.fields if isinstance(row, RowFailure) else {**failure.fields, **row}
+                id_key = _first_key(fields, role_keys[C.ID])
+                role_values[C.ID][index] = None if id_key is None else fields[id_key]
+        if isinstance(row, RowFailure):
             continue
-        used: set[str] = set()
-        for role, keys in role_keys.items():
-            source = {**failure.fields, **row} if role == C.ID and failure is not None else row
-            key = _first_key(source, keys)
-            if key is not None:
-                role_values[role][index] = source[key]
-                used.add(key)
-                has_field[index] |= role in (C.TEXT, C.IMAGE)
+        used = preferred
+        for values, first, others, is_content in plan:
+            value = row.get(first, _MISSING)
+            if value is _MISSING:
+                key = _first_key(row, others)
+                if key is None:
+                    continue
+                value, used = row[key], used | {key}
+            if failure is None or values is not ids:
+                values[index] = value
+            has_field[index] = has_field[index] or is_content
         extra = {k: v for k, v in row.items() if k not in used}
-        metadata[index] = _json_text(extra) if extra else None
+        if extra:
+            metadata[index] = _json_text(extra)
     role_arrays: dict[str, pa.Array] = {}
     for role, values in role_values.items():
         if role == C.IMAGE:
@@ -436,7 +448,7 @@ def _normalize_rows(batch: SourceBatch, context: ShardContext, first_row: int) -
             role_arrays[role] = images.array()
         else:
             role_arrays[role] = pa.array(_scalar_text(values, role, reasons, raw), pa.string())
-    _complete_roles(role_arrays, has_field, reasons, raw, context, first_row)
+    _complete_roles(role_arrays, np.array(has_field, dtype=bool), reasons, raw, context, first_row)
     metadata_array = pa.array(metadata, pa.string())
     record_batch = _assemble(role_arrays, [], metadata_array, pa.array(raw, pa.binary()), context, first_row)
     return record_batch, reasons

@@ -13,9 +13,8 @@ import glob
 import gzip
 import hashlib
 import json
-import re
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -266,8 +265,8 @@ def _open_lines(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-#: A run of 19 digits: an integer that may not fit 64 bits (orjson reads those as floats).
-_LONG_DIGITS = re.compile(rb"\d{19}")
+#: orjson reads integers in [-2**63, 2**64) exactly and any other integer as a float beyond these bounds.
+_EXACT_LOW, _EXACT_HIGH = float(-(2**63)), float(2**64)
 
 
 def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
@@ -283,7 +282,26 @@ def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
     if not isinstance(value, dict):
         return RowFailure("malformed_json", line)
     row: dict[str, Any] = value
-    return _exact_integers(line, row) if _LONG_DIGITS.search(line) is not None else row
+    # An integer orjson cannot hold has at least 19 digits: most lines have fewer in all (a cheap C-level count).
+    if len(line) - len(line.translate(None, b"0123456789")) >= 19 and _may_hold_big_integer(row.values()):
+        return _exact_integers(line, row)
+    return row
+
+
+def _may_hold_big_integer(values: Iterable[Any]) -> bool:
+    """Whether orjson may have read an integer beyond 64 bits as a float (some float is that large)."""
+    stack = [values]
+    while stack:
+        for item in stack.pop():
+            kind = type(item)
+            if kind is float:
+                if item <= _EXACT_LOW or item >= _EXACT_HIGH:
+                    return True
+            elif kind is dict:
+                stack.append(item.values())
+            elif kind is list:
+                stack.append(item)
+    return False
 
 
 def _exact_integers(line: bytes, value: dict[str, Any]) -> dict[str, Any]:
