@@ -77,7 +77,10 @@ def test_output_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "out").exists()
     recursive = _run(MINIMAL, "-i", f"{tmp_path}/**/*.jsonl", "-o", str(tmp_path / "data" / "out"))
     _one_error_line(recursive, "inside the input")
-    # beside the input (or a single file's folder) is fine
+    one_level = _run(MINIMAL, "-i", f"{tmp_path}/*", "-o", str(tmp_path / "data" / "out"))
+    _one_error_line(one_level, "inside the input")  # '*' matches data/, which a rerun reads whole
+    # beside the input (or a single file's folder, or where the glob cannot reach) is fine
+    assert _run(MINIMAL, "-i", f"{tmp_path}/data/*.jsonl", "-o", str(tmp_path / "data" / "g")).exit_code == 0
     assert _run(MINIMAL, "-i", str(tmp_path / "data" / "a.jsonl"), "-o", str(tmp_path / "data" / "o")).exit_code == 0
     assert _run(MINIMAL, "-i", str(tmp_path / "data"), "-o", str(tmp_path / "beside")).exit_code == 0
 

@@ -13,9 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from datahygiene.cli.main import app
-from datahygiene.io import sink
 from datahygiene.io.sink import RunDir
-from datahygiene.reports import verify
 from datahygiene.reports.verify import verify_run
 from tests.helpers import run_inputs
 
@@ -86,13 +84,18 @@ def test_paths_outside_the_run_are_refused_unopened(
 
     run = _edited(small_run, tmp_path, escape)
     opened: list[Path] = []
-    real_sha256 = sink.sha256_file
+    real_open, real_sha256 = RunDir.open_read, RunDir.sha256
 
-    def recording_sha256(path: Path) -> str:
-        opened.append(Path(path))
-        return real_sha256(path)
+    def recording_open(self: RunDir, relative: str) -> Any:
+        opened.append(self.root / relative)
+        return real_open(self, relative)
 
-    monkeypatch.setattr(verify, "sha256_file", recording_sha256)
+    def recording_sha256(self: RunDir, relative: str) -> str:
+        opened.append(self.root / relative)
+        return real_sha256(self, relative)
+
+    monkeypatch.setattr(RunDir, "open_read", recording_open)
+    monkeypatch.setattr(RunDir, "sha256", recording_sha256)
     errors = verify_run(RunDir(run))
     assert "kept/../other/kept/part-00000.parquet" not in " ".join(errors)
     assert any("../other/kept/part-00000.parquet: outside the run's kept/ folder" in e for e in errors), errors
@@ -134,3 +137,10 @@ def test_a_corrupt_manifest_is_a_one_line_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.strip().startswith("error:")
     assert "\n" not in result.output.strip()
+
+
+def test_a_listed_file_that_is_not_parquet_is_reported(small_run: Path, tmp_path: Path) -> None:
+    run = _edited(small_run, tmp_path, lambda m: None)
+    (run / "kept" / "part-00000.parquet").write_bytes(b"not parquet at all")
+    errors = verify_run(RunDir(run))
+    assert any("kept/part-00000.parquet is not a readable Parquet file" in e for e in errors), errors

@@ -38,7 +38,7 @@ class ShardContext:
     """What normalisation needs to know about the shard being read."""
 
     shard_id: str
-    root: Path | None
+    root: Path | str | None
     columns: ColumnMap
     #: Longer texts are rejected as ``text_too_long`` (None: no limit).
     max_text_chars: int | None = None

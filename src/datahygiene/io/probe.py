@@ -26,10 +26,10 @@ class UnknownColumnError(ConfigError):
 def shard_columns(shard: ShardSource) -> set[str] | None:
     """The shard's column names (schemaless shards: the fields of its first rows); None when unreadable."""
     try:
-        if shard.kind == "parquet" and shard.path is not None:
+        if shard.kind == "parquet" and shard.url is None and shard.path is not None:
             return set(pq.read_schema(shard.path).names)
-        if shard.kind == "csv" and shard.path is not None:
-            return set(csv_header(shard.path))
+        if shard.kind == "csv":
+            return set(csv_header(shard.location))
         if shard.kind == "images":
             return {"id", "image"}
         batches = shard.read(SAMPLE_ROWS)

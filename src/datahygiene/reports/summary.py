@@ -14,6 +14,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from datahygiene.io.rundir import RunDir
+
 ROW_TOTALS: tuple[tuple[str, str], ...] = (
     ("read", "rows_in"),
     ("kept", "rows_kept"),
@@ -52,7 +54,7 @@ def summary_warnings(manifest: dict[str, Any]) -> list[str]:
     return []
 
 
-def summary_table(manifest: dict[str, Any], output: Path, top_reasons: int = 15) -> Group:
+def summary_table(manifest: dict[str, Any], output: Path | str, top_reasons: int = 15) -> Group:
     """The summary for the terminal: a table (reasons indented under the totals), then any warnings."""
     table = Table(title=f"datahygiene run -> {output}", show_header=True)
     table.add_column("")
@@ -64,7 +66,7 @@ def summary_table(manifest: dict[str, Any], output: Path, top_reasons: int = 15)
     return Group(table, *warnings)
 
 
-def summary_markdown(manifest: dict[str, Any], output: Path, workers: list[str] | None = None) -> str:
+def summary_markdown(manifest: dict[str, Any], output: Path | str, workers: list[str] | None = None) -> str:
     """The summary as Markdown: totals, every reason, models, shards (and the workers that scored them), documents."""
     lines = [f"# datahygiene run: `{output}`", ""]
     for warning in summary_warnings(manifest):
@@ -87,12 +89,13 @@ def summary_markdown(manifest: dict[str, Any], output: Path, workers: list[str] 
     for entry in manifest["shards"]:
         if entry.get("status") == "failed":
             lines.append(f"- failed: `{entry['shard']}` (rerun to retry it)")
-    datasheet = output / "datasheet.md"
+    run_dir = RunDir.at(output)
+    datasheet = run_dir.describe("datasheet.md")
     lines += [
         "",
         "## Documents",
         "",
-        f"- manifest: `{output / 'manifest.json'}`",
-        f"- datasheet: `{datasheet}`" if datasheet.exists() else "- datasheet: not written",
+        f"- manifest: `{run_dir.describe('manifest.json')}`",
+        f"- datasheet: `{datasheet}`" if run_dir.exists("datasheet.md") else "- datasheet: not written",
     ]
     return "\n".join(lines) + "\n"

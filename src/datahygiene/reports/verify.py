@@ -8,13 +8,14 @@ reported problem, not a traceback.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datahygiene.core import columns as C
-from datahygiene.io.sink import ROUTES, RunDir, file_provenance, sha256_file
+from datahygiene.io.sink import ROUTES, RunDir, file_provenance
 
 #: Top-level manifest totals and the per-shard count each one sums.
 _TOTALS = {
@@ -26,16 +27,18 @@ _TOTALS = {
 }
 
 
-def confined_path(run_dir: RunDir, route: str, relative: object) -> Path | None:
-    """``run_dir / relative`` when it names a file in the run's ``route`` folder (as written: ``route/NAME``, no
-    ``..``; on disk: symlinks followed), else None."""
+def confined(run_dir: RunDir, route: str, relative: object) -> str | None:
+    """``relative`` when it names a file in the run's ``route`` folder (as written: ``route/NAME``, no ``..``;
+    in a local run also once symlinks are followed), else None."""
     if not isinstance(relative, str):
         return None
     parts = PurePosixPath(relative).parts
     if len(parts) < 2 or parts[0] != route or ".." in parts:
         return None
-    path = run_dir.root / relative
-    return path if path.resolve().is_relative_to((run_dir.root / route).resolve()) else None
+    if run_dir.remote:
+        return relative
+    inside = (run_dir.root / relative).resolve().is_relative_to((run_dir.root / route).resolve())
+    return relative if inside else None
 
 
 def _entries(manifest: dict[str, Any], errors: list[str]) -> list[dict[str, Any]]:
@@ -62,18 +65,23 @@ def _check_shard(run_dir: RunDir, entry: dict[str, Any]) -> list[str]:
     for route in ROUTES:
         on_disk = 0
         for output in entry["files"][route]:
-            path = confined_path(run_dir, route, output["path"])
-            if path is None:
+            relative = confined(run_dir, route, output["path"])
+            if relative is None:
                 errors.append(f"{name}: {output['path']}: outside the run's {route}/ folder (not opened)")
                 continue
-            if not path.is_file():
-                errors.append(f"{name}: missing output file {output['path']}")
+            if not run_dir.exists(relative):
+                errors.append(f"{name}: missing output file {relative}")
                 continue
-            rows = pq.ParquetFile(path).metadata.num_rows
+            try:
+                with run_dir.open_read(relative) as handle:
+                    rows = pq.ParquetFile(handle).metadata.num_rows
+            except (OSError, pa.ArrowException) as error:
+                errors.append(f"{name}: {relative} is not a readable Parquet file: {error}")
+                continue
             on_disk += rows
             if rows != output["rows"]:
-                errors.append(f"{name}: {output['path']} has {rows} rows, manifest says {output['rows']}")
-            if sha256_file(path) != output["sha256"]:
+                errors.append(f"{name}: {relative} has {rows} rows, manifest says {output['rows']}")
+            if run_dir.sha256(relative) != output["sha256"]:
                 errors.append(f"{name}: {output['path']} sha256 differs from the manifest")
         if on_disk != entry[f"rows_{route}"]:
             errors.append(f"{name}: {route} files hold {on_disk} rows, counted {entry[f'rows_{route}']}")
@@ -147,11 +155,13 @@ def _provenance_errors(
     ]
 
 
-def _reason_counts(paths: list[Path]) -> Counter[str]:
+def _reason_counts(run_dir: RunDir, names: list[str]) -> Counter[str]:
     """Rows per reject reason in the given output files (as the commit counted them)."""
     counts: Counter[str] = Counter()
-    for path in paths:
-        for reasons in pq.read_table(path, columns=[C.REJECT_REASONS]).column(0).to_pylist():
+    for relative in names:
+        with run_dir.open_read(relative) as handle:
+            column = pq.read_table(handle, columns=[C.REJECT_REASONS]).column(0)
+        for reasons in column.to_pylist():
             counts.update(reasons or [])
     return counts
 
@@ -159,18 +169,20 @@ def _reason_counts(paths: list[Path]) -> Counter[str]:
 def _check_files(run_dir: RunDir, manifest: dict[str, Any], entry: dict[str, Any], listed: set[str]) -> list[str]:
     """A committed shard's files: provenance as in the manifest, reasons as counted, each listed once."""
     errors: list[str] = []
-    paths: list[Path] = []
+    names: list[str] = []
     for route in ROUTES:
         for output in entry["files"][route]:
-            path = confined_path(run_dir, route, output["path"])
-            if path is None or not path.is_file():
+            relative = confined(run_dir, route, output["path"])
+            if relative is None or not run_dir.exists(relative):
                 continue  # reported by check_invariants
-            if output["path"] in listed:
-                errors.append(f"{output['path']}: listed twice in the manifest")
-            listed.add(output["path"])
-            paths.append(path)
-            errors.extend(_provenance_errors(output["path"], file_provenance(path), manifest, entry))
-    on_disk = _reason_counts(paths)
+            if relative in listed:
+                errors.append(f"{relative}: listed twice in the manifest")
+            listed.add(relative)
+            names.append(relative)
+            with run_dir.open_read(relative) as handle:
+                provenance = file_provenance(handle)
+            errors.extend(_provenance_errors(relative, provenance, manifest, entry))
+    on_disk = _reason_counts(run_dir, names)
     if dict(on_disk) != entry["reject_reasons"]:
         changed = sorted(
             set(on_disk) ^ set(entry["reject_reasons"])
@@ -194,11 +206,10 @@ def verify_run(run_dir: RunDir) -> list[str]:
     for entry in _entries(manifest, []):
         try:
             errors.extend(_check_files(run_dir, manifest, entry, listed))
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OSError, pa.ArrowException):
             continue  # reported by check_invariants
     for route in ROUTES:
-        for path in sorted((run_dir.root / route).glob("*.parquet")):
-            relative = f"{route}/{path.name}"
+        for relative in run_dir.route_files(route):
             if relative not in listed:
                 errors.append(f"{relative}: not listed in the manifest")
     return errors
