@@ -104,6 +104,23 @@ def test_webdataset_id_field_does_not_depend_on_the_batch(tmp_path: Path) -> Non
     assert set(rows_by_id(tmp_path / "out")) == {"a", "from-json", "c"}
 
 
+@pytest.mark.parametrize("batch_size", [1, 1000])
+def test_a_broken_webdataset_json_gives_the_same_id_in_any_batch(tmp_path: Path, batch_size: int) -> None:
+    path = _tar(
+        tmp_path / "shard.tar",
+        [
+            ("s1.txt", b"one"),
+            ("s1.json", b'{"id": "j1"}'),
+            ("s2.txt", b"two"),
+            ("s2.json", b'{"id": "j2", "note": "lone \\ud800"}'),
+        ],
+    )
+    run_inputs([path], tmp_path / "out", f"image_batch_size={batch_size}")
+    rows = rows_by_id(tmp_path / "out")
+    assert set(rows) == {"j1", "j2"}  # s2's json still gives its id, with or without s1 in its batch
+    assert rows["j2"]["reject_reasons"] == ["lone_surrogate"]
+
+
 def test_an_empty_image_path_is_no_image(tmp_path: Path) -> None:
     path = tmp_path / "empty-path.jsonl"
     path.write_text(
