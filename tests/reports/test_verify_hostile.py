@@ -144,3 +144,10 @@ def test_a_listed_file_that_is_not_parquet_is_reported(small_run: Path, tmp_path
     (run / "kept" / "part-00000.parquet").write_bytes(b"not parquet at all")
     errors = verify_run(RunDir(run))
     assert any("kept/part-00000.parquet is not a readable Parquet file" in e for e in errors), errors
+
+
+def test_a_manifest_that_is_a_folder_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").mkdir()
+    result = CliRunner().invoke(app, ["verify", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"error: {tmp_path / 'manifest.json'} cannot be read: Is a directory"
