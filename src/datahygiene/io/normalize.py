@@ -403,8 +403,8 @@ def _normalize_rows(batch: SourceBatch, context: ShardContext, first_row: int) -
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row.fields if isinstance(row, RowFailure) else row))
-    for _, failure in batch.failures:  # a sample whose json member broke: what it still gave names its id
-        names.update(dict.fromkeys(failure.fields))
+    for _, broken in batch.failures:  # a sample whose json member broke: what it still gave names its id
+        names.update(dict.fromkeys(broken.fields))
     role_keys = row_role_keys(list(names), context.columns)
     reasons = Reasons(n)
     failures = dict(batch.failures)
