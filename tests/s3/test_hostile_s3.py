@@ -81,3 +81,35 @@ def test_an_output_inside_an_input_folder_in_a_bucket_is_refused(s3_run: tuple[s
     assert not Store.open(f"{bucket}/in/out").listing(), "nothing was written"
     beside = _invoke("run", str(config), "--no-datasheet", "-i", f"{bucket}/in/a.jsonl", "-o", f"{bucket}/in2")
     assert beside.exit_code == 0, beside.output
+
+
+def test_a_commit_that_fails_in_a_bucket_fails_that_shard_alone_and_leaves_no_stray_object(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = []
+    for name in ("a", "b", "c"):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"id": f"{name}{i}", "text": f"text {name} {i}"}) + "\n" for i in range(3)))
+        inputs.append(path)
+    real_put = Store.put_bytes
+
+    def put_bytes(self: Store, relative: str, data: bytes) -> None:
+        if relative == "_commits/00001.json":
+            raise OSError(28, "No space left on device")
+        real_put(self, relative, data)
+
+    monkeypatch.setattr(Store, "put_bytes", put_bytes)
+    url = f"{bucket}/run"
+    arguments = ["run", "configs/minimal.yaml", "--no-datasheet", *(f"--input={p}" for p in inputs), "-o", url]
+    result = _invoke(*arguments)
+    assert result.exit_code == 1, result.output
+    store = Store.open(url)
+    manifest = json.loads(store.read_bytes("manifest.json"))
+    assert [shard["status"] for shard in manifest["shards"]] == ["committed", "failed", "committed"]
+    assert "No space left on device" in manifest["shards"][1]["error"]
+    assert not [name for name in store.listing() if "00001" in name], store.listing()  # the parts were taken back
+    assert verify_run(RunDir.at(url)) == []
+    monkeypatch.undo()
+    resumed = _invoke(*arguments, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(store.read_bytes("manifest.json"))["rows_in"] == 9

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datahygiene.core import columns as C
+from datahygiene.io.lease import LockLostError
 from datahygiene.io.rundir import (
     ROUTES,
     NotARunError,
@@ -47,6 +48,7 @@ from datahygiene.io.rundir import (
     json_bytes,
     sha256_file,
 )
+from datahygiene.io.storage import Store
 
 __all__ = [
     "ROUTES",
@@ -286,16 +288,37 @@ class ShardWriter:
         """Object store: PUT every part and state file, then the commit record naming them (the commit point)."""
         store = self.run.store
         assert store is not None
-        for source, relative in moves:
-            store.put_file(source, relative)
-        named = self.run.upload_state(self.index, self.run.staging(self.index) / "state")
-        record = {**record, "state": named}
-        self.run.check_lock()
-        store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
-        self._move_state()
-        self.run.remember_state(self.index, named)
+        put: list[str] = []
+        try:
+            for source, relative in moves:
+                store.put_file(source, relative)
+                put.append(relative)
+            named = self.run.upload_state(self.index, self.run.staging(self.index) / "state")
+            put += [key for key in named.values() if key.startswith(f"_state/{self.index:05d}/")]
+            record = {**record, "state": named}
+            self.run.check_lock()
+            put.append(self.run.commit_name(self.index))  # a PUT that raised may still have landed
+            store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
+            self._move_state()
+            self.run.remember_state(self.index, named)
+        except LockLostError:
+            raise  # another run may own these names now: leave them
+        except BaseException:
+            self._take_back(store, put)
+            raise
         shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
         return record
+
+    @staticmethod
+    def _take_back(store: Store, keys: list[str]) -> None:
+        """Remove what a failed commit PUT, the record first; stop at the first error (the next resume sweeps)."""
+        for key in reversed(keys):
+            try:
+                store.remove([key])
+            except FileNotFoundError:
+                continue
+            except Exception:  # noqa: BLE001 - the commit's own error is the one to report
+                return
 
     def abort(self) -> None:
         """Drop everything written for this shard."""
