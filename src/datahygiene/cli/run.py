@@ -12,12 +12,13 @@ from datahygiene.cli.common import console, fail
 from datahygiene.cli.progress import RichProgress
 from datahygiene.core.config import ConfigError
 from datahygiene.engine.options import RunOptions
-from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
+from datahygiene.engine.plan import OutputExistsError, OutputPathError, ResumeMismatchError
 from datahygiene.engine.run import run
 from datahygiene.io.rundir import RunDir
 from datahygiene.io.sources import InputError
 from datahygiene.io.storage import StorageError
 from datahygiene.reports.summary import summary_table
+from datahygiene.stages.weights import check_device
 
 describe = RunOptions.describe
 
@@ -45,6 +46,7 @@ def run_command(
             write_datasheet=not no_datasheet,
         )
         config = options.run_config()
+        check_device(config.models.device)  # before any input is read or any model loads
     except ValidationError as error:
         raise fail(str(error.errors()[0]["msg"])) from None
     except ConfigError as error:
@@ -61,7 +63,7 @@ def run_command(
                 listener=RichProgress(progress),
                 write_documents=options.write_datasheet,
             )
-    except (ConfigError, InputError, OutputExistsError, ResumeMismatchError, StorageError) as error:
+    except (ConfigError, InputError, OutputExistsError, OutputPathError, ResumeMismatchError, StorageError) as error:
         raise fail(str(error)) from None
     if result.already_finished:
         console.print(f"{output} already holds this run, finished: nothing to do (no model loaded, no file written)")

@@ -16,15 +16,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_chec
 
 import pyarrow as pa
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
 
 from datahygiene.core.reasons import Reasons
+from datahygiene.core.strict import StrictModel
 
 
-class StageParams(BaseModel):
+class StageParams(StrictModel):
     """Base class of every stage's parameters; unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 #: ``Batch.artifacts`` key of a ``dict[int, bytes]``: row -> encoded image the runner writes

@@ -49,6 +49,7 @@ class ShardRunner:
         self.ids = IdIndex(spill_dir=run_dir.root / "_tmp")
         self.last_state: Path | None = None
         self.models = pipeline.models()
+        self._ids_staged = False
 
     def restore(self, committed: dict[int, dict[str, Any]]) -> None:
         """Load the id index and stage state of already committed shards."""
@@ -61,7 +62,10 @@ class ShardRunner:
                 stage.load_state(self.last_state / stage.name)
 
     def _rollback(self) -> None:
-        self.ids.rollback()
+        if self._ids_staged:  # the shard's ids already left the index's pending list: rebuild from the commits
+            self.ids.load([self.run_dir.state_dir(index) for index in sorted(self.run_dir.committed())])
+        else:
+            self.ids.rollback()
         for stage in self.pipeline.stateful:
             if self.last_state is not None:
                 stage.load_state(self.last_state / stage.name)
@@ -94,23 +98,26 @@ class ShardRunner:
         tally = ShardTally()
         started = time.perf_counter()
         spool: Path | None = None
+        self._ids_staged = False
         try:
             self._reserve_ids(shard)
             batches, spool, looked = self._look_ahead(shard, batches)
             for number, scored in enumerate(batches, start=1):
                 records, route = self._decide(scored)
+                tally.runner_rejected += int(scored.reasons.any().sum())  # input reasons and duplicate_id
                 self._write_routes(writer, records, route, tally)
                 if not looked:
                     self.listener.rows_done(shard, records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
             self._save_state(writer.state_dir)
+            # the last flush, the renames and the record can fail too (a full disk): the shard then fails alone
+            record = writer.commit(tally.record(shard, fingerprint, time.perf_counter() - started))
         except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
             return self._fail(shard, writer, error, fingerprint)
         finally:
             if spool is not None:
                 spool.unlink(missing_ok=True)
-        record = writer.commit(tally.record(shard, fingerprint, time.perf_counter() - started))
         self._state_committed(shard)
         return record
 
@@ -185,6 +192,7 @@ class ShardRunner:
     def _save_state(self, state_dir: Path) -> None:
         """Stage the id index and every stateful stage's state with the shard's files (moved in by the commit)."""
         self.ids.commit(state_dir)
+        self._ids_staged = True
         for stage in self.pipeline.stateful:
             (state_dir / stage.name).mkdir()
             stage.save_state(state_dir / stage.name)
@@ -209,6 +217,8 @@ class ShardTally:
 
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Rows the runner itself rejected (a reason from reading, decoding or the id check), before any stage's rule.
+    runner_rejected: int = 0
 
     def add_reasons(self, reasons: pa.ListArray) -> None:
         """Count every reason of every row (a row with three reasons counts for each)."""
@@ -226,6 +236,7 @@ class ShardTally:
             "rows_kept": self.rows["kept"],
             "rows_rejected": self.rows["rejected"],
             "rows_quarantined": self.rows["quarantined"],
+            "rows_rejected_by_runner": self.runner_rejected,
             "reject_reasons": dict(sorted(self.reasons.items())),
             "seconds": round(seconds, 3),
         }

@@ -172,7 +172,9 @@ def read_batches(
     shard: ShardSource, config: RunConfig, meter: ByteMeter | None = None
 ) -> Iterator[tuple[pa.RecordBatch, Reasons]]:
     """The shard's rows normalised to the canonical columns, in input order, with their input reasons."""
-    context = ShardContext(shard_id=shard.shard_id, root=shard.root, columns=config.columns)
+    context = ShardContext(
+        shard_id=shard.shard_id, root=shard.root, columns=config.columns, max_text_chars=config.limits.max_text_chars
+    )
     size = config.image_batch_size if shard.kind in ("images", "webdataset") else config.batch_size
     first_row = 0
     for source in shard.read(size, meter):

@@ -23,7 +23,7 @@ from datahygiene.core.stage import ScoredBatch
 from datahygiene.engine.commit import ShardRunner, failure_record
 from datahygiene.engine.manifest import build_manifest
 from datahygiene.engine.pipeline import Pipeline, score_batches
-from datahygiene.engine.plan import OutputBusyError, RunPlan, plan_run, start_output
+from datahygiene.engine.plan import OutputBusyError, OutputPathError, RunPlan, plan_run, start_output
 from datahygiene.engine.progress import ProgressListener, Silent
 from datahygiene.io.sink import NotARunError, RunLock
 from datahygiene.io.sources import ShardSource
@@ -89,8 +89,10 @@ class Committer:
         plan = self.plan
         try:
             self._lock = plan.run_dir.lock()
-        except OSError:
+        except BlockingIOError:
             raise OutputBusyError(f"another run is writing into {plan.run_dir.name}") from None
+        except OSError as error:  # e.g. a read-only parent: not another run
+            raise OutputPathError(f"cannot write into {plan.run_dir.name}: {error.strerror or error}") from None
         changed = plan.run_dir.committed() != plan.committed or (not plan.resuming and plan.run_dir.exists("_run.json"))
         if changed:
             self.close()

@@ -1,4 +1,4 @@
-"""What readers hand on: batches of rows or Arrow records, rows that failed (JSON parsed here), bytes counted."""
+"""What readers hand on: batches of rows or Arrow records, rows that failed (see :mod:`.jsonline`), bytes counted."""
 
 from __future__ import annotations
 
@@ -8,19 +8,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
-import orjson
 import pyarrow as pa
+
+# one JSON line -> a row or a RowFailure: part of what readers hand on
+from datahygiene.io.jsonline import RowFailure as RowFailure
+from datahygiene.io.jsonline import parse_json_line as parse_json_line
 
 #: File suffixes read as pictures (in folders and as WebDataset members).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    """Why a row could not be parsed, with its original bytes."""
-
-    reason: str
-    raw: bytes
 
 
 @dataclass
@@ -29,7 +24,10 @@ class SourceBatch:
 
     Exactly one of ``records`` and ``rows`` is set. In ``rows``, a failed row is a
     :class:`RowFailure`; in columnar batches failures are listed in ``failures``
-    as (row index, failure) and their record values are null.
+    as (row index, failure) and their record values are null. A row-based batch
+    may list a dict row in ``failures`` too: the row keeps its values and also
+    gets the failure's reason and raw bytes (a WebDataset sample whose ``json``
+    member is unreadable keeps its other members).
     """
 
     records: pa.RecordBatch | None = None
@@ -82,28 +80,3 @@ def counted(raw: IO[bytes], meter: ByteMeter | None) -> Iterator[IO[bytes]]:
         return
     with io.BufferedReader(_CountingRaw(raw, meter), buffer_size=1 << 16) as reader:
         yield cast(IO[bytes], reader)
-
-
-def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
-    """Parse one JSONL line; failures say whether the bytes or the JSON are bad."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            return RowFailure("invalid_utf8", line)
-        try:
-            value = orjson.loads(text.encode("utf-8", "surrogatepass"))
-        except orjson.JSONDecodeError:
-            import json
-
-            try:
-                json.loads(text)
-            except ValueError:
-                return RowFailure("malformed_json", line)
-            # Valid JSON that orjson refuses: lone surrogates in \u escapes.
-            return RowFailure("lone_surrogate", line)
-    if not isinstance(value, dict):
-        return RowFailure("malformed_json", line)
-    return value

@@ -9,6 +9,7 @@ WebDataset tars are read by :mod:`.webdataset`, ``hf:`` datasets by :mod:`.hf`.
 
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
 import hashlib
@@ -32,11 +33,14 @@ from datahygiene.io.batches import RowFailure as RowFailure
 from datahygiene.io.batches import SourceBatch as SourceBatch
 from datahygiene.io.batches import counted
 from datahygiene.io.batches import parse_json_line as parse_json_line
+from datahygiene.io.jsonline import clean_fields
 from datahygiene.io.storage import is_url, open_binary
 
 log = logging.getLogger(__name__)
 
 ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
+#: How a shard's identity is taken: ``stat`` (path, size, mtime: free) or ``content`` (a hash of every byte).
+FingerprintMode = Literal["stat", "content"]
 
 _DATA_SUFFIXES: dict[str, ShardKind] = {
     ".parquet": "parquet",
@@ -70,6 +74,7 @@ class ShardSource:
     #: An object-store shard: the data file's URL, or the image folder's URL with ``members`` under it.
     url: str | None = None
     members: tuple[str, ...] = ()
+    fingerprint_mode: FingerprintMode = "stat"
 
     @property
     def location(self) -> Path | str:
@@ -79,14 +84,20 @@ class ShardSource:
         return location
 
     def fingerprint(self) -> str:
-        """Identity of the shard's content: path, size and mtime of every file (size and ETag for URLs)."""
+        """Identity of the shard's content: path, size and mtime of every file (size and ETag for URLs), or
+        (``content``) path, size and an xxh3-128 hash of each local file's bytes, which also sees an edit that
+        kept size and mtime but ignores a touch."""
         seed = f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}"
         if self.url is not None:
             return remote.fingerprint(seed, self.url, self.members)
         digest = hashlib.sha256(seed.encode())
         for path in self.files or ((self.path,) if self.path is not None else ()):
             stat = path.stat()
-            digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            if self.fingerprint_mode == "content":
+                key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+                digest.update(f"|{path}|{stat.st_size}|xxh3_128:{_content_hash(*key)}".encode())
+            else:
+                digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
     def size(self) -> int:
@@ -123,6 +134,19 @@ class ShardSource:
             "hf": _read_hf,
         }
         return readers[self.kind](self, batch_size, meter)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _content_hash(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """xxh3-128 of a file's bytes, streamed; cached per process while the file's stat stays the same."""
+    import xxhash
+
+    del size, mtime_ns, ctime_ns, inode  # the cache key: any write changes ctime
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:  # noqa: PTH123 - a str path from the cache key
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _kind_of_name(name: str) -> ShardKind | None:
@@ -227,11 +251,14 @@ def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
     ]
 
 
-def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[ShardSource]:
+def discover(
+    inputs: list[str], *, images_per_shard: int = 10_000, fingerprint: FingerprintMode = "stat"
+) -> list[ShardSource]:
     """Turn ``--input`` arguments (files, folders, globs, ``hf:`` specs) into shards.
 
     Order is deterministic: arguments in the order given, files sorted within
-    each argument. A file named twice is read once.
+    each argument. A file named twice is read once. ``fingerprint`` is how
+    each shard's :meth:`ShardSource.fingerprint` is taken.
     """
     shards: list[ShardSource] = []
     seen: set[Path] = set()
@@ -269,7 +296,7 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
                 if kind != "images" and resolved <= seen:
                     continue
                 seen |= resolved
-                shards.append(ShardSource(len(shards), kind, shard_id, path, root, files))
+                shards.append(ShardSource(len(shards), kind, shard_id, path, root, files, fingerprint_mode=fingerprint))
     if not shards:
         raise InputError("no input shards found")
     return shards
@@ -324,15 +351,27 @@ def _read_jsonl(shard: ShardSource, batch_size: int, meter: ByteMeter | None = N
         yield SourceBatch(rows=rows)
 
 
-def _csv_header(location: Path | str) -> list[str]:
+def csv_header(location: Path | str) -> list[str]:
+    """The column names of a CSV file (its first row)."""
     import csv
 
     with open_binary(location) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle:
         return next(csv.reader(handle), [])
 
 
+def _csv_fields(header: list[str], line: str) -> dict[str, Any]:
+    """The values of a malformed CSV row by their position in the header (for its id)."""
+    import csv
+
+    try:
+        values = next(csv.reader([line]), [])
+    except csv.Error:
+        return {}
+    return clean_fields(dict(zip(header, values, strict=False)))
+
+
 def _read_csv(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    header = _csv_header(shard.location)
+    header = csv_header(shard.location)
     if not header:
         return
     with _arrow_source(shard, meter) as source:
@@ -343,7 +382,8 @@ def _csv_batches(source: str | IO[bytes], header: list[str], batch_size: int) ->
     bad_rows: list[RowFailure] = []
 
     def on_invalid(row: Any) -> str:
-        bad_rows.append(RowFailure("malformed_csv", str(row.text).encode("utf-8", "surrogateescape")))
+        text = str(row.text)
+        bad_rows.append(RowFailure("malformed_csv", text.encode("utf-8", "surrogateescape"), _csv_fields(header, text)))
         return "skip"
 
     reader = pacsv.open_csv(

@@ -20,33 +20,81 @@ from datahygiene.io.batches import IMAGE_SUFFIXES, RowFailure, SourceBatch, pars
 
 
 def read_tar(raw: IO[bytes], batch_size: int) -> Iterator[SourceBatch]:
-    """WebDataset tar (plain or compressed) from an open file: members ``KEY.EXT`` grouped by key, one sample each."""
-    rows: list[dict[str, Any] | RowFailure] = []
-    current_key: str | None = None
-    sample: dict[str, Any] = {}
+    """WebDataset tar (plain or compressed) from an open file: members ``KEY.EXT`` grouped by key, one sample each.
+
+    Every member is a column of a sample or a row of its own with reason ``tar_member:WHY`` (see :class:`_TarSamples`).
+    """
+    samples = _TarSamples()
     types = _SampleTypes()
     with tarfile.open(fileobj=raw, mode="r|*") as archive:
         for member in archive:
-            if not member.isfile():
-                continue
-            directory, _, base = member.name.rpartition("/")
-            key, dot, extension = base.partition(".")
-            if not dot:
-                continue
-            key = f"{directory}/{key}" if directory else key
-            if key != current_key:
-                if sample:
-                    rows.append(_webdataset_sample(sample))
-                current_key, sample = key, {"__key__": key}
-            handle = archive.extractfile(member)
-            sample[extension.lower()] = handle.read() if handle is not None else b""
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows, typed=types.of(rows))
-                rows = []
-    if sample:
-        rows.append(_webdataset_sample(sample))
-    if rows:
-        yield SourceBatch(rows=rows, typed=types.of(rows))
+            if member.isdir():
+                continue  # a directory holds no bytes
+            if member.issym() or member.islnk():
+                samples.skip(member, "link", member.linkname.encode("utf-8", "surrogateescape"))
+            elif not member.isfile():
+                samples.skip(member, "special", b"")
+            else:
+                handle = archive.extractfile(member)
+                samples.add(member, handle.read() if handle is not None else b"")
+            if samples.batch.num_rows >= batch_size:
+                yield samples.take(types)
+    samples.end_sample()
+    if samples.batch.num_rows:
+        yield samples.take(types)
+
+
+class _TarSamples:
+    """Groups consecutive tar members of one key into a sample.
+
+    A member that cannot be a column of a sample (a link, a device or other special file, a name without
+    extension, a second member of the same name) becomes a row of its own, id its name, reason
+    ``tar_member:WHY``, its bytes (a link: its target) in ``raw``. Nothing in the tar goes uncounted.
+    """
+
+    def __init__(self) -> None:
+        self.batch = SourceBatch(rows=[])
+        self.key: str | None = None
+        self.sample: dict[str, Any] = {}
+
+    def add(self, member: tarfile.TarInfo, data: bytes) -> None:
+        """A regular member: a column of its key's sample, or a row of its own."""
+        directory, _, base = member.name.rpartition("/")
+        key, dot, extension = base.partition(".")
+        if not dot:
+            self.skip(member, "no_extension", data)
+            return
+        key = f"{directory}/{key}" if directory else key
+        if key != self.key:
+            self.end_sample()
+            self.key, self.sample = key, {"__key__": key}
+        if extension.lower() in self.sample:
+            self.skip(member, "duplicate", data)
+        else:
+            self.sample[extension.lower()] = data
+
+    def skip(self, member: tarfile.TarInfo, why: str, raw: bytes) -> None:
+        """A member that is no column: a row with reason ``tar_member:WHY``."""
+        assert self.batch.rows is not None
+        self.batch.rows.append(RowFailure(f"tar_member:{why}", raw, {"__key__": member.name}))
+
+    def end_sample(self) -> None:
+        """Add the sample being grouped to the batch."""
+        if not self.sample:
+            return
+        assert self.batch.rows is not None
+        row, failure = _webdataset_sample(self.sample)
+        if failure is not None:
+            self.batch.failures.append((len(self.batch.rows), failure))
+        self.batch.rows.append(row)
+        self.sample = {}
+
+    def take(self, types: _SampleTypes) -> SourceBatch:
+        """The rows so far, with the shard's typed fields (the sample being grouped stays for the next batch)."""
+        batch, self.batch = self.batch, SourceBatch(rows=[])
+        assert batch.rows is not None
+        batch.typed = types.of(batch.rows)
+        return batch
 
 
 _WDS_TEXT = ("txt", "text", "caption")
@@ -90,16 +138,16 @@ def _typed_members(members: dict[str, Any]) -> None:
                 members[extension] = data.decode("utf-8")
 
 
-def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
+def _webdataset_sample(members: dict[str, Any]) -> tuple[dict[str, Any], RowFailure | None]:
     """Name a sample's members by role: the first image extension becomes ``image``,
     the first text member ``text``, and a ``json`` member's fields are merged in.
 
     ``.gz`` members are decompressed first; label and text members are decoded (see :func:`_typed_members`).
+    A corrupt ``.gz`` or unreadable ``json`` member is returned as the sample's failure; the sample keeps its
+    other members (and so its id).
     """
     sample: dict[str, Any] = {"__key__": members.pop("__key__")}
     failure = _gunzip_members(members)
-    if failure is not None:
-        return failure
     for extension in list(members):
         if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
             sample["image"] = members.pop(extension)
@@ -108,11 +156,12 @@ def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
     if "json" in members:
         parsed = parse_json_line(members.pop("json"))
         if isinstance(parsed, RowFailure):
-            return parsed
-        sample.update({k: v for k, v in parsed.items() if k not in sample})
+            failure = failure or parsed
+        else:
+            sample.update({k: v for k, v in parsed.items() if k not in sample})
     _typed_members(members)
     sample.update(members)
-    return sample
+    return sample, failure
 
 
 _SCALAR_TYPES: tuple[tuple[type, pa.DataType], ...] = (

@@ -17,6 +17,7 @@ from datahygiene.stages.fallback import build_fallback, describe_fallback, fallb
 from datahygiene.stages.toxicity.textbatch import label_columns, score_rows, text_rows
 from datahygiene.stages.weights import (
     describe_packaged,
+    load_checkpoint,
     network_allowed,
     pick_device,
     resolve_file,
@@ -91,10 +92,9 @@ class DetoxifyModel:
     """A Detoxify checkpoint loaded with ``weights_only=True`` and a fast batched ``predict``."""
 
     def __init__(self, checkpoint: Path, hf_config: Path | None, device: str, max_length: int) -> None:
-        import torch
         import transformers
 
-        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        loaded = load_checkpoint(checkpoint)
         if "config" not in loaded or "state_dict" not in loaded:
             raise ValueError(f"{checkpoint} is not a Detoxify checkpoint (needs 'config' and 'state_dict')")
         arch = loaded["config"]["arch"]["args"]
