@@ -59,7 +59,10 @@ def test_every_stage_and_step_counts_every_row_once(result: RunResult) -> None:
     # the first stage sees the batches as read; each later stage sees them with more columns
     assert stages["text.stats"]["bytes"] == stages["read"]["bytes"]
     sizes = [stages[name]["bytes"] for name in CONFIGURED]
-    assert sizes == sorted(sizes)
+    assert sizes[:-1] == sorted(sizes[:-1])
+    # dedup looks at whole shards (it inherits signals): it gets the batches back from a spool file, whose
+    # buffers (laid out anew by Arrow IPC) differ from the scored batches' by a few bytes, never by a column
+    assert sizes[-1] == pytest.approx(sizes[-2], rel=0.01)
     assert sizes[0] < sizes[-1]
 
 

@@ -15,8 +15,8 @@ from PIL import Image
 
 from datahygiene.core.columns import IMAGE_TYPE
 from datahygiene.core.config import ColumnMap
+from datahygiene.io.batches import row_bytes, split_by_bytes
 from datahygiene.io.normalize import ShardContext, normalize
-from datahygiene.io.readers import row_bytes, split_by_bytes
 from datahygiene.io.sources import discover
 from tests.helpers import rows_by_id, run_inputs
 

@@ -31,6 +31,7 @@ BUILTIN_STAGES: dict[str, str] = {
     "likeness": "datahygiene.stages.likeness.stage",
     "rights.copyright": "datahygiene.stages.rights.copyright",
     "provenance.synthetic": "datahygiene.stages.provenance.synthetic",
+    "provenance.c2pa": "datahygiene.stages.provenance.c2pa",
     "dedup": "datahygiene.stages.dedup.dedup_stage",
 }
 #: The modules that hold the built-in stages, each imported only when one of its stages is looked up.

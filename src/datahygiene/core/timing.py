@@ -1,10 +1,12 @@
 """Where a run's time goes: seconds, rows and bytes per stage and per engine step, summed over batches.
 
-Engine steps are ``read`` (read and normalise), ``decode`` (images), ``redecode`` (a flow's committer decoding a
-spooled shard's images again for its ordered stages), ``duplicate_ids``, ``policy`` and ``write`` (route, filter
-and hand rows to the Parquet writer, finish and hash the files); every configured stage is timed under its
-registry name. ``bytes`` is the size of the Arrow data the step received. Each interval is measured with
-``time.perf_counter`` around one batch, so a shard's steps never overlap and sum to at most its wall time.
+Engine steps are ``read`` (read and normalise), ``decode`` (images), ``redecode`` (the committer decoding a
+spooled shard's images again for its ordered stages: a flow's, or a whole-shard stage's replay),
+``duplicate_ids``, ``policy`` and ``write`` (route, filter and hand rows to the Parquet writer, finish and hash
+the files); every configured stage is timed under its registry name (a whole-shard stage's ``look`` and
+``decide`` are added to its seconds, with no rows). ``bytes`` is the size of the Arrow data the step received.
+Each interval is measured with ``time.perf_counter`` around one batch, so a shard's steps never overlap and sum
+to at most its wall time.
 """
 
 from __future__ import annotations

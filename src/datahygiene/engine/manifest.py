@@ -31,7 +31,7 @@ def build_manifest(
     finished: float,
 ) -> dict[str, Any]:
     """Aggregate the commit records of a run into ``manifest.json``'s content."""
-    totals = dict.fromkeys(("rows_in", "rows_kept", "rows_rejected", "rows_quarantined"), 0)
+    totals = dict.fromkeys(("rows_in", "rows_kept", "rows_rejected", "rows_quarantined", "rows_rejected_by_runner"), 0)
     reasons: dict[str, int] = {}
     times = StageTimes()
     entries: list[dict[str, Any]] = []
@@ -48,6 +48,7 @@ def build_manifest(
         totals["rows_kept"] += record["rows_kept"]
         totals["rows_rejected"] += record["rows_rejected"]
         totals["rows_quarantined"] += record["rows_quarantined"]
+        totals["rows_rejected_by_runner"] += record.get("rows_rejected_by_runner", 0)  # absent in older commits
         for reason, count in record["reject_reasons"].items():
             reasons[reason] = reasons.get(reason, 0) + count
         times.merge(record.get("stages", []))

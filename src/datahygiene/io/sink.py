@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datahygiene.core import columns as C
+from datahygiene.io.lease import LockLostError
 from datahygiene.io.rundir import (
     ROUTES,
     NotARunError,
@@ -47,6 +48,7 @@ from datahygiene.io.rundir import (
     json_bytes,
     sha256_file,
 )
+from datahygiene.io.storage import Store
 
 __all__ = [
     "ROUTES",
@@ -181,7 +183,11 @@ class _RouteWriter:
         except Exception:  # noqa: BLE001 - the shard is being dropped anyway
             log.debug("discarding a failed background write of %s", self.path)
         if self._writer is not None:
-            self._writer.close()
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - e.g. the disk is still full; the file is removed next
+                log.debug("discarding an unfinished %s", self.path)
         self.path.unlink(missing_ok=True)
 
 
@@ -237,47 +243,96 @@ class ShardWriter:
         self._finished = files, moves
 
     def commit(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Publish the files (finishing them first if needed), then the commit record; returns the record."""
+        """Publish the files (finishing them first if needed), then the commit record; returns the record.
+
+        Raises when any step fails (a full disk on the last flush, a rename, the record): whatever was published
+        locally is taken back first, so the shard stays uncommitted and :meth:`abort` cleans up the rest (in an
+        object store, files no record names are swept by the next resume).
+        """
         self.finish()
         assert self._finished is not None
         files, moves = self._finished
         if self.run.store is not None:
             return self._commit_to_store({**record, "files": files}, moves)
+        published: list[Path] = []
+        try:
+            self._publish(moves, published)
+            record = {**record, "files": files}
+            atomic_write_json(self.run.commit_path(self.index), record)
+        except BaseException:
+            self._unpublish(published)
+            raise
+        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        return record
+
+    def _publish(self, moves: list[tuple[Path, str]], published: list[Path]) -> None:
+        """Rename the files and the stage state into place, noting each path as it lands."""
         for source, relative in moves:
             target = self.run.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             source.replace(target)
+            published.append(target)
             fsync_dir(target.parent)
-        self._move_state()
-        record = {**record, "files": files}
-        atomic_write_json(self.run.commit_path(self.index), record)
-        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
-        return record
+        moved = self._move_state()
+        if moved is not None:
+            published.append(moved)
 
-    def _move_state(self) -> None:
-        """The snapshot becomes the committed state of this shard in the (work) folder."""
+    def _unpublish(self, published: list[Path]) -> None:
+        """Take back what :meth:`_publish` put in place, and a commit record that may have landed."""
+        self.run.commit_path(self.index).unlink(missing_ok=True)
+        for path in reversed(published):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+    def _move_state(self) -> Path | None:
+        """The snapshot becomes the committed state of this shard in the (work) folder; returns where, if any."""
         state = self.run.staging(self.index) / "state"
         final_state = self.run.state_dir(self.index)
         if final_state.exists():
             shutil.rmtree(final_state)
-        if state.exists():
-            final_state.parent.mkdir(parents=True, exist_ok=True)
-            state.replace(final_state)
+        if not state.exists():
+            return None
+        final_state.parent.mkdir(parents=True, exist_ok=True)
+        state.replace(final_state)
+        return final_state
 
     def _commit_to_store(self, record: dict[str, Any], moves: list[tuple[Path, str]]) -> dict[str, Any]:
         """Object store: PUT every part and state file, then the commit record naming them (the commit point)."""
         store = self.run.store
         assert store is not None
-        for source, relative in moves:
-            store.put_file(source, relative)
-        named = self.run.upload_state(self.index, self.run.staging(self.index) / "state")
-        record = {**record, "state": named}
-        self.run.check_lock()
-        store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
-        self._move_state()
-        self.run.remember_state(self.index, named)
+        put: list[str] = []
+        try:
+            for source, relative in moves:
+                store.put_file(source, relative)
+                put.append(relative)
+            named = self.run.upload_state(self.index, self.run.staging(self.index) / "state")
+            put += [key for key in named.values() if key.startswith(f"_state/{self.index:05d}/")]
+            record = {**record, "state": named}
+            self.run.check_lock()
+            put.append(self.run.commit_name(self.index))  # a PUT that raised may still have landed
+            store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
+            self._move_state()
+            self.run.remember_state(self.index, named)
+        except LockLostError:
+            raise  # another run may own these names now: leave them
+        except BaseException:
+            self._take_back(store, put)
+            raise
         shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
         return record
+
+    @staticmethod
+    def _take_back(store: Store, keys: list[str]) -> None:
+        """Remove what a failed commit PUT, the record first; stop at the first error (the next resume sweeps)."""
+        for key in reversed(keys):
+            try:
+                store.remove([key])
+            except FileNotFoundError:
+                continue
+            except Exception:  # noqa: BLE001 - the commit's own error is the one to report
+                return
 
     def abort(self) -> None:
         """Drop everything written for this shard."""

@@ -207,3 +207,15 @@ def read_spool(path: Path, config: RunConfig, *, decode_images: bool) -> Iterato
                 with times.measure("redecode", records.num_rows, records.nbytes, kind="engine"):
                     images = decode_batch_images(records, Reasons(records.num_rows), config)
             yield ScoredBatch(records=records, reasons=reasons, images=images, artifacts=artifacts, times=times)
+
+
+@dataclass(frozen=True)
+class SpooledBatches:
+    """The scored batches of a spool file as an iterable that can be read more than once (each pass rereads)."""
+
+    path: Path
+    config: RunConfig
+    decode_images: bool
+
+    def __iter__(self) -> Iterator[ScoredBatch]:
+        return read_spool(self.path, self.config, decode_images=self.decode_images)

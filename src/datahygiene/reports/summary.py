@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from datahygiene.io.rundir import RunDir
 
@@ -92,15 +94,27 @@ def stage_table(manifest: dict[str, Any]) -> Table | None:
     return table
 
 
-def summary_table(manifest: dict[str, Any], output: Path | str, top_reasons: int = 15) -> Table:
-    """The summary as a terminal table (reasons indented under the totals)."""
+def summary_warnings(manifest: dict[str, Any]) -> list[str]:
+    """What a user must not miss: e.g. every row rejected by the runner's own checks (a wrong mapping or format)."""
+    rows = int(manifest.get("rows_in", 0))
+    if rows and manifest.get("rows_rejected_by_runner") == rows:
+        return [
+            "every row was rejected by the runner's own checks (see the reasons): is the column mapping "
+            "(columns:) or the input format right?"
+        ]
+    return []
+
+
+def summary_table(manifest: dict[str, Any], output: Path | str, top_reasons: int = 15) -> Group:
+    """The summary for the terminal: a table (reasons indented under the totals), then any warnings."""
     table = Table(title=f"datahygiene run -> {output}", show_header=True)
     table.add_column("")
     table.add_column("rows", justify="right")
     table.add_column("share", justify="right")
     for line in summary_lines(manifest, top_reasons):
         table.add_row(f"  {line.label}" if line.is_reason else line.label, f"{line.rows:,}", f"{line.share:.1%}")
-    return table
+    warnings = [Text.from_markup(f"[bold yellow]warning:[/] {warning}") for warning in summary_warnings(manifest)]
+    return Group(table, *warnings)
 
 
 def _stage_markdown(steps: list[StageLine]) -> list[str]:
@@ -125,7 +139,10 @@ def _stage_markdown(steps: list[StageLine]) -> list[str]:
 
 def summary_markdown(manifest: dict[str, Any], output: Path | str, workers: list[str] | None = None) -> str:
     """The summary as Markdown: totals, every reason, models, shards (and the workers that scored them), documents."""
-    lines = [f"# datahygiene run: `{output}`", "", "| rows | count | share |", "|---|---:|---:|"]
+    lines = [f"# datahygiene run: `{output}`", ""]
+    for warning in summary_warnings(manifest):
+        lines += [f"> **Warning:** {warning}", ""]
+    lines += ["| rows | count | share |", "|---|---:|---:|"]
     reasons = ["", "## Reject reasons", "", "| reason | rows |", "|---|---:|"]
     for line in summary_lines(manifest):
         if line.is_reason:

@@ -11,9 +11,11 @@ import pyarrow as pa
 
 from datahygiene.core.registry import register
 from datahygiene.core.stage import Batch, ColumnRole, StageBase, StageContext, StageParams
-from datahygiene.stages.dedup.features import compute
+from datahygiene.stages.dedup.features import Features
 from datahygiene.stages.dedup.index_store import IndexFolder
-from datahygiene.stages.dedup.matcher import resolve_rows
+from datahygiene.stages.dedup.inherit import InheritedColumn
+from datahygiene.stages.dedup.lookahead import ShardDecisions, ShardLook
+from datahygiene.stages.dedup.matcher import Resolution, resolve
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.state import (
     DedupState,
@@ -35,7 +37,7 @@ _STATE_FILE = "dedup-state.json"
 
 @register("dedup")
 class DedupStage(StageBase[DedupParams]):
-    """Exact, near (MinHash text, pHash image) and semantic dedup; first in input order keeps."""
+    """Exact, near (MinHash text, pHash image) and semantic dedup; the ``keep`` rule picks the kept copy."""
 
     Params: ClassVar[type[StageParams]] = DedupParams
 
@@ -50,13 +52,19 @@ class DedupStage(StageBase[DedupParams]):
         self._run_start = self.state.marks()
         self._checkpoint_segments: list[Path] = []
         self._checkpoint_marks = self.state.marks()
+        self._inherited = [InheritedColumn.named(name) for name in self.params.inherit]
+        self._look: ShardLook | None = None
+        self._decisions: ShardDecisions | None = None
 
     # -- protocol ------------------------------------------------------------------------------------
     def output_schema(self) -> pa.Schema:
         """``dup_of`` (representative id), ``dup_kind`` (exact|near|semantic), ``dup_similarity``."""
         return OUTPUT_SCHEMA
 
-    column_roles: ClassVar[Mapping[str, ColumnRole]] = {"dup_kind": ColumnRole.DUPLICATE_KIND}
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {
+        "dup_kind": ColumnRole.DUPLICATE_KIND,
+        "dup_of": ColumnRole.DUPLICATE_OF,
+    }
 
     @classmethod
     def full_images(cls, params: StageParams) -> bool:
@@ -77,19 +85,56 @@ class DedupStage(StageBase[DedupParams]):
         }
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        """Match every row against earlier representatives; unique, decodable rows become representatives."""
-        feats = compute(batch, self.params)
-        id_column = batch.column("id")
-        ids: list[str] = [str(v) for v in id_column.to_pylist()] if id_column is not None else [""] * batch.num_rows
-        matches = resolve_rows(self.state, self.params, feats, ids)
-        dup_of = [m[0] if m else None for m in matches]
-        kind = [m[1] if m else None for m in matches]
-        sim = [m[2] if m else None for m in matches]
-        return {
-            "dup_of": pa.array(dup_of, type=pa.string()),
-            "dup_kind": pa.array(kind, type=pa.string()),
-            "dup_similarity": pa.array(sim, type=pa.float32()),
+        """Each row's match (``dup_of``, ``dup_kind``, ``dup_similarity``), and inherited signals of kept rows.
+
+        After :meth:`look` saw the whole shard, answers come from that shard's decisions; a batch the stage
+        did not look at first is decided on its own (as a shard of one batch).
+        """
+        ids = _ids(batch)
+        if self._decisions is None:
+            if self._look is None or self._look.rows == 0:
+                self.look(batch)
+            self.decide()
+        assert self._decisions is not None
+        matches, amended = self._decisions.next_batch(ids)
+        if self._decisions.done:
+            self._decisions = None
+        out = {
+            "dup_of": pa.array([m[0] if m else None for m in matches], type=pa.string()),
+            "dup_kind": pa.array([m[1] if m else None for m in matches], type=pa.string()),
+            "dup_similarity": pa.array([m[2] if m else None for m in matches], type=pa.float32()),
         }
+        for name, rows in amended.items():
+            column = batch.column(name)
+            assert column is not None  # amendments exist only for columns the batch has
+            values = column.to_pylist()
+            for row, value in rows.items():
+                values[row] = value
+            out[name] = pa.array(values, type=column.type)
+        return out
+
+    # -- a shard at a time ---------------------------------------------------------------------------
+    def looks_ahead(self) -> bool:
+        """Whether the engine must show this stage every batch of a shard before it decides any row."""
+        return self.params.keep != "first" or bool(self.params.inherit)
+
+    def amends(self) -> tuple[str, ...]:
+        """Columns of earlier stages this stage extends (signals inherited from duplicates; never removes)."""
+        return tuple(name for spec in self._inherited for name in spec.names)
+
+    def look(self, batch: Batch) -> None:
+        """Gather one batch of the shard being committed (in input order), before any ``process``."""
+        if self._look is None:
+            self._look = ShardLook(self.params, self._inherited, self._resolve)
+        self._look.add(batch, _ids(batch))
+
+    def decide(self) -> None:
+        """Decide every row :meth:`look` gathered; ``process`` then hands the answers out in input order."""
+        look, self._look = self._look, None
+        self._decisions = look.decide() if look is not None else None
+
+    def _resolve(self, feats: Features, ids: list[str]) -> Resolution:
+        return resolve(self.state, self.params, feats, ids)
 
     # -- state ---------------------------------------------------------------------------------------
     def _index_segments(self) -> list[Path]:
@@ -138,6 +183,7 @@ class DedupStage(StageBase[DedupParams]):
         published to the cross-run index and died before its manifest was written resumes without
         counting its own segment twice.
         """
+        self._look, self._decisions = None, None  # a rolled-back shard is looked at again
         has_state = (directory / "manifest.json").exists()
         if has_state:
             saved = read_checkpoint_fingerprint(directory)
@@ -179,3 +225,9 @@ class DedupStage(StageBase[DedupParams]):
         self._index.push(new)
         self._base_segments = [index_dir / n for n in names]
         self._run_start = self.state.marks()
+
+
+def _ids(batch: Batch) -> list[str]:
+    """The batch's ids as the stage records them (strings; empty where the batch has no id column)."""
+    column = batch.column("id")
+    return [str(v) for v in column.to_pylist()] if column is not None else [""] * batch.num_rows

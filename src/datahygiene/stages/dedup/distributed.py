@@ -25,7 +25,10 @@ batch job). ``run`` chains them, in-process or through a ``dask.distributed.Clie
    themselves), exact beats near, the most similar wins, ties go to the earliest. Rows of other components
    cannot interfere, so this is the streaming stage's answer. Verifying only member -> earliest edges would not
    be: with A ~/~ B (band collision, J < threshold) and B ~ C, C is a duplicate of B, an edge the star lacks.
-5. ``filter`` (one task per shard): the three columns for every row of the shard, aligned with its input.
+   Rows are visited shard by shard, each shard's rows in ``keep`` order (:mod:`datahygiene.stages.dedup.keep`).
+5. ``filter`` (one task per shard): the three columns for every row of the shard, aligned with its input, and
+   the shard's ``inherit`` columns with the kept rows' inherited signals (:mod:`datahygiene.stages.dedup.inherit`,
+   within the shard, as the stage).
 
 Memory: a task holds one shard (features), one partition's keys (buckets), one partition's inserts plus one
 shard's probes in chunks (image edges), the candidate edges (clusters: 16 B per edge, only rows that share a key
@@ -53,7 +56,11 @@ from datahygiene.stages.dedup import minhash
 from datahygiene.stages.dedup import partition_images as images
 from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA
 from datahygiene.stages.dedup.features import Features, compute
-from datahygiene.stages.dedup.matcher import resolve_rows
+from datahygiene.stages.dedup.inherit import InheritedColumn, inherit
+from datahygiene.stages.dedup.keep import PRIORITY_COLUMNS, priority, visit_rank
+from datahygiene.stages.dedup.lookahead import take_features
+from datahygiene.stages.dedup.matcher import Match
+from datahygiene.stages.dedup.matcher import resolve as match_rows
 from datahygiene.stages.dedup.normalize import mix64
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.state import DedupState
@@ -101,12 +108,14 @@ def _partition_of(keys: npt.NDArray[np.uint64], partitions: int) -> I64:
     return (mix64(keys) % np.uint64(partitions)).astype(np.int64)
 
 
-def _batches(source: Source, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(source: Source, batch_rows: int, params: DedupParams) -> Iterator[pa.RecordBatch]:
+    """The columns the text and image kinds and the ``keep`` rule read."""
+    wanted = dict.fromkeys((*_COLUMNS, *PRIORITY_COLUMNS, *((params.keep_score,) if params.keep_score else ())))
     if isinstance(source, pa.Table):
-        yield from source.select([c for c in _COLUMNS if c in source.column_names]).to_batches(batch_rows)
+        yield from source.select([c for c in wanted if c in source.column_names]).to_batches(batch_rows)
         return
     parquet = pq.ParquetFile(str(source))
-    columns = [c for c in _COLUMNS if c in parquet.schema_arrow.names]
+    columns = [c for c in wanted if c in parquet.schema_arrow.names]
     yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
 
@@ -124,12 +133,13 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
     flags: list[npt.NDArray[np.uint8]] = []
     sigs: list[npt.NDArray[np.uint32]] = []
     text_keys: list[npt.NDArray[np.uint64]] = []
+    priorities: list[npt.NDArray[np.float64]] = []
     key_parts: list[list[npt.NDArray[np.void]]] = [[] for _ in range(partitions)]
     insert_parts: list[list[npt.NDArray[np.void]]] = [[] for _ in range(partitions)]
     picture: dict[str, list[npt.NDArray[Any]]] = {"bytes_key": [], "pixel_key": [], "ph": [], "ph_flip": []}
     limits = InputLimits()
     start = 0
-    for records in _batches(source, 8192):
+    for records in _batches(source, 8192, params):
         n = records.num_rows
         if start + n > 1 << 32:
             raise ValueError(f"shard {shard} has over 2**32 rows; split it")
@@ -142,6 +152,7 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
                 max_bytes=limits.max_image_bytes,
             )
         feats = compute(Batch(records=records, images=decoded), tparams)
+        priorities.append(priority(records, decoded, params.keep, params.keep_score))
         index = records.schema.get_field_index("id")
         raw = records.column(index).to_pylist() if index >= 0 else [""] * n
         ids.append(pa.array([str(v) for v in raw], type=pa.string()))  # as the stage spells ids
@@ -179,6 +190,7 @@ def signatures(source: Source, shard: int, work: Path, params: DedupParams, part
             _to_partitions(key_parts, np.concatenate(keys), np.concatenate(rows), partitions)
         start += n
     np.save(out / "flags.npy", np.concatenate(flags) if flags else np.zeros(0, np.uint8))
+    np.save(out / "priority.npy", np.concatenate(priorities) if priorities else np.zeros(0, np.float64))
     if text_keys:
         np.save(out / "text_key.npy", np.concatenate(text_keys))
     if sigs:
@@ -265,10 +277,14 @@ def clusters(work: Path, partitions: int) -> int:
     return len(nodes)
 
 
-def _load_rows(work: Path, rows: I64, offsets: Sequence[int], params: DedupParams) -> tuple[Features, list[str]]:
-    """The spilled features of ``rows`` (sorted global row numbers), reading only those rows of each shard."""
+def _load_rows(
+    work: Path, rows: I64, offsets: Sequence[int], params: DedupParams
+) -> tuple[Features, list[str], npt.NDArray[np.float64]]:
+    """The spilled features, ids and ``keep`` priorities of ``rows`` (sorted global row numbers), reading only
+    those rows of each shard."""
     n = len(rows)
     flags = np.zeros(n, dtype=np.uint8)
+    priorities = np.zeros(n, dtype=np.float64)
     text_key = np.zeros(n, dtype=np.uint64) if params.exact.text else None
     sigs = np.zeros((n, params.near_text.num_perm), dtype=np.uint32) if params.near_text.enabled else None
     picture = {name: np.zeros(n, dtype=np.uint64) for name in ("bytes_key", "pixel_key", "ph", "ph_flip")}
@@ -280,6 +296,7 @@ def _load_rows(work: Path, rows: I64, offsets: Sequence[int], params: DedupParam
         local = rows[lo:hi] - offsets[shard]
         folder = _shard_dir(work, shard)
         flags[lo:hi] = np.load(folder / "flags.npy", mmap_mode="r")[local]
+        priorities[lo:hi] = np.load(folder / "priority.npy", mmap_mode="r")[local]
         if text_key is not None:
             text_key[lo:hi] = np.load(folder / "text_key.npy", mmap_mode="r")[local]
         if sigs is not None:
@@ -302,21 +319,33 @@ def _load_rows(work: Path, rows: I64, offsets: Sequence[int], params: DedupParam
     if sigs is not None:
         feats.sigs, feats.sig_ok = sigs, (flags & _SIG_OK) > 0
         feats.bands = minhash.band_keys(sigs, near.bands, near.num_perm // near.bands)
-    return feats, ids
+    return feats, ids, priorities
 
 
 def resolve(work: Path, part: int, offsets: Sequence[int], params: DedupParams) -> int:
     """Step 4 (per partition): the stage's matcher over the partition's rows; ``decisions/PPPP.parquet``."""
     tparams = partition_params(params)
     rows = np.load(work / "members" / f"{part:04d}.npy")
-    feats, ids = _load_rows(work, rows, offsets, tparams)
+    feats, ids, priorities = _load_rows(work, rows, offsets, tparams)
+    # the stage visits shards in input order and each shard's rows in ``keep`` order (dedup.keep.visit_order)
+    shard_of = np.searchsorted(np.asarray(offsets), rows, side="right") - 1
+    order = np.lexsort((visit_rank(priorities, shard_of), shard_of))
     state = DedupState(tparams.near_text.num_perm, tparams.fingerprint())
-    matches = resolve_rows(state, tparams, feats, ids)
+    visited = match_rows(state, tparams, take_features(feats, order), [ids[i] for i in order.tolist()])
+    # a fresh state holds only this partition's representatives: state index -> global row
+    row_of_rep = {index: int(rows[order[position]]) for position, index in visited.rep_of_row.items()}
+    matches: list[Match | None] = [None] * len(rows)
+    rep_rows = np.full(len(rows), -1, dtype=np.int64)
+    for position, match, rep in zip(order.tolist(), visited.matches, visited.reps, strict=True):
+        matches[position] = match
+        if match is not None:
+            rep_rows[position] = row_of_rep[rep]
     dup = [i for i, m in enumerate(matches) if m is not None]
     found = [m for m in matches if m is not None]
     table = pa.table(
         {
             "row": pa.array(rows[dup] if dup else np.zeros(0, np.int64), type=pa.int64()),
+            "rep_row": pa.array(rep_rows[dup] if dup else np.zeros(0, np.int64), type=pa.int64()),
             "dup_of": pa.array([m[0] for m in found], type=pa.string()),
             "dup_kind": pa.array([m[1] for m in found], type=pa.string()),
             "dup_similarity": pa.array([m[2] for m in found], type=pa.float32()),
@@ -327,19 +356,57 @@ def resolve(work: Path, part: int, offsets: Sequence[int], params: DedupParams) 
     return len(dup)
 
 
-def filter_shard(work: Path, shard: int, offsets: Sequence[int], partitions: int) -> Path:
-    """Step 5 (per shard): ``out/NNNNN.parquet`` with ``id`` and the stage's three columns, one row per input row."""
+def _inherited_values(source: Source, params: DedupParams) -> tuple[list[InheritedColumn], dict[str, pa.ChunkedArray]]:
+    """The ``inherit`` columns (and their evidence) that ``source`` has, read whole (one shard)."""
+    columns = [InheritedColumn.named(name) for name in params.inherit]
+    wanted = list(dict.fromkeys(name for spec in columns for name in spec.names))
+    if isinstance(source, pa.Table):
+        table = source.select([c for c in wanted if c in source.column_names])
+    else:
+        present = pq.ParquetFile(str(source)).schema_arrow.names
+        table = pq.read_table(str(source), columns=[c for c in wanted if c in present])
+    return columns, {name: table.column(name) for name in table.column_names}
+
+
+def filter_shard(
+    work: Path,
+    shard: int,
+    offsets: Sequence[int],
+    partitions: int,
+    source: Source | None = None,
+    params: DedupParams | None = None,
+) -> Path:
+    """Step 5 (per shard): ``out/NNNNN.parquet`` with ``id`` and the stage's three columns, one row per input row.
+
+    With ``source`` and ``params``, also the source's ``params.inherit`` columns (and their evidence columns),
+    each kept row extended with the signals of its duplicates in the same shard, as the stage does
+    (:mod:`datahygiene.stages.dedup.inherit`).
+    """
     lo, hi = offsets[shard], offsets[shard + 1]
     ids = pq.read_table(_shard_dir(work, shard) / "ids.parquet").column("id")
     dup_of: list[str | None] = [None] * (hi - lo)
     kind: list[str | None] = [None] * (hi - lo)
     sim: list[float | None] = [None] * (hi - lo)
+    rep_local = np.full(hi - lo, -1, dtype=np.int64)
     for p in range(partitions):
         found = pq.read_table(work / "decisions" / f"{p:04d}.parquet", filters=[("row", ">=", lo), ("row", "<", hi)])
-        for row, of, k, s in zip(*(found.column(c).to_pylist() for c in found.column_names), strict=True):
+        for row, rep, of, k, s in zip(*(found.column(c).to_pylist() for c in found.column_names), strict=True):
             dup_of[row - lo], kind[row - lo], sim[row - lo] = of, k, s
+            if lo <= rep < hi:  # the stage inherits within a shard only
+                rep_local[row - lo] = rep - lo
     values = (dup_of, kind, sim)
     columns = {f.name: pa.array(v, type=f.type) for f, v in zip(OUTPUT_SCHEMA, values, strict=True)}
+    if source is not None and params is not None and params.inherit:
+        specs, inherited = _inherited_values(source, params)
+        amended = inherit(ids.to_pylist(), rep_local, inherited, specs)
+        for name, column in inherited.items():
+            rows = amended.get(name, {})
+            if rows:
+                items = column.to_pylist()
+                for row, value in rows.items():
+                    items[row] = value
+                column = pa.chunked_array([pa.array(items, type=column.type)])
+            columns[name] = column
     out = work / "out" / f"{shard:05d}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"id": ids, **columns}), out)
@@ -385,7 +452,9 @@ def run(
     )
     candidates = _map(client, clusters, [(work, partitions)])[0]
     dups = _map(client, resolve, [(work, p, offsets, params) for p in range(partitions)])
-    outputs = _map(client, filter_shard, [(work, s, offsets, partitions) for s in range(len(sources))])
+    outputs = _map(
+        client, filter_shard, [(work, s, offsets, partitions, source, params) for s, source in enumerate(sources)]
+    )
     if not keep_spill:
         for name in ("shards", "keys", "inserts", "edges", "members", "decisions"):
             shutil.rmtree(work / name, ignore_errors=True)

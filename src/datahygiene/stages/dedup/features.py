@@ -36,6 +36,8 @@ class Features:
     pixel_key: npt.NDArray[np.uint64] | None = None
     ph: npt.NDArray[np.uint64] | None = None
     ph_flip: npt.NDArray[np.uint64] | None = None
+    #: Rows whose pHash takes part in near-image matching (decoded, and not smaller than ``min_side``).
+    ph_ok: Mask | None = None
     image_ok: Mask = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     emb: npt.NDArray[np.float32] | None = None
     emb_ok: Mask | None = None
@@ -139,6 +141,8 @@ def _image_features(feats: Features, batch: Batch, images: list[Image.Image | No
         for i, thumb in zip(rows, pool.map(thumbnail, rows), strict=True):
             thumbs[i] = thumb
         feats.ph, feats.ph_flip = phash.phash_batch(thumbs)
+        side = params.near_image.min_side
+        feats.ph_ok = ok & np.array([im is not None and min(im.size) >= side for im in images], dtype=np.bool_)
 
 
 def _pixel_key(image: Image.Image | None) -> int:

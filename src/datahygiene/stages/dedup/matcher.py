@@ -18,14 +18,33 @@ from datahygiene.stages.dedup.semantic import in_batch_pairs
 from datahygiene.stages.dedup.state import DedupState
 
 Match = tuple[str, str, float]  # (dup_of id, kind, similarity)
+_Found = tuple[int, str, float]  # (representative's state index, kind, similarity)
 
 
 def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> list[Match | None]:
     """Match one batch's rows in input order against ``state`` and each other (the stage's own decision rule).
 
-    Also used by ``dedup.distributed`` to resolve whole connected components of candidate rows at once.
+    ``dedup.distributed`` resolves whole connected components of candidate rows at once with :func:`resolve`.
     """
-    return _Matcher(state, params, feats, ids).run()
+    return resolve(state, params, feats, ids).matches
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The matcher's answer for a batch: matches, and every row's representative as a state index."""
+
+    matches: list[Match | None]
+    #: per row: the state index of the representative it duplicates, -1 when it is not a duplicate
+    reps: list[int]
+    #: rows that became representatives -> their state index
+    rep_of_row: dict[int, int]
+
+
+def resolve(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> Resolution:
+    """:func:`resolve_rows` with the representatives' state indices (for rights inheritance)."""
+    matcher = _Matcher(state, params, feats, ids)
+    matches = matcher.run()
+    return Resolution(matches, matcher.reps, dict(matcher.rep_of_row))
 
 
 @dataclass
@@ -58,6 +77,7 @@ class _Matcher:
         self.first_rep = len(state.ids)
         self.kept: list[int] = []  # batch rows that became representatives, in order
         self.rep_of_row: dict[int, int] = {}
+        self.reps: list[int] = [-1] * feats.rows  # per row: the representative it duplicates (state index)
 
     def _committed_exact(self, name: str, keys: npt.NDArray[np.uint64] | None) -> dict[int, int]:
         if keys is None or len(self.state.keys[name]) == 0:
@@ -94,7 +114,7 @@ class _Matcher:
                 probe = phash.probe_keys(queries, radius)
                 rows, reps = self.state.keys["mih"].lookup(probe.reshape(-1))
                 ph_cands = group_pairs((rows // probe.shape[1]) % n, reps)
-            ph_batch = near_image_rows(f.ph, f.ph_flip, f.image_ok, radius, mirror)
+            ph_batch = near_image_rows(f.ph, f.ph_flip, near_image_ok(f), radius, mirror)
         sem_batch: dict[int, list[tuple[int, float]]] = {}
         sem_committed: dict[int, list[tuple[int, float]]] = {}
         if f.emb is not None and f.emb_ok is not None:
@@ -105,8 +125,8 @@ class _Matcher:
                 rows, reps, sims = self.state.emb.range_search(f.emb[q], p.semantic.threshold)
                 sem_committed = group_pairs(q[rows], np.stack([reps, sims], axis=1)) if len(rows) else {}
         usable = any_ok(f).tolist()
-        sig_ok, image_ok, emb_ok = _pylist(f.sig_ok), _pylist(f.image_ok), _pylist(f.emb_ok)
-        out: list[Match | None] = [None] * n
+        sig_ok, ph_ok, emb_ok = _pylist(f.sig_ok), _pylist(near_image_ok(f)), _pylist(f.emb_ok)
+        found: list[_Found | None] = [None] * n
         for i in range(n):
             if not usable[i]:
                 continue
@@ -116,26 +136,31 @@ class _Matcher:
                     match = self._near_text_verified(band_best.get(i), band_pairs.get(i, ()))
                 else:
                     match = self._near_text(i, band_best.get(i), band_list.get(i, ()), band_seen)
-            if match is None and f.ph is not None and image_ok[i]:
+            if match is None and f.ph is not None and ph_ok[i]:
                 match = self._near_image(i, ph_cands.get(i, []), ph_batch.get(i, []))
             if match is None and emb_ok and emb_ok[i]:
                 match = self._semantic(sem_committed.get(i, []), sem_batch.get(i, []))
             if match is not None:
-                out[i] = match
+                found[i] = match
                 continue
             self._keep(i, exact, band_list, band_seen)
         self._publish(exact)
+        out: list[Match | None] = [None] * n
+        for i, match in enumerate(found):
+            if match is not None:
+                self.reps[i] = match[0]
+                out[i] = (self.state.ids[match[0]], match[1], match[2])
         return out
 
-    def _exact(self, i: int, exact: list[_ExactKeys]) -> Match | None:
+    def _exact(self, i: int, exact: list[_ExactKeys]) -> _Found | None:
         for kind in exact:
             if not kind.usable(i):
                 continue
             if i in kind.committed:
-                return self.state.ids[kind.committed[i]], "exact", 1.0
+                return kind.committed[i], "exact", 1.0
             j = kind.seen.get(kind.key_list[i])
             if j is not None:
-                return self.ids[j], "exact", 1.0
+                return self.rep_of_row[j], "exact", 1.0
         return None
 
     def _committed_text(self) -> dict[int, tuple[float, int]]:
@@ -166,24 +191,24 @@ class _Matcher:
 
     def _near_text_verified(
         self, committed: tuple[float, int] | None, similar: Iterable[tuple[int, float]]
-    ) -> Match | None:
+    ) -> _Found | None:
         """Like ``_near_text`` with the batch's similar earlier rows known: keep those that were kept."""
-        best: tuple[float, str] | None = None
+        best: tuple[float, int] | None = None
         if committed is not None:
-            best = (committed[0], self.state.ids[committed[1]])
+            best = (committed[0], committed[1])
         for j, sim in similar:  # j ascending: the first most similar kept row wins; earlier runs win ties
             if j in self.rep_of_row and (best is None or sim > best[0]):
-                best = (sim, self.ids[j])
+                best = (sim, self.rep_of_row[j])
         return None if best is None else (best[1], "near", best[0])
 
     def _near_text(
         self, i: int, committed: tuple[float, int] | None, bands: Iterable[int], seen: dict[int, list[int]]
-    ) -> Match | None:
+    ) -> _Found | None:
         sigs = self.f.sigs
         assert sigs is not None
-        best: tuple[float, str] | None = None
+        best: tuple[float, int] | None = None
         if committed is not None:
-            best = (committed[0], self.state.ids[committed[1]])
+            best = (committed[0], committed[1])
         rows = sorted({j for key in bands for j in seen.get(key, ())})
         if rows:
             # one vectorised comparison per row; the first most similar earlier row wins, an earlier run's
@@ -192,36 +217,36 @@ class _Matcher:
             k = int(np.argmax(sims))
             sim = float(sims[k])
             if sim >= self.params.near_text.threshold and (best is None or sim > best[0]):
-                best = (sim, self.ids[rows[k]])
+                best = (sim, self.rep_of_row[rows[k]])
         return None if best is None else (best[1], "near", best[0])
 
-    def _near_image(self, i: int, committed: list[int], in_batch: list[tuple[int, int]]) -> Match | None:
+    def _near_image(self, i: int, committed: list[int], in_batch: list[tuple[int, int]]) -> _Found | None:
         """Closest earlier representative within the radius: earlier runs' first (by index), then this batch's
         kept rows by row (``in_batch``: candidates within the radius, see ``candidates.near_image_rows``)."""
         f, radius = self.f, self.params.near_image.radius
         assert f.ph is not None
         assert f.ph_flip is not None
         mine = [f.ph[i], f.ph_flip[i]] if self.params.near_image.mirror else [f.ph[i]]
-        best: tuple[int, str] | None = None
+        best: tuple[int, int] | None = None
         if committed:
             reps = np.array(sorted(set(committed)), dtype=np.int64)
             for rep, h in zip(reps.tolist(), self.state.phashes(reps), strict=True):
                 dist = min(int(np.bitwise_count(np.bitwise_xor(h, x))) for x in mine)
                 if dist <= radius and (best is None or dist < best[0]):
-                    best = (dist, self.state.ids[rep])
+                    best = (dist, rep)
         for j, dist in in_batch:
             if j in self.rep_of_row and (best is None or dist < best[0]):
-                best = (dist, self.ids[j])
+                best = (dist, self.rep_of_row[j])
         return None if best is None else (best[1], "near", 1.0 - best[0] / 64.0)
 
-    def _semantic(self, committed: list[Any], in_batch: list[Any]) -> Match | None:
-        best: tuple[float, str] | None = None
+    def _semantic(self, committed: list[Any], in_batch: list[Any]) -> _Found | None:
+        best: tuple[float, int] | None = None
         for rep, sim in committed:
             if best is None or sim > best[0]:
-                best = (sim, self.state.ids[int(rep)])
+                best = (sim, int(rep))
         for j, sim in in_batch:
             if int(j) in self.rep_of_row and (best is None or sim > best[0]):
-                best = (sim, self.ids[int(j)])
+                best = (sim, self.rep_of_row[int(j)])
         return None if best is None else (best[1], "semantic", float(best[0]))
 
     def _keep(
@@ -258,7 +283,7 @@ class _Matcher:
             st.sigs.append(f.sigs[rows[sel]])
             st.keys["bands"].add(f.bands[rows[sel]].reshape(-1), np.repeat(reps[sel], f.bands.shape[1]))
         if f.ph is not None:
-            sel = f.image_ok[rows]
+            sel = near_image_ok(f)[rows]
             st.ph_reps.append(reps[sel])
             st.ph_vals.append(f.ph[rows[sel]])
             keys = phash.insert_keys(f.ph[rows[sel]], self.params.near_image.radius)
@@ -267,6 +292,11 @@ class _Matcher:
             sel = f.emb_ok[rows]
             if sel.any():
                 st.add_embeddings(f.emb[rows[sel]], reps[sel])
+
+
+def near_image_ok(feats: Features) -> npt.NDArray[np.bool_]:
+    """Rows that take part in near-image (pHash) matching: decoded and not below ``near_image.min_side``."""
+    return feats.ph_ok if feats.ph_ok is not None else feats.image_ok
 
 
 def _pylist(values: npt.NDArray[Any] | None) -> list[Any]:

@@ -10,12 +10,14 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from datahygiene.core import progress
 from datahygiene.core.registry import register
 from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
 from datahygiene.stages.fallback import build_fallback, describe_fallback, fallback_artifacts
 from datahygiene.stages.toxicity.textbatch import label_columns, score_rows, text_rows
 from datahygiene.stages.weights import (
     describe_packaged,
+    load_checkpoint,
     network_allowed,
     pick_device,
     resolve_file,
@@ -92,10 +94,9 @@ class DetoxifyModel:
     """A Detoxify checkpoint loaded with ``weights_only=True`` and a fast batched ``predict``."""
 
     def __init__(self, checkpoint: Path, hf_config: Path | None, device: str, max_length: int) -> None:
-        import torch
         import transformers
 
-        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        loaded = load_checkpoint(checkpoint)
         if "config" not in loaded or "state_dict" not in loaded:
             raise ValueError(f"{checkpoint} is not a Detoxify checkpoint (needs 'config' and 'state_dict')")
         arch = loaded["config"]["arch"]["args"]
@@ -133,6 +134,7 @@ class DetoxifyModel:
                 padded = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
                 logits = self.model(**padded).logits
                 out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
+                progress.scored(rows.stop, len(texts))
         return out
 
 

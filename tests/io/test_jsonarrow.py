@@ -9,8 +9,9 @@ import pytest
 
 from datahygiene.core.config import ColumnMap
 from datahygiene.io import normalize as N
-from datahygiene.io.jsonlines import json_lines_columnar
-from datahygiene.io.sources import ShardSource, SourceBatch, json_line_rows
+from datahygiene.io.jsonarrow import json_lines_columnar
+from datahygiene.io.jsonline import json_line_rows
+from datahygiene.io.sources import ShardSource, SourceBatch
 
 CONTEXT = N.ShardContext(shard_id="s.jsonl", root=None, columns=ColumnMap())
 
@@ -42,7 +43,7 @@ BLOCKS = {
 
 
 def _line_parser(block: bytes, context: N.ShardContext = CONTEXT) -> tuple[pa.RecordBatch, list[list[str]]]:
-    records, reasons = N._normalize_rows(json_line_rows(block), context, 0)
+    records, reasons = N._normalize_rows(SourceBatch(rows=json_line_rows(block)), context, 0)
     return records, reasons.to_arrow().to_pylist()
 
 
