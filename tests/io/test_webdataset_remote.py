@@ -34,7 +34,7 @@ def test_a_gzipped_shard_in_a_bucket_reads_counts_bytes_and_knows_its_size(tmp_p
     assert [(s.kind, Path(s.shard_id).name) for s in shards] == [("webdataset", "a.tgz"), ("webdataset", "b.tar.gz")]
     assert [s.size() for s in shards] == [len(data), len(data)]  # the progress bar's byte total
     meter = ByteMeter()
-    rows = [row for batch in shards[0].read(16, meter) for row in batch.rows or [] if isinstance(row, dict)]
+    rows = [row for batch in shards[0].read(16, meter=meter) for row in batch.rows or [] if isinstance(row, dict)]
     assert [row["text"] for row in rows[:2]] == [b"caption 0", b"caption 1"]  # .txt.gz members decompressed
     assert len(rows) == 40
     assert meter.bytes == len(data)

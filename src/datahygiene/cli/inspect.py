@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow.parquet as pq
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from datahygiene.cli.common import console, fail
-from datahygiene.io.sink import NotARunError, RunDir
-from datahygiene.io.storage import StorageError
-from datahygiene.reports.summary import summary_table
-from datahygiene.reports.tags import kept_tag_counts
-from datahygiene.reports.verify import verify_run
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def inspect_command(
@@ -23,21 +18,31 @@ def inspect_command(
     samples: Annotated[int, typer.Option(help="Rejected rows to show.")] = 10,
 ) -> None:
     """Print a run's manifest summary and sample rejected rows with their reasons."""
+    from datahygiene.io.sink import NotARunError, RunDir
+    from datahygiene.io.storage import StorageError
+    from datahygiene.reports.summary import stage_table, summary_table
+
     try:
         run_dir = RunDir.at(output)
         manifest = run_dir.read_manifest()
     except (NotARunError, StorageError) as error:
         raise fail(str(error)) from None
-    console.print(summary_table(manifest, run_dir.location))
+    console().print(summary_table(manifest, run_dir.location))
+    timing = stage_table(manifest)
+    if timing is not None:
+        console().print(timing)
     with run_dir.local_view() as folder:
         _samples(folder, samples)
     for entry in manifest["shards"]:
         if entry.get("status") == "failed":
-            console.print(f"[red]failed shard[/] {entry['shard']}: {entry['error']}", highlight=False)
+            console().print(f"[red]failed shard[/] {entry['shard']}: {entry['error']}", highlight=False)
 
 
 def _samples(output: Path, samples: int) -> None:
     """Sample rejected rows, then the tags on kept rows."""
+    import pyarrow.parquet as pq
+    from rich.table import Table
+
     table = Table(title="sample rejected rows")
     ids: list[str] = []
     rows: list[tuple[str, str]] = []
@@ -61,6 +66,10 @@ def _samples(output: Path, samples: int) -> None:
 
 def _print_kept_tags(output: Path) -> None:
     """Tags the policy did not act on (likeness, copyright, synthetic ...): rows kept with each."""
+    from rich.table import Table
+
+    from datahygiene.reports.tags import kept_tag_counts
+
     counts = kept_tag_counts(output)
     if not counts:
         return
@@ -83,6 +92,8 @@ def _id_column(table: Table, ids: list[str], header: str = "id") -> None:
 
 def _print_wide(table: Table, ids: list[str]) -> None:
     """Print ``table`` at least wide enough for its longest id (a narrow terminal soft-wraps the line)."""
+    from rich.console import Console
+
     out = Console()
     needed = max((len(i) for i in ids), default=0) + 60
     Console(width=max(out.width, needed)).print(table)
@@ -90,12 +101,16 @@ def _print_wide(table: Table, ids: list[str]) -> None:
 
 def verify_command(output: Annotated[str, typer.Argument(help="A run's output directory or URL.")]) -> None:
     """Re-hash a run's output files and check them against its manifest (exit 1 on a mismatch, 2 if no run)."""
+    from datahygiene.io.sink import NotARunError, RunDir
+    from datahygiene.io.storage import StorageError
+    from datahygiene.reports.verify import verify_run
+
     try:
         errors = verify_run(RunDir.at(output))
     except (NotARunError, StorageError) as error:
         raise fail(str(error)) from None
     for message in errors:
-        console.print(f"[bold red]mismatch:[/] {message}", highlight=False)
+        console().print(f"[bold red]mismatch:[/] {message}", highlight=False)
     if errors:
         raise typer.Exit(1)
     typer.echo(f"{output}: every output file matches the manifest")

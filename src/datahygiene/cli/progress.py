@@ -145,7 +145,7 @@ class RichProgress:
         self.total_shards = 0
 
     @staticmethod
-    def bar(out: Console = console) -> Progress:
+    def bar(out: Console | None = None) -> Progress:
         """The columns: description, bar, rows, bytes, rate, elapsed, remaining (drawn on ``out``)."""
         return Progress(
             TextColumn("{task.description}"),
@@ -156,7 +156,7 @@ class RichProgress:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=out,
+            console=out or console(),
             transient=True,
         )
 
@@ -177,7 +177,7 @@ class RichProgress:
         self.total_shards = len(shards) + skipped
         self.done_shards = skipped
         if skipped:
-            console.print(f"resuming: {skipped} of {self.total_shards} shards already committed")
+            console().print(f"resuming: {skipped} of {self.total_shards} shards already committed")
         self.model.start(shards)
         self._refresh(f"shard {self.done_shards + 1}/{self.total_shards}")
 
@@ -198,4 +198,4 @@ class RichProgress:
         self.model.shard_done(shard)
         self._refresh()
         if "error" in record:
-            console.print(f"[red]shard failed[/] {shard.shard_id}: {record['error']}", highlight=False)
+            console().print(f"[red]shard failed[/] {shard.shard_id}: {record['error']}", highlight=False)

@@ -6,19 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from datahygiene.cli.common import console, fail
-from datahygiene.cli.progress import RichProgress
-from datahygiene.core.config import ConfigError
 from datahygiene.engine.options import RunOptions
-from datahygiene.engine.plan import OutputExistsError, OutputPathError, ResumeMismatchError
-from datahygiene.engine.run import run
-from datahygiene.io.rundir import RunDir
-from datahygiene.io.sources import InputError
-from datahygiene.io.storage import StorageError
-from datahygiene.reports.summary import summary_table
-from datahygiene.stages.weights import check_device
 
 describe = RunOptions.describe
 
@@ -34,6 +24,18 @@ def run_command(
     no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
+    from pydantic import ValidationError
+
+    from datahygiene.cli.progress import RichProgress
+    from datahygiene.core.config import ConfigError
+    from datahygiene.engine.plan import OutputExistsError, OutputPathError, ResumeMismatchError
+    from datahygiene.engine.run import run
+    from datahygiene.io.rundir import RunDir
+    from datahygiene.io.sources import InputError
+    from datahygiene.io.storage import StorageError
+    from datahygiene.reports.summary import stage_table, summary_table
+    from datahygiene.stages.weights import check_device
+
     try:
         options = RunOptions(
             inputs=inputs,
@@ -65,17 +67,21 @@ def run_command(
             )
     except (ConfigError, InputError, OutputExistsError, OutputPathError, ResumeMismatchError, StorageError) as error:
         raise fail(str(error)) from None
+    out = console()
     if result.already_finished:
-        console.print(f"{output} already holds this run, finished: nothing to do (no model loaded, no file written)")
-    console.print(summary_table(result.manifest, result.output))
+        out.print(f"{output} already holds this run, finished: nothing to do (no model loaded, no file written)")
+    out.print(summary_table(result.manifest, result.output))
+    timing = stage_table(result.manifest)
+    if timing is not None:
+        out.print(timing)
     run_dir = RunDir.at(options.output_path)
     kept, rejected, manifest = (run_dir.describe(name) for name in ("kept", "rejected", "manifest.json"))
-    console.print(f"outputs: {kept}, {rejected}; manifest: {manifest}")
+    out.print(f"outputs: {kept}, {rejected}; manifest: {manifest}")
     if run_dir.exists("datasheet.md"):
         documents = ", ".join(run_dir.describe(name) for name in ("datasheet.md", "datasheet.html", "README.md"))
-        console.print(f"datasheet: {documents}")
+        out.print(f"datasheet: {documents}")
     for message in result.invariant_errors:
-        console.print(f"[bold red]invariant violated:[/] {message}", highlight=False)
+        out.print(f"[bold red]invariant violated:[/] {message}", highlight=False)
     if result.failed_shards:
-        console.print(f"[red]{len(result.failed_shards)} shard(s) failed[/]; rerun with --resume after fixing them")
+        out.print(f"[red]{len(result.failed_shards)} shard(s) failed[/]; rerun with --resume after fixing them")
     raise typer.Exit(result.exit_code)

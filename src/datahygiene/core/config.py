@@ -149,6 +149,8 @@ class RunConfig(_Strict):
     limits: InputLimits = Field(default_factory=InputLimits)
     batch_size: int = Field(default=32768, gt=0)
     image_batch_size: int = Field(default=64, gt=0)
+    #: A batch also ends at about this many bytes of input (every input kind): memory stays flat in rows.
+    batch_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: Reject rows whose id repeats an earlier row's (8 bytes of index per row).
     check_duplicate_ids: bool = True
     #: What ``--resume`` compares to find edited inputs: ``stat`` (path, size, mtime; free) or ``content``
@@ -167,6 +169,17 @@ class RunConfig(_Strict):
     def stage_params(self) -> list[tuple[str, StageParams]]:
         """Each configured stage with its validated parameters."""
         return [(stage.name, registry.params_model(stage.name).model_validate(stage.params)) for stage in self.stages]
+
+    def needs_full_images(self) -> bool:
+        """Whether a configured stage reads full-resolution pixels (a stage that does not say so is assumed to).
+
+        When none does, images are validated by a reduced-size decode (see ``io.decode``).
+        """
+        for name, params in self.stage_params():
+            full_images = getattr(registry.get(name), "full_images", None)
+            if full_images is None or full_images(params):
+                return True
+        return False
 
 
 def _format_error(error: ValidationError) -> str:

@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
-import pyarrow as pa
-from PIL import Image
-
-from datahygiene.core.reasons import Reasons
 from datahygiene.core.strict import StrictModel
+from datahygiene.core.timing import StageTimes
+
+if TYPE_CHECKING:  # annotations only: the config and the CLI's help import this module without them
+    import pyarrow as pa
+    from PIL import Image
+
+    from datahygiene.core.reasons import Reasons
 
 
 class StageParams(StrictModel):
@@ -143,6 +146,8 @@ class ScoredBatch:
     reasons: Reasons
     images: list[Image.Image | None] | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: Time spent on this batch so far (read, decode, the order-free stages).
+    times: StageTimes = field(default_factory=StageTimes)
 
 
 ParamsT = TypeVar("ParamsT", bound=StageParams)
@@ -163,6 +168,14 @@ class StageBase(Generic[ParamsT]):
     #: False for a stage that cannot run in a Prefect flow (its work cannot travel from workers to the
     #: committer); the flow refuses such a config before any work starts.
     runs_in_flows: ClassVar[bool] = True
+    #: Whether the stage reads full-resolution pixels from ``Batch.images``. When no stage of a run does,
+    #: the runner validates images by a reduced-size decode and passes those (smaller, grey) pictures.
+    needs_full_image: ClassVar[bool] = True
+
+    @classmethod
+    def full_images(cls, params: StageParams) -> bool:
+        """Whether this stage, with these params, needs full-resolution pixels (``needs_full_image``)."""
+        return cls.needs_full_image
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         if not isinstance(params, self.Params):

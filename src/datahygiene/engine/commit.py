@@ -25,6 +25,7 @@ from datahygiene import __version__
 from datahygiene.core import columns as C
 from datahygiene.core.policy import Route
 from datahygiene.core.stage import IMAGE_REPLACEMENTS, Batch, ScoredBatch
+from datahygiene.core.timing import StageTimes
 from datahygiene.engine.ids import IdIndex
 from datahygiene.engine.pipeline import Pipeline
 from datahygiene.engine.progress import ProgressListener
@@ -101,15 +102,21 @@ class ShardRunner:
         self._ids_staged = False
         try:
             self._reserve_ids(shard)
-            batches, spool, looked = self._look_ahead(shard, batches)
+            look_times = StageTimes()  # added after the batches' own, so the stages keep the pipeline's order
+            batches, spool, looked = self._look_ahead(shard, batches, look_times)
             for number, scored in enumerate(batches, start=1):
-                records, route = self._decide(scored)
+                tally.times.absorb(scored.times)
+                records, route = self._decide(scored, tally.times)
                 tally.runner_rejected += int(scored.reasons.any().sum())  # input reasons and duplicate_id
-                self._write_routes(writer, records, route, tally)
+                with tally.times.measure("write", records.num_rows, records.nbytes, kind="engine"):
+                    self._write_routes(writer, records, route, tally)
                 if not looked:
                     self.listener.rows_done(shard, records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
+            tally.times.absorb(look_times)
+            with tally.times.measure("write", 0, 0, kind="engine"):
+                writer.finish()
             self._save_state(writer.state_dir)
             # the last flush, the renames and the record can fail too (a full disk): the shard then fails alone
             record = writer.commit(tally.record(shard, fingerprint, time.perf_counter() - started))
@@ -122,23 +129,26 @@ class ShardRunner:
         return record
 
     def _look_ahead(
-        self, shard: ShardSource, batches: Iterable[ScoredBatch]
+        self, shard: ShardSource, batches: Iterable[ScoredBatch], times: StageTimes
     ) -> tuple[Iterable[ScoredBatch], Path | None, bool]:
         """Show every batch of the shard to the stages that decide a shard at a time, then let them decide.
 
         Returns the batches to commit (the same ones again: reread from a spool file when ``batches`` can be
         read only once), that spool file (removed after the commit) and whether the stages looked (progress
-        was then reported as the batches were scored).
+        was then reported as the batches were scored). Each stage's looking and deciding is timed under its
+        name in ``times`` (no rows: those are counted when the stage processes the batches).
         """
         stages = self.pipeline.ordered.lookahead()
         if not stages:
             return batches, None, False
+        names = [str(getattr(stage, "name", type(stage).__name__)) for stage in stages]
 
         def shown() -> Iterator[ScoredBatch]:
             for scored in batches:
                 batch = Batch(records=scored.records, images=scored.images, artifacts=scored.artifacts)
-                for stage in stages:
-                    stage.look(batch)
+                for name, stage in zip(names, stages, strict=True):
+                    with times.measure(name, 0, 0):
+                        stage.look(batch)
                 self.listener.rows_done(shard, scored.records.num_rows)
                 yield scored
 
@@ -147,8 +157,9 @@ class ShardRunner:
         spool: Path | None = None
         replay: Iterable[ScoredBatch] = batches
         if isinstance(batches, SpooledBatches):
-            for _ in shown():
-                pass
+            for scored in shown():  # this pass's decode is work of its own: the replay reads the spool again
+                if (redecode := scored.times.entries.get("redecode")) is not None:
+                    times.add("redecode", redecode.seconds, redecode.rows, redecode.bytes, redecode.kind)
             replay = replace(batches, decode_images=decode)
         elif isinstance(batches, Iterator):  # scored as it is read (the CLI): keep a copy to read again
             spool = self.run_dir.root / "_tmp" / f"lookahead-{shard.index:05d}.arrow"
@@ -157,8 +168,9 @@ class ShardRunner:
         else:
             for _ in shown():
                 pass
-        for stage in stages:
-            stage.decide()
+        for name, stage in zip(names, stages, strict=True):
+            with times.measure(name, 0, 0):
+                stage.decide()
         return replay, spool, True
 
     def _reserve_ids(self, shard: ShardSource) -> None:
@@ -166,13 +178,17 @@ class ShardRunner:
         if self.pipeline.config.check_duplicate_ids:
             self.ids.reserve(shard.known_rows() or 0)
 
-    def _decide(self, scored: ScoredBatch) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
+    def _decide(self, scored: ScoredBatch, times: StageTimes) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
         """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes."""
         records, reasons = scored.records, scored.reasons
+        rows, nbytes = records.num_rows, records.nbytes
         if self.pipeline.config.check_duplicate_ids:
-            reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
-        batch = self.pipeline.ordered.score(Batch(records=records, images=scored.images, artifacts=scored.artifacts))
-        verdicts = self.pipeline.policy.decide(batch.records, reasons)
+            with times.measure("duplicate_ids", rows, nbytes, kind="engine"):
+                reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
+        batch = Batch(records=records, images=scored.images, artifacts=scored.artifacts)
+        batch = self.pipeline.ordered.score(batch, times)
+        with times.measure("policy", rows, batch.records.nbytes, kind="engine"):
+            verdicts = self.pipeline.policy.decide(batch.records, reasons)
         records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
         return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
 
@@ -217,6 +233,7 @@ class ShardTally:
 
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
     reasons: dict[str, int] = field(default_factory=dict)
+    times: StageTimes = field(default_factory=StageTimes)
     #: Rows the runner itself rejected (a reason from reading, decoding or the id check), before any stage's rule.
     runner_rejected: int = 0
 
@@ -239,6 +256,7 @@ class ShardTally:
             "rows_rejected_by_runner": self.runner_rejected,
             "reject_reasons": dict(sorted(self.reasons.items())),
             "seconds": round(seconds, 3),
+            "stages": self.times.records(),
         }
 
 

@@ -9,6 +9,7 @@ order-free half: read, normalise, decode, score.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ from datahygiene.core.stage import (
     amended_columns,
     is_stateful_class,
 )
+from datahygiene.core.timing import StageTimes
 from datahygiene.engine.progress import ProgressListener
 from datahygiene.io.decode import decode_batch_images, has_images
 from datahygiene.io.normalize import ShardContext, normalize
@@ -97,9 +99,11 @@ class StageChain:
             ),
         )
 
-    def score(self, batch: Batch) -> Batch:
-        """Run every stage; each adds its columns, checked against its schema (and replaces those it amends)."""
+    def score(self, batch: Batch, times: StageTimes | None = None) -> Batch:
+        """Run every stage; each adds its columns, checked against its schema (and replaces those it amends),
+        and is timed into ``times``."""
         for stage in self.stages:
+            started = time.perf_counter()
             added = stage.process(batch)
             columns: dict[str, pa.Array] = {}
             for stage_field in stage.output_schema():
@@ -107,6 +111,8 @@ class StageChain:
                 if values is None or len(values) != batch.num_rows:
                     raise RuntimeError(f"stage {stage.name!r} returned no or wrong-length column {stage_field.name!r}")
                 columns[stage_field.name] = values if values.type == stage_field.type else values.cast(stage_field.type)
+            if times is not None:
+                times.add(stage.name, time.perf_counter() - started, batch.num_rows, batch.records.nbytes)
             amended = {name: added[name] for name in amended_columns(stage) if name in added}
             batch = batch.with_columns(columns).replacing(amended) if amended else batch.with_columns(columns)
         return batch
@@ -177,7 +183,7 @@ def read_batches(
     )
     size = config.image_batch_size if shard.kind in ("images", "webdataset") else config.batch_size
     first_row = 0
-    for source in shard.read(size, meter):
+    for source in shard.read(size, config.batch_bytes, meter):
         records, reasons = normalize(source, context, first_row)
         first_row += records.num_rows
         step = config.image_batch_size if has_images(records) else max(records.num_rows, 1)
@@ -190,11 +196,24 @@ def read_batches(
 def score_batches(
     shard: ShardSource, config: RunConfig, scoring: StageChain, listener: ProgressListener | None = None
 ) -> Iterator[ScoredBatch]:
-    """Read, normalise, decode and run the order-free stages over one shard (``listener`` hears each read)."""
+    """Read, normalise, decode and run the order-free stages over one shard, each step timed per batch
+    (``listener`` hears each read, with the bytes read so far)."""
     meter = ByteMeter() if listener is not None else None
-    for records, reasons in read_batches(shard, config, meter):
+    batches = read_batches(shard, config, meter)
+    full_images = config.needs_full_images()
+    while True:
+        started = time.perf_counter()
+        item = next(batches, None)
+        if item is None:
+            return
+        records, reasons = item
+        times = StageTimes()
+        times.add("read", time.perf_counter() - started, records.num_rows, records.nbytes, kind="engine")
         if listener is not None:
             listener.batch_read(shard, records.num_rows, meter.bytes if meter is not None and meter.bytes else None)
-        images = decode_batch_images(records, reasons, config)
-        batch = scoring.score(Batch(records=records, images=images))
-        yield ScoredBatch(records=batch.records, reasons=reasons, images=images, artifacts=batch.artifacts)
+        started = time.perf_counter()
+        images = decode_batch_images(records, reasons, config, reduced=not full_images)
+        if images is not None:
+            times.add("decode", time.perf_counter() - started, records.num_rows, records.nbytes, kind="engine")
+        batch = scoring.score(Batch(records=records, images=images), times)
+        yield ScoredBatch(records=batch.records, reasons=reasons, images=images, artifacts=batch.artifacts, times=times)

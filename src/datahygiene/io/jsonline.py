@@ -52,6 +52,16 @@ def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
     return row
 
 
+def json_line_rows(block: bytes) -> list[dict[str, Any] | RowFailure]:
+    """The non-blank lines of a JSON Lines block, parsed one by one (failures kept as rows)."""
+    rows: list[dict[str, Any] | RowFailure] = []
+    for line in block.split(b"\n"):
+        content = line.rstrip(b"\r\n")
+        if content.strip():  # blank lines are separators, not rows
+            rows.append(parse_json_line(content))
+    return rows
+
+
 def _may_hold_big_integer(values: Iterable[Any]) -> bool:
     """Whether orjson may have read an integer beyond 64 bits as a float (some float is that large)."""
     stack = [values]

@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 from datahygiene.core import columns as C
 from datahygiene.core.config import ColumnMap
 from datahygiene.core.reasons import Reasons
+from datahygiene.io.jsonarrow import json_lines_columnar
+from datahygiene.io.jsonline import json_line_rows
 from datahygiene.io.sources import InputError, RowFailure, SourceBatch, file_bytes
 
 METADATA = C.METADATA
@@ -238,8 +240,7 @@ def _empty_text(text: pa.Array, image: pa.Array, has_field: npt.NDArray[np.bool_
 
     ``has_field``: whether the row has a text or an image field at all (``empty_text``) or neither (``no_content``).
     """
-    # utf8_is_space is false for "" and copies nothing, unlike trimming first
-    blank = pc.fill_null(pc.or_(pc.utf8_is_space(text), pc.equal(pc.binary_length(text), 0)), True)
+    blank = _blank(text)
     no_image = image.is_null()
     mask = np.asarray(pc.and_(blank, no_image).to_numpy(zero_copy_only=False), dtype=bool) & ~reasons.any()
     reasons.add_mask(mask & has_field, "empty_text")
@@ -263,6 +264,26 @@ def _limit_text(text: pa.Array, limit: int | None, reasons: Reasons, raw: list[b
             raw[row] = data[row].as_py()
     reasons.add_rows(rows.astype(np.int64), "text_too_long")
     return pc.if_else(too_long, pa.scalar(None, pa.string()), text)
+
+
+def _blank(text: pa.Array) -> pa.Array:
+    """Null, empty or all-whitespace rows. Only rows that start with a space, a control or a non-ASCII
+    character can be all whitespace, so only those go through ``utf8_is_space`` (which reads every byte)."""
+    text = text.cast(pa.large_string())
+    _validity, offset_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(1, np.uint8)
+    lengths = np.diff(offsets)
+    first = data[np.minimum(offsets[:-1], max(len(data) - 1, 0))] if len(data) else np.zeros(len(text), np.uint8)
+    maybe = (lengths == 0) | (first <= ord(" ")) | (first >= 0x7F)
+    maybe |= np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    blank = np.zeros(len(text), dtype=bool)
+    rows = np.flatnonzero(maybe)
+    if len(rows):
+        picked = text.take(pa.array(rows))
+        spaces = pc.or_(pc.utf8_is_space(picked), pc.equal(pc.binary_length(picked), 0))
+        blank[rows] = np.asarray(pc.fill_null(spaces, True).to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.array(blank)
 
 
 def _assemble(
@@ -355,9 +376,42 @@ def _complete_roles(
 
 def normalize(batch: SourceBatch, context: ShardContext, first_row: int) -> tuple[pa.RecordBatch, Reasons]:
     """Canonical record batch and input reasons for one source batch."""
+    if batch.json_lines is not None:
+        block, batch.json_lines = batch.json_lines, None  # parsed once: the raw bytes need not outlive this call
+        table = json_lines_columnar(block)
+        if table is not None and _only_text_roles(table, context.columns):
+            # the same rows the line parser gives: every field is a role, so no metadata to build
+            del block
+            records = table.combine_chunks().to_batches()
+            del table
+            if records:
+                return _normalize_columnar(SourceBatch(records=records[0]), context, first_row)
+            return _normalize_rows(SourceBatch(rows=[]), context, first_row)
+        return _normalize_rows(SourceBatch(rows=json_line_rows(block)), context, first_row)
     if batch.records is not None:
         return _normalize_columnar(batch, context, first_row)
     return _normalize_rows(batch, context, first_row)
+
+
+def _only_text_roles(table: pa.Table, mapping: ColumnMap) -> bool:
+    """Every field is a role column other than the image, holding strings (an id may hold integers), and every
+    row has its text (Arrow cannot tell a missing key, ``no_content``, from a null one, ``empty_text``)."""
+    schema = table.schema
+    names = schema.names
+    if len({name.lower() for name in names}) != len(names):
+        return False  # the line parser's key order decides between such names
+    roles, _missing = resolve_roles(names, mapping)
+    role_of = {name: role for role, name in roles.items()}
+    for field in schema:
+        role = role_of.get(field.name)
+        if role is None or role == C.IMAGE:
+            return False
+        kind = field.type
+        if not (pa.types.is_string(kind) or pa.types.is_null(kind) or (role == C.ID and pa.types.is_int64(kind))):
+            return False
+        if role == C.TEXT and table.column(field.name).null_count:
+            return False
+    return True
 
 
 def _normalize_columnar(batch: SourceBatch, context: ShardContext, first_row: int) -> tuple[pa.RecordBatch, Reasons]:

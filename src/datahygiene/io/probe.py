@@ -13,10 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datahygiene.core.config import ColumnMap, ConfigError
-from datahygiene.io.sources import RowFailure, ShardSource, csv_header
+from datahygiene.io.jsonline import json_line_rows
+from datahygiene.io.readers import csv_header
+from datahygiene.io.sources import RowFailure, ShardSource
 
 #: Rows read from a schemaless shard to learn its fields.
 SAMPLE_ROWS = 1000
+#: At most about this many bytes are read for them.
+_SAMPLE_BYTES = 1 << 20
 
 
 class UnknownColumnError(ConfigError):
@@ -32,7 +36,7 @@ def shard_columns(shard: ShardSource) -> set[str] | None:
             return set(csv_header(shard.location))
         if shard.kind == "images":
             return {"id", "image"}
-        batches = shard.read(SAMPLE_ROWS)
+        batches = shard.read(SAMPLE_ROWS, _SAMPLE_BYTES)
         first = next(batches, None)
         getattr(batches, "close", lambda: None)()  # let the reader close its file now
     except (OSError, ValueError, pa.ArrowException):
@@ -42,7 +46,8 @@ def shard_columns(shard: ShardSource) -> set[str] | None:
     if first.records is not None:
         return set(first.records.schema.names)
     names: set[str] = set()
-    for row in first.rows or []:
+    rows = json_line_rows(first.json_lines) if first.json_lines is not None else first.rows or []
+    for row in rows:
         names.update(row.fields if isinstance(row, RowFailure) else row)
     return names
 

@@ -68,6 +68,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _ROW_GROUP_ROWS = 65_536
+#: A row group is also cut at this many bytes of Arrow data (long documents: memory stays bounded).
+_ROW_GROUP_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class _BackgroundWrites:
     At most ``limit`` row groups wait, which bounds memory.
     """
 
-    def __init__(self, limit: int = 2) -> None:
+    def __init__(self, limit: int = 1) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._pending: deque[Future[None]] = deque()
         self._limit = limit
@@ -132,21 +134,23 @@ class _RouteWriter:
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
         self.rows += batch.num_rows
-        if self._pending_rows >= _ROW_GROUP_ROWS:
+        if self._pending_rows >= _ROW_GROUP_ROWS or self._pending_bytes >= _ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if not self._pending:
             return
         table = pa.Table.from_batches(self._pending)
-        self._pending, self._pending_rows = [], 0
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         if self._writer is None:
             schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.metadata})
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +200,7 @@ class ShardWriter:
     metadata: dict[bytes, bytes]
     writers: dict[str, _RouteWriter] = field(init=False)
     background: _BackgroundWrites = field(init=False)
+    _finished: tuple[dict[str, list[dict[str, Any]]], list[tuple[Path, str]]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         staging = self.run.staging(self.index)
@@ -218,13 +223,10 @@ class ShardWriter:
         path.mkdir(exist_ok=True)
         return path
 
-    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Publish the files, then the commit record; returns the record with file entries.
-
-        Raises when any step fails (a full disk on the last flush, a rename, the record): whatever was published
-        locally is taken back first, so the shard stays uncommitted and :meth:`abort` cleans up the rest (in an
-        object store, files no record names are swept by the next resume).
-        """
+    def finish(self) -> None:
+        """Finish the staged files (last row groups, close, fsync) and hash them; ``commit`` publishes them."""
+        if self._finished is not None:
+            return
         files: dict[str, list[dict[str, Any]]] = {}
         moves: list[tuple[Path, str]] = []
         try:
@@ -238,6 +240,18 @@ class ShardWriter:
             relative = f"{route}/{self.run.part_name(self.index)}"
             files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
             moves.append((writer.path, relative))
+        self._finished = files, moves
+
+    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Publish the files (finishing them first if needed), then the commit record; returns the record.
+
+        Raises when any step fails (a full disk on the last flush, a rename, the record): whatever was published
+        locally is taken back first, so the shard stays uncommitted and :meth:`abort` cleans up the rest (in an
+        object store, files no record names are swept by the next resume).
+        """
+        self.finish()
+        assert self._finished is not None
+        files, moves = self._finished
         if self.run.store is not None:
             return self._commit_to_store({**record, "files": files}, moves)
         published: list[Path] = []

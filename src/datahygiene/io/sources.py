@@ -1,39 +1,36 @@
-"""Input shards: discovery from ``--input`` arguments and streaming readers.
+"""Input shards: discovery from ``--input`` arguments, identity, size, and the reader of each kind.
 
 A shard is the unit of progress and of exactly-once commits: one input file,
 one chunk of an image folder, or one shard of a Hugging Face dataset. Every
-reader yields :class:`SourceBatch` objects in input order and never drops a
-row: a line that cannot be parsed becomes a row with ``failure`` set.
-WebDataset tars are read by :mod:`.webdataset`, ``hf:`` datasets by :mod:`.hf`.
+reader (:mod:`.readers`; WebDataset tars in :mod:`.webdataset`, ``hf:`` datasets
+in :mod:`.hf`) yields :class:`SourceBatch` objects in input order, bounded in
+rows and bytes, and never drops a row: a line that cannot be parsed becomes a
+row with ``failure`` set.
 """
 
 from __future__ import annotations
 
 import functools
 import glob
-import gzip
 import hashlib
-import io
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datahygiene.io import hf, remote, webdataset
+from datahygiene.io import hf, remote
+from datahygiene.io.batches import DEFAULT_BATCH_BYTES as DEFAULT_BATCH_BYTES
 from datahygiene.io.batches import IMAGE_SUFFIXES as IMAGE_SUFFIXES
 from datahygiene.io.batches import ByteMeter as ByteMeter
 from datahygiene.io.batches import RowFailure as RowFailure
 from datahygiene.io.batches import SourceBatch as SourceBatch
-from datahygiene.io.batches import counted
 from datahygiene.io.batches import parse_json_line as parse_json_line
-from datahygiene.io.jsonline import clean_fields
+from datahygiene.io.readers import READERS
 from datahygiene.io.storage import is_url, open_binary
 
 log = logging.getLogger(__name__)
@@ -123,17 +120,12 @@ class ShardSource:
             return None  # reading the shard reports the problem
         return rows
 
-    def read(self, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-        """Stream the shard's rows in batches of at most ``batch_size``; ``meter`` counts the bytes read."""
-        readers = {
-            "parquet": _read_parquet,
-            "jsonl": _read_jsonl,
-            "csv": _read_csv,
-            "webdataset": _read_webdataset,
-            "images": _read_images,
-            "hf": _read_hf,
-        }
-        return readers[self.kind](self, batch_size, meter)
+    def read(
+        self, batch_size: int, batch_bytes: int = DEFAULT_BATCH_BYTES, meter: ByteMeter | None = None
+    ) -> Iterator[SourceBatch]:
+        """Stream the shard's rows in batches of at most ``batch_size`` rows and about ``batch_bytes`` bytes
+        (see :mod:`.readers`); ``meter`` counts the bytes read from the shard's files."""
+        return READERS[self.kind](self, batch_size, batch_bytes, meter)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -300,133 +292,6 @@ def discover(
     if not shards:
         raise InputError("no input shards found")
     return shards
-
-
-# --- readers -----------------------------------------------------------------
-
-
-@contextmanager
-def _open_counted(shard: ShardSource, meter: ByteMeter | None) -> Iterator[IO[bytes]]:
-    """The shard's file (local or URL) opened for reading; reads are counted by ``meter`` when given."""
-    with open_binary(shard.location) as raw, counted(raw, meter) as handle:
-        yield handle
-
-
-@contextmanager
-def _arrow_source(shard: ShardSource, meter: ByteMeter | None = None) -> Iterator[str | IO[bytes]]:
-    """What pyarrow opens: a local path as is (its native reader), a URL or a counted read as a file."""
-    if shard.url is None and meter is None:
-        assert shard.path is not None
-        yield str(shard.path)
-        return
-    with _open_counted(shard, meter) as handle:
-        yield handle
-
-
-def _read_parquet(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    with _arrow_source(shard) as source, pq.ParquetFile(source) as parquet:
-        for records in parquet.iter_batches(batch_size=batch_size):
-            yield SourceBatch(records=records)
-
-
-def _open_lines(handle: IO[bytes], name: str) -> IO[bytes]:
-    """The line source of an opened file: ``handle`` itself, or decompressed when the name ends in ``.gz``."""
-    if name.lower().endswith(".gz"):
-        return cast(IO[bytes], gzip.open(handle, "rb"))  # closing it leaves ``handle`` to its owner
-    return handle
-
-
-def _read_jsonl(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    rows: list[dict[str, Any] | RowFailure] = []
-    with _open_counted(shard, meter) as raw, _open_lines(raw, str(shard.location)) as handle:
-        for line in handle:
-            content = line.rstrip(b"\r\n")
-            if not content.strip():
-                continue  # blank lines are separators, not rows
-            rows.append(parse_json_line(content))
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows)
-                rows = []
-    if rows:
-        yield SourceBatch(rows=rows)
-
-
-def csv_header(location: Path | str) -> list[str]:
-    """The column names of a CSV file (its first row)."""
-    import csv
-
-    with open_binary(location) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle:
-        return next(csv.reader(handle), [])
-
-
-def _csv_fields(header: list[str], line: str) -> dict[str, Any]:
-    """The values of a malformed CSV row by their position in the header (for its id)."""
-    import csv
-
-    try:
-        values = next(csv.reader([line]), [])
-    except csv.Error:
-        return {}
-    return clean_fields(dict(zip(header, values, strict=False)))
-
-
-def _read_csv(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    header = csv_header(shard.location)
-    if not header:
-        return
-    with _arrow_source(shard, meter) as source:
-        yield from _csv_batches(source, header, batch_size)
-
-
-def _csv_batches(source: str | IO[bytes], header: list[str], batch_size: int) -> Iterator[SourceBatch]:
-    bad_rows: list[RowFailure] = []
-
-    def on_invalid(row: Any) -> str:
-        text = str(row.text)
-        bad_rows.append(RowFailure("malformed_csv", text.encode("utf-8", "surrogateescape"), _csv_fields(header, text)))
-        return "skip"
-
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(block_size=1 << 22),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()), check_utf8=False, strings_can_be_null=False
-        ),
-    )
-    for records in reader:
-        for start in range(0, records.num_rows, batch_size):
-            yield SourceBatch(records=records.slice(start, batch_size))
-    if bad_rows:
-        empty = pa.RecordBatch.from_pydict(
-            {name: pa.nulls(len(bad_rows), pa.string()) for name in header},
-        )
-        yield SourceBatch(records=empty, failures=list(enumerate(bad_rows)))
-
-
-def _read_webdataset(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    with _open_counted(shard, meter) as raw:
-        yield from webdataset.read_tar(raw, batch_size)
-
-
-def _read_hf(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    yield from hf.read(dict(shard.hf_args), shard.hf_shard, shard.shard_id, batch_size)
-
-
-def _read_images(shard: ShardSource, batch_size: int, meter: ByteMeter | None = None) -> Iterator[SourceBatch]:
-    if shard.url is not None:
-        for start in range(0, len(shard.members), batch_size):
-            names = shard.members[start : start + batch_size]
-            yield SourceBatch(rows=[{"id": name, "image": {"path": name}} for name in names])
-        return
-    assert isinstance(shard.root, Path)
-    for start in range(0, len(shard.files), batch_size):
-        chunk = shard.files[start : start + batch_size]
-        rows: list[dict[str, Any] | RowFailure] = [
-            {"id": path.relative_to(shard.root).as_posix(), "image": {"path": str(path.relative_to(shard.root))}}
-            for path in chunk
-        ]
-        yield SourceBatch(rows=rows)
 
 
 def file_bytes(root: Path | str, relative: str) -> bytes:

@@ -16,13 +16,14 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from datahygiene.io.batches import IMAGE_SUFFIXES, RowFailure, SourceBatch, parse_json_line
+from datahygiene.io.batches import DEFAULT_BATCH_BYTES, IMAGE_SUFFIXES, RowFailure, SourceBatch, parse_json_line
 
 
-def read_tar(raw: IO[bytes], batch_size: int) -> Iterator[SourceBatch]:
+def read_tar(raw: IO[bytes], batch_size: int, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[SourceBatch]:
     """WebDataset tar (plain or compressed) from an open file: members ``KEY.EXT`` grouped by key, one sample each.
 
     Every member is a column of a sample or a row of its own with reason ``tar_member:WHY`` (see :class:`_TarSamples`).
+    A batch ends at ``batch_size`` rows or, holding at least one row, about ``batch_bytes`` of member data.
     """
     samples = _TarSamples()
     types = _SampleTypes()
@@ -37,7 +38,8 @@ def read_tar(raw: IO[bytes], batch_size: int) -> Iterator[SourceBatch]:
             else:
                 handle = archive.extractfile(member)
                 samples.add(member, handle.read() if handle is not None else b"")
-            if samples.batch.num_rows >= batch_size:
+            rows = samples.batch.num_rows
+            if rows >= batch_size or (rows and samples.held >= batch_bytes):
                 yield samples.take(types)
     samples.end_sample()
     if samples.batch.num_rows:
@@ -56,6 +58,8 @@ class _TarSamples:
         self.batch = SourceBatch(rows=[])
         self.key: str | None = None
         self.sample: dict[str, Any] = {}
+        #: Member bytes held: the batch's rows and the sample being grouped.
+        self.held = 0
 
     def add(self, member: tarfile.TarInfo, data: bytes) -> None:
         """A regular member: a column of its key's sample, or a row of its own."""
@@ -72,11 +76,13 @@ class _TarSamples:
             self.skip(member, "duplicate", data)
         else:
             self.sample[extension.lower()] = data
+            self.held += len(data)
 
     def skip(self, member: tarfile.TarInfo, why: str, raw: bytes) -> None:
         """A member that is no column: a row with reason ``tar_member:WHY``."""
         assert self.batch.rows is not None
         self.batch.rows.append(RowFailure(f"tar_member:{why}", raw, {"__key__": member.name}))
+        self.held += len(raw)
 
     def end_sample(self) -> None:
         """Add the sample being grouped to the batch."""
@@ -92,6 +98,7 @@ class _TarSamples:
     def take(self, types: _SampleTypes) -> SourceBatch:
         """The rows so far, with the shard's typed fields (the sample being grouped stays for the next batch)."""
         batch, self.batch = self.batch, SourceBatch(rows=[])
+        self.held = sum(len(value) for value in self.sample.values() if isinstance(value, bytes))
         assert batch.rows is not None
         batch.typed = types.of(batch.rows)
         return batch

@@ -76,6 +76,8 @@ class BlocklistParams(StageParams):
 class BlocklistStage(StageBase[BlocklistParams]):
     """Adds ``blocklist_hits`` (matched terms) and ``blocklist_lists`` (names of lists hit)."""
 
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
+
     Params: ClassVar[type[StageParams]] = BlocklistParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:

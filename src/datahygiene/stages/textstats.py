@@ -19,6 +19,8 @@ class TextStatsParams(StageParams):
 class TextStats(StageBase[TextStatsParams]):
     """Characters, words and the share of alphabetic characters of each text."""
 
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
+
     Params: ClassVar[type[StageParams]] = TextStatsParams
 
     def output_schema(self) -> pa.Schema:

@@ -54,12 +54,13 @@ from datahygiene.core.stage import Batch
 from datahygiene.io.decode import decode_images
 from datahygiene.stages.dedup import minhash
 from datahygiene.stages.dedup import partition_images as images
-from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, Match
-from datahygiene.stages.dedup.dedup_stage import resolve as match_rows
+from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA
 from datahygiene.stages.dedup.features import Features, compute
 from datahygiene.stages.dedup.inherit import InheritedColumn, inherit
 from datahygiene.stages.dedup.keep import PRIORITY_COLUMNS, priority, visit_rank
 from datahygiene.stages.dedup.lookahead import take_features
+from datahygiene.stages.dedup.matcher import Match
+from datahygiene.stages.dedup.matcher import resolve as match_rows
 from datahygiene.stages.dedup.normalize import mix64
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.state import DedupState

@@ -38,6 +38,8 @@ class ProfanityParams(StageParams):
 class ProfanityStage(StageBase[ProfanityParams]):
     """Offline text fallback: alt-profanity-check probability as ``toxicity`` (and ``tox_profanity``)."""
 
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
+
     Params: ClassVar[type[StageParams]] = ProfanityParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
@@ -186,6 +188,8 @@ def resolve_detoxify(params: DetoxifyParams, context: StageContext) -> tuple[Pat
 @register("toxicity.detoxify")
 class DetoxifyStage(StageBase[DetoxifyParams]):
     """Detoxify scores ``tox_<label>`` plus ``toxicity`` (max); delegates to the fallback when weights are absent."""
+
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
 
     Params: ClassVar[type[StageParams]] = DetoxifyParams
 

@@ -139,6 +139,8 @@ class EmbeddingParams(StageParams):
 class EmbeddingToxicityStage(StageBase[EmbeddingParams]):
     """``tox_<label>`` per head and ``toxicity`` (their max) from MiniLM embeddings and linear heads."""
 
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
+
     Params: ClassVar[type[StageParams]] = EmbeddingParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
