@@ -260,6 +260,17 @@ class LookaheadStage(Protocol):
     def decide(self) -> None: ...
 
 
+def tell_upstream(stage: object, columns: frozenset[str]) -> None:
+    """Tell ``stage`` the columns the stages before it produce (``upstream_columns(columns)``, where defined).
+
+    A stage that works on earlier stages' columns can then skip work they make moot (dedup does not look ahead
+    to inherit signals no stage of the run produces).
+    """
+    declare = getattr(stage, "upstream_columns", None)
+    if callable(declare):
+        declare(columns)
+
+
 def amended_columns(stage: object) -> tuple[str, ...]:
     """The columns of earlier stages that ``stage`` declares it amends (``amends()``; none by default)."""
     declare = getattr(stage, "amends", None)

@@ -32,6 +32,7 @@ from datahygiene.core.stage import (
     StatefulStage,
     amended_columns,
     is_stateful_class,
+    tell_upstream,
 )
 from datahygiene.core.timing import StageTimes
 from datahygiene.engine.progress import ProgressListener
@@ -148,6 +149,10 @@ class Pipeline:
         #: What the order-free stages add and leave (a spool of scored batches needs it).
         self.scoring_summary = scoring_summary
         self.ordered = StageChain.build(ordered_params, context)
+        upstream = {f.name for f in C.BASE_SCHEMA} | {stage_field.name for _, stage_field in scoring_summary.fields}
+        for stage in self.ordered.stages:
+            tell_upstream(stage, frozenset(upstream))
+            upstream.update(stage_field.name for stage_field in stage.output_schema())
         self.ordered.lookahead()  # a misplaced whole-shard stage is a config error, found before any work
         ordered_summary = self.ordered.summary()
         fields = list(C.BASE_SCHEMA)

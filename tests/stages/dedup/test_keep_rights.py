@@ -154,3 +154,25 @@ def test_across_shards_the_committed_representative_stays(tmp_path: Path, news: 
     assert any(w.startswith("1 removed duplicate(s) carry rights or provenance signals") for w in sheet["warnings"])
     run_folder(tmp_path, [news], "one-shard", keep="most_metadata")
     assert not json.loads((tmp_path / "one-shard" / "datasheet.json").read_text())["warnings"]
+
+
+@pytest.mark.parametrize(
+    ("stages", "keep", "looks"),
+    [
+        ([], "first", False),  # nothing to inherit: decided as the rows stream by, no spool
+        ([{"name": "rights.copyright"}], "first", True),
+        ([], "largest", True),
+    ],
+)
+def test_dedup_looks_ahead_only_when_the_run_gives_it_a_reason(
+    tmp_path: Path, stages: list[dict[str, Any]], keep: str, looks: bool
+) -> None:
+    from datahygiene.core.stage import StageContext, amended_columns
+    from datahygiene.engine.pipeline import Pipeline
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"stages": [*stages, {"name": "dedup", "params": {"keep": keep}}]}))
+    pipeline = Pipeline(load_config(path), StageContext(offline=True))
+    dedup = pipeline.ordered.stages[-1]
+    assert pipeline.ordered.lookahead() == ([dedup] if looks else [])
+    assert ("copyright_signals" in amended_columns(dedup)) == bool(stages)

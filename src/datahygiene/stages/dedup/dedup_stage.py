@@ -114,9 +114,16 @@ class DedupStage(StageBase[DedupParams]):
         return out
 
     # -- a shard at a time ---------------------------------------------------------------------------
+    def upstream_columns(self, columns: frozenset[str]) -> None:
+        """Inherit only the signal columns some earlier stage of the run produces (the others stay absent)."""
+        self._inherited = [spec for spec in self._inherited if spec.signals in columns]
+
     def looks_ahead(self) -> bool:
-        """Whether the engine must show this stage every batch of a shard before it decides any row."""
-        return self.params.keep != "first" or bool(self.params.inherit)
+        """Whether the engine must show this stage every batch of a shard before it decides any row.
+
+        ``keep: first`` with no signal to inherit decides as the rows stream by (no spool, no second read).
+        """
+        return self.params.keep != "first" or bool(self._inherited)
 
     def amends(self) -> tuple[str, ...]:
         """Columns of earlier stages this stage extends (signals inherited from duplicates; never removes)."""
