@@ -56,6 +56,8 @@ class Hits:
     lists: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     severity: float = 0.0
+    #: The highest counted severity among hits in an identity category (race, gender/sexuality, religion, disability).
+    identity: float = 0.0
     slur: bool = False
     #: A severe, unambiguous hit outside a mitigating context (self-reference, quotation).
     floor: bool = False
@@ -71,6 +73,8 @@ class Hits:
                 self.categories.append(category)
         weight = term.weight
         self.severity = max(self.severity, weight)
+        if IDENTITY_CATEGORIES.intersection(term.categories):
+            self.identity = max(self.identity, weight)
         if weight >= SEVERE:
             self.slur = self.slur or bool(IDENTITY_CATEGORIES.intersection(term.categories))
             self.floor = self.floor or not mitigated

@@ -116,11 +116,11 @@ class Lexicon:
         tokens, quoted = tokens_and_quotes(cleaned)
         return cleaned, tokens, quoted
 
-    def scan(self, cleaned: str, tokens: list[str], quoted: frozenset[int]) -> Hits:
-        """Every entry of the applicable lists in a text prepared by :meth:`prepare`."""
+    def scan(self, cleaned: str, tokens: list[str], quoted: frozenset[int], languages: list[str] | None = None) -> Hits:
+        """Every entry of the applicable lists in a text prepared by :meth:`prepare` (``languages``: known already)."""
         hits = Hits()
         self.english.scan(tokens, hits, quoted)
-        for lang in self.languages_for(cleaned):
+        for lang in self.languages_for(cleaned) if languages is None else languages:
             if lang in self.latin:
                 self.latin[lang].scan(tokens, hits, quoted)
             if lang in self.script:

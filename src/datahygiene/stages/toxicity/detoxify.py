@@ -13,6 +13,7 @@ from pydantic import Field
 from datahygiene.core.registry import register
 from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
 from datahygiene.stages.fallback import build_fallback, describe_fallback, fallback_artifacts
+from datahygiene.stages.lexicon.lexicon import Lexicon, LexiconSpec
 from datahygiene.stages.toxicity.textbatch import label_columns, score_rows, text_rows
 from datahygiene.stages.weights import (
     describe_packaged,
@@ -77,6 +78,9 @@ class DetoxifyParams(StageParams):
     #: Stage built when no weights resolve: MiniLM + heads (HateCheck ROC-AUC 0.855 held out, see docs/scoring.md).
     fallback: str | None = "toxicity.embedding"
     fallback_params: dict[str, Any] = Field(default_factory=dict)
+    #: With Detoxify weights: ``toxicity`` is raised to this where the lexicon finds a severe, unambiguous term
+    #: outside a self-reference or quotation (the same floor as ``toxicity.embedding``); ``null`` turns it off.
+    lexicon_floor: float | None = Field(default=0.9, ge=0.0, le=1.0)
 
 
 _CKPT_FILES = {
@@ -190,6 +194,7 @@ class DetoxifyStage(StageBase[DetoxifyParams]):
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
         self.model: DetoxifyModel | None = None
+        self.lexicon: Lexicon | None = None
         self.fallback: Any = None
         self.weights: Path | None = None
         self.sha256: str | None = None
@@ -198,6 +203,7 @@ class DetoxifyStage(StageBase[DetoxifyParams]):
             self.weights, hf_config = resolved
             self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), self.params.max_length)
             self.sha256 = sha256_file(self.weights)
+            self.lexicon = Lexicon(LexiconSpec()) if self.params.lexicon_floor is not None else None
             log.info("toxicity: using Detoxify %s from %s", self.params.variant, self.weights)
         else:
             self.fallback = build_fallback(
@@ -221,7 +227,15 @@ class DetoxifyStage(StageBase[DetoxifyParams]):
         scores = score_rows(
             batch, len(model.labels), lambda texts: model.predict(texts, self.params.batch_size, precision)
         )
-        return label_columns(scores, model.labels)
+        columns = label_columns(scores, model.labels)
+        floor = self.params.lexicon_floor
+        if self.lexicon is not None and floor is not None:
+            texts = batch.texts()
+            raised = [isinstance(t, str) and self.lexicon.match(t).floor for t in texts]
+            toxicity = np.asarray(columns["toxicity"].to_numpy(zero_copy_only=False), dtype=np.float32)
+            toxicity = np.where(raised, np.maximum(toxicity, floor), toxicity)
+            columns["toxicity"] = pa.array(toxicity, pa.float32(), mask=np.isnan(scores[:, 0]))
+        return columns
 
     def artifacts(self) -> dict[str, ArtifactKind]:
         """Detoxify leaves none; the fallback's declaration when it runs."""
@@ -239,4 +253,5 @@ class DetoxifyStage(StageBase[DetoxifyParams]):
             "sha256": self.sha256,
             "labels": self.model.labels,
             "precision": self.params.precision,
+            "lexicon_floor": self.params.lexicon_floor,
         }
