@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.metrics import roc_auc_score
 
-    table = pacsv.read_csv(args.path)
+    table = pacsv.read_csv(args.path, parse_options=pacsv.ParseOptions(newlines_in_values=True))
     texts = [str(t) for t in table.column("text").to_pylist()]
     labels = np.asarray(table.column("is_offensive").to_pylist(), dtype=np.int64)
     tweetlike = np.asarray([bool(TWEETLIKE.search(t)) for t in texts])

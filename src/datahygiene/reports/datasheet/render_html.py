@@ -114,6 +114,8 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             f"({fmt.num(sheet.run.get('duration_seconds'))} s).</p>"
             + "<h3>Models</h3>"
             + _table(("stage", "version", "model", "weights", "sha256"), fmt.model_rows(sheet))
+            + "<h3>What the heads and lexicons were trained on or come from</h3>"
+            + _table(("stage", "file", "trained on / source"), fmt.training_rows(sheet))
             + "<h3>Policy rules</h3>"
             + _table(("condition", "action", "reason"), fmt.policy_rows(sheet))
             + "<h3>Rejection reasons</h3>"
