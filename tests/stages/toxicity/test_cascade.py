@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +29,7 @@ NEUTRAL = [
 HATEFUL = "Immigrants are vermin and should be wiped out."
 
 
-def _run(stage: EmbeddingToxicityStage, texts: list[str | None]) -> dict[str, list[object]]:
+def _run(stage: EmbeddingToxicityStage, texts: Sequence[str | None]) -> dict[str, list[Any]]:
     out = stage.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))
     return {name: column.to_pylist() for name, column in out.items()}
 
