@@ -174,7 +174,7 @@ def main() -> None:
     )
     common = {
         "trained_on": trained_on,
-        "sources_sha256": {path.name: sha256_file(path) for path in files},
+        "sources_sha256": {f"{path.parent.name}/{path.name}": sha256_file(path) for path in files},
         "script": "bench/train_toxicity.py",
         "scikit_learn": version("scikit-learn"),
         "encoder_sha256": encoder.sha256,

@@ -268,8 +268,9 @@ def test_shipped_heads_match_the_committed_seed_files() -> None:
     combined.append(NgramModel.load(SHIPPED_NGRAM).provenance)
     for provenance in combined:
         hashes = provenance["sources_sha256"]
-        assert {name: hashes[name] for name in ("sentences.tsv", "neutral.tsv", "abuse.tsv")} == {
-            name: sha256_file(seed / name) for name in ("sentences.tsv", "neutral.tsv", "abuse.tsv")
+        names = ("sentences.tsv", "neutral.tsv", "identities.tsv", "abuse.tsv")
+        assert {name: hashes[f"toxicity_seed/{name}"] for name in names} == {
+            name: sha256_file(seed / name) for name in names
         }
         assert provenance["encoder_sha256"] == ENCODER_SHA256
 
