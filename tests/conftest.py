@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# ONNX exports of the text models go to a per-session folder, never the user's ~/.cache (subprocesses inherit it)
+os.environ.setdefault("DATAHYGIENE_CACHE_DIR", tempfile.mkdtemp(prefix="datahygiene-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 
