@@ -12,7 +12,7 @@ import pytest
 
 from datahygiene.core.config import ConfigError
 from datahygiene.core.reasons import Reasons
-from datahygiene.core.stage import IMAGE_REPLACEMENTS, ChainSummary, ScoredBatch
+from datahygiene.core.stage import IMAGE_REPLACEMENTS, ArtifactKind, ChainSummary, ScoredBatch
 from datahygiene.engine import workers as orchestrate
 from datahygiene.engine.pipeline import Pipeline
 from datahygiene.engine.plan import OutputBusyError
@@ -83,7 +83,12 @@ def test_spool_keeps_reasons_order_and_artifacts(tmp_path: Path) -> None:
     artifacts = {"clip_image_embeddings": embeddings, IMAGE_REPLACEMENTS: {1: b"blurred"}, "cache": (object(), 1)}
     batch = ScoredBatch(records=records, reasons=reasons, artifacts=artifacts)
     path = tmp_path / "spool.arrow"
-    write_spool(path, [batch], ChainSummary())
+    declared = (
+        ("clip_image_embeddings", ArtifactKind.ROW_ARRAY.value),
+        (IMAGE_REPLACEMENTS, ArtifactKind.ROW_BYTES.value),
+        ("cache", ArtifactKind.BATCH_LOCAL.value),
+    )
+    write_spool(path, [batch], ChainSummary(artifacts=declared))
     (back,) = list(read_spool(path, flow_config(), decode_images=True))
     assert back.records.equals(records)
     assert back.reasons.to_arrow().to_pylist() == reasons.to_arrow().to_pylist()

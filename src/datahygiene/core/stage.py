@@ -6,7 +6,9 @@ existing columns. The policy turns the columns into verdicts afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -82,12 +84,40 @@ class Batch:
         return Batch(records=records, images=self.images, artifacts=self.artifacts)
 
 
+class ArtifactKind(StrEnum):
+    """How a ``Batch.artifacts`` entry travels from a flow worker to the committer (see :mod:`datahygiene.io.spool`).
+
+    A stage declares every artifact it leaves (:meth:`StageBase.artifacts`); the spool carries the first two kinds
+    and refuses an undeclared or malformed artifact, so nothing a later stage needs is dropped in silence.
+    """
+
+    #: A numeric array with one entry per row (embeddings for semantic dedup).
+    ROW_ARRAY = "row_array"
+    #: ``{row: bytes}`` (replacement images, e.g. blurred faces, written for kept rows).
+    ROW_BYTES = "row_bytes"
+    #: A per-batch cache shared by scoring stages (parsed image metadata); never needed after scoring.
+    BATCH_LOCAL = "batch_local"
+
+
+class ColumnRole(StrEnum):
+    """What a stage column means to the reports: the datasheet finds columns by role, not by name."""
+
+    #: Faces found in the row's image (an integer count).
+    FACE_COUNT = "face_count"
+    #: The kind of duplicate a row is (``exact``, ``near``, ``semantic``; null when it is not one).
+    DUPLICATE_KIND = "duplicate_kind"
+
+
 @dataclass(frozen=True)
 class ChainSummary:
     """What a chain of stages adds and runs, without the stages: sent from workers to the committer."""
 
     fields: tuple[tuple[str, pa.Field], ...] = ()
     models: tuple[dict[str, Any], ...] = ()
+    #: (artifact name, :class:`ArtifactKind` value) of every artifact the stages declare.
+    artifacts: tuple[tuple[str, str], ...] = ()
+    #: (column, :class:`ColumnRole` value) of every column the stages give a role.
+    roles: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -113,6 +143,11 @@ class StageBase(Generic[ParamsT]):
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     Params: ClassVar[type[StageParams]] = StageParams
+    #: Columns of this stage that the reports should find by role (column -> role).
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {}
+    #: False for a stage that cannot run in a Prefect flow (its work cannot travel from workers to the
+    #: committer); the flow refuses such a config before any work starts.
+    runs_in_flows: ClassVar[bool] = True
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         if not isinstance(params, self.Params):
@@ -123,6 +158,10 @@ class StageBase(Generic[ParamsT]):
     def describe(self) -> dict[str, Any]:
         """No model: nothing beyond name and version to record."""
         return {"model": None}
+
+    def artifacts(self) -> dict[str, ArtifactKind]:
+        """The ``Batch.artifacts`` entries this stage leaves, by name (none unless a stage says otherwise)."""
+        return {}
 
 
 @runtime_checkable

@@ -25,6 +25,7 @@ def build_manifest(
     committed: dict[int, dict[str, Any]],
     failures: dict[int, dict[str, Any]],
     models: list[dict[str, Any]],
+    column_roles: dict[str, str] | None = None,
     started: float,
     finished: float,
 ) -> dict[str, Any]:
@@ -58,6 +59,7 @@ def build_manifest(
         "shards_failed": sum(1 for e in entries if e.get("status") == "failed"),
         "shards": entries,
         "models": models,
+        "column_roles": dict(sorted((column_roles or {}).items())),
         "policy": [rule.model_dump() for rule in config.policy.rules],
         "started_at": _iso(started),
         "finished_at": _iso(finished),

@@ -20,6 +20,7 @@ from datahygiene.core.config import ConfigError, RunConfig
 from datahygiene.core.policy import Policy
 from datahygiene.core.reasons import Reasons
 from datahygiene.core.stage import (
+    ArtifactKind,
     Batch,
     ChainSummary,
     ScoredBatch,
@@ -49,6 +50,12 @@ def split_stages(config: RunConfig) -> tuple[list[tuple[str, StageParams]], list
     return params[:split], params[split:]
 
 
+def _declared_artifacts(stage: Stage) -> dict[str, ArtifactKind]:
+    """What a stage says it leaves in ``Batch.artifacts`` (none for a plugin without the declaration)."""
+    declare = getattr(stage, "artifacts", None)
+    return dict(declare()) if callable(declare) else {}
+
+
 class StageChain:
     """Stages applied one after another, each adding its columns (checked against its schema)."""
 
@@ -76,6 +83,14 @@ class StageChain:
                     **stage.describe(),
                 }
                 for stage in self.stages
+            ),
+            artifacts=tuple(
+                (name, str(kind)) for stage in self.stages for name, kind in _declared_artifacts(stage).items()
+            ),
+            roles=tuple(
+                (column, str(role))
+                for stage in self.stages
+                for column, role in getattr(stage, "column_roles", {}).items()
             ),
         )
 
@@ -125,6 +140,8 @@ class Pipeline:
         self.schema = pa.schema(fields)
         self.policy = Policy(list(config.policy.rules), self.schema)
         self._models = [*scoring_summary.models, *ordered_summary.models]
+        #: Column -> role, for the reports (the manifest records it; the datasheet finds columns by role).
+        self.column_roles = dict((*scoring_summary.roles, *ordered_summary.roles))
 
     @property
     def stateful(self) -> list[StatefulStage]:

@@ -132,6 +132,7 @@ class Committer:
             committed=self.committed,
             failures=self.failures,
             models=runner.models,
+            column_roles=runner.pipeline.column_roles,
             started=plan.started,
             finished=time.time(),
         )

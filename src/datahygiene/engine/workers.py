@@ -30,7 +30,7 @@ from pathlib import Path
 
 from datahygiene import __version__
 from datahygiene.core import registry
-from datahygiene.core.config import RunConfig
+from datahygiene.core.config import ConfigError, RunConfig
 from datahygiene.core.stage import ChainSummary, StageContext
 from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
 from datahygiene.engine.plan import RunPlan, plan_run
@@ -85,6 +85,9 @@ def plan_jobs(
     config: RunConfig, inputs: list[str], output: Path, *, resume: bool, dedup_index: Path | None = None
 ) -> tuple[RunPlan, list[ShardJob]]:
     """Check the output directory and list the shards still to commit (loads no model, writes nothing)."""
+    for stage in config.stages:
+        if not getattr(registry.get(stage.name), "runs_in_flows", True):
+            raise ConfigError(f"stage {stage.name!r} cannot run in a flow (it says so); run it with `datahygiene run`")
     plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
     jobs = [ShardJob(config, plan.context, output, shard, shard_key(config, shard)) for shard in plan.pending]
     return plan, jobs

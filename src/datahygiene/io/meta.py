@@ -377,66 +377,81 @@ def _agent_name(agent: Any) -> str | None:
     return None
 
 
+def _append_new(bucket: list[str], value: object) -> None:
+    """Append ``value`` when it is a string not yet in ``bucket`` (first-seen order, no repeats)."""
+    if isinstance(value, str) and value and value not in bucket:
+        bucket.append(value)
+
+
+@dataclass
+class _C2paCollector:
+    """Walks the manifests of a C2PA store and gathers what the stages use, in first-seen order."""
+
+    labels: list[str] = field(default_factory=list)
+    mining: dict[str, str] = field(default_factory=dict)
+    constraints: dict[str, str] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    generators: list[str] = field(default_factory=list)
+    issuer: str | None = None
+
+    def add_manifest(self, manifest: dict[str, Any], *, active: bool) -> None:
+        """One manifest: its signer (the active one's), claim generators and assertions."""
+        signature = manifest.get("signature_info")
+        if active and isinstance(signature, dict) and isinstance(signature.get("issuer"), str):
+            self.issuer = signature["issuer"]
+        for info in manifest.get("claim_generator_info") or []:
+            _append_new(self.generators, _agent_name(info))
+        _append_new(self.generators, manifest.get("claim_generator"))
+        for assertion in manifest.get("assertions") or []:
+            if isinstance(assertion, dict) and isinstance(assertion.get("label"), str):
+                data = assertion.get("data")
+                self.add_assertion(assertion["label"], data if isinstance(data, dict) else {})
+
+    def add_assertion(self, label: str, data: dict[str, Any]) -> None:
+        """One assertion: its label, and training-mining or actions content."""
+        _append_new(self.labels, label)
+        if _TRAINING_MINING.match(label):
+            self._training_mining(data)
+        elif _ACTIONS.match(label):
+            self._actions(data)
+
+    def _training_mining(self, data: dict[str, Any]) -> None:
+        entries = data.get("entries")
+        for entry, value in entries.items() if isinstance(entries, dict) else []:
+            if isinstance(value, dict) and isinstance(value.get("use"), str):
+                _merge_use(self.mining, entry, value["use"])
+                if isinstance(value.get("constraint_info"), str):
+                    self.constraints[entry] = value["constraint_info"]
+
+    def _actions(self, data: dict[str, Any]) -> None:
+        for action in data.get("actions") or []:
+            if isinstance(action, dict):
+                _append_new(self.actions, action.get("action"))
+                _append_new(self.sources, action.get("digitalSourceType"))
+                _append_new(self.agents, _agent_name(action.get("softwareAgent")))
+
+
 def summarise_c2pa(store: dict[str, Any], validation_state: str | None = None) -> C2paInfo:
     """Reduce a C2PA manifest store (the Reader's JSON) to the fields the stages use."""
-    labels: list[str] = []
-    mining: dict[str, str] = {}
-    constraints: dict[str, str] = {}
-    sources: list[str] = []
-    actions: list[str] = []
-    agents: list[str] = []
-    generators: list[str] = []
-    manifests = store.get("manifests") or {}
+    collector = _C2paCollector()
+    manifests = store.get("manifests")
     active = store.get("active_manifest")
-    issuer: str | None = None
     for label, manifest in manifests.items() if isinstance(manifests, dict) else []:
-        if not isinstance(manifest, dict):
-            continue
-        if label == active and isinstance(manifest.get("signature_info"), dict):
-            issuer = manifest["signature_info"].get("issuer")
-        for info in manifest.get("claim_generator_info") or []:
-            name = _agent_name(info)
-            if name and name not in generators:
-                generators.append(name)
-        if isinstance(manifest.get("claim_generator"), str) and manifest["claim_generator"] not in generators:
-            generators.append(manifest["claim_generator"])
-        for assertion in manifest.get("assertions") or []:
-            if not isinstance(assertion, dict) or not isinstance(assertion.get("label"), str):
-                continue
-            name = assertion["label"]
-            raw_data = assertion.get("data")
-            data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
-            if name not in labels:
-                labels.append(name)
-            if _TRAINING_MINING.match(name):
-                entries = data.get("entries") or {}
-                for entry, value in entries.items() if isinstance(entries, dict) else []:
-                    if isinstance(value, dict) and isinstance(value.get("use"), str):
-                        _merge_use(mining, entry, value["use"])
-                        if isinstance(value.get("constraint_info"), str):
-                            constraints[entry] = value["constraint_info"]
-            elif _ACTIONS.match(name):
-                for action in data.get("actions") or []:
-                    if not isinstance(action, dict):
-                        continue
-                    for key, bucket in (("action", actions), ("digitalSourceType", sources)):
-                        value = action.get(key)
-                        if isinstance(value, str) and value not in bucket:
-                            bucket.append(value)
-                    agent = _agent_name(action.get("softwareAgent"))
-                    if agent and agent not in agents:
-                        agents.append(agent)
+        if isinstance(manifest, dict):
+            collector.add_manifest(manifest, active=label == active)
     return C2paInfo(
         active_manifest=active if isinstance(active, str) else None,
-        assertion_labels=tuple(labels),
-        training_mining=mining,
-        constraints=constraints,
-        digital_source_types=tuple(sources),
-        actions=tuple(actions),
-        software_agents=tuple(agents),
-        claim_generators=tuple(generators),
+        assertion_labels=tuple(collector.labels),
+        training_mining=collector.mining,
+        constraints=collector.constraints,
+        digital_source_types=tuple(collector.sources),
+        actions=tuple(collector.actions),
+        software_agents=tuple(collector.agents),
+        claim_generators=tuple(collector.generators),
         validation_state=validation_state,
-        signature_issuer=issuer if isinstance(issuer, str) else None,
+        signature_issuer=collector.issuer,
     )
 
 

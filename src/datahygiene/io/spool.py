@@ -1,9 +1,9 @@
 """Scored shards on disk between a worker and the committer (Arrow IPC, one record batch per scored batch).
 
 A worker writes the records with the order-free stages' columns; each
-batch's reasons and its artifacts that the commit may need (embeddings,
+batch's reasons and the artifacts its stages declared for the commit (embeddings,
 replacement images) ride along as the batch's custom metadata, so the committer sees
-exactly the batches the CLI would have held in memory. Images are not
+exactly the batches the CLI would have held in memory; an undeclared artifact is an error. Images are not
 stored: the committer decodes them again from the ``image`` bytes.
 """
 
@@ -25,7 +25,7 @@ import pyarrow as pa
 from datahygiene.core.columns import BASE_SCHEMA
 from datahygiene.core.config import RunConfig
 from datahygiene.core.reasons import Reasons
-from datahygiene.core.stage import ChainSummary, ScoredBatch
+from datahygiene.core.stage import ArtifactKind, ChainSummary, ScoredBatch
 from datahygiene.io.decode import decode_batch_images
 
 _REASONS = b"datahygiene.core.reasons"
@@ -46,44 +46,73 @@ class SpoolInfo:
 
 def _summary_metadata(summary: ChainSummary) -> dict[bytes, bytes]:
     fields_schema = pa.schema([stage_field for _, stage_field in summary.fields])
+    described = {
+        "owners": [owner for owner, _ in summary.fields],
+        "models": list(summary.models),
+        "artifacts": [list(item) for item in summary.artifacts],
+        "roles": [list(item) for item in summary.roles],
+    }
     return {
-        _SUMMARY: orjson.dumps(
-            {"owners": [owner for owner, _ in summary.fields], "models": list(summary.models)},
-            default=str,
-        ),
+        _SUMMARY: orjson.dumps(described, default=str),
         _FIELDS: base64.b64encode(fields_schema.serialize().to_pybytes()),
     }
 
 
-def _encode_artifact(name: str, value: Any, rows: int) -> tuple[bytes, bytes] | None:
-    """(metadata key, base64 payload) of an artifact the committer may need, or None for a worker-local one.
+class SpoolError(ValueError):
+    """A scored batch holds an artifact the spool cannot carry: undeclared, or not of its declared kind."""
 
-    Two kinds travel: numeric arrays with one entry per row (embeddings for
-    semantic dedup) and ``{row: bytes}`` maps (replacement images, e.g. faces
-    blurred by the likeness stage). Anything else is a per-batch cache that
-    the scoring stages shared (parsed image metadata) and stays behind.
-    """
-    if isinstance(value, Mapping):
-        if not all(isinstance(k, int) and isinstance(v, bytes) for k, v in value.items()):
-            return None
-        table = pa.table(
-            {"row": pa.array(list(value), pa.int64()), "value": pa.array(list(value.values()), pa.binary())}
+
+def _encode_rows(name: str, value: Any) -> bytes:
+    """A ``{row: bytes}`` artifact as an Arrow IPC stream."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, int) and isinstance(v, bytes) for k, v in value.items()):
+        raise SpoolError(
+            f"artifact {name!r} is declared {ArtifactKind.ROW_BYTES.value} but is not a {{row: bytes}} map"
         )
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return _ROWS_ARTIFACT + name.encode(), base64.b64encode(sink.getvalue().to_pybytes())
-    if not isinstance(value, np.ndarray | list | tuple):
-        return None
+    table = pa.table({"row": pa.array(list(value), pa.int64()), "value": pa.array(list(value.values()), pa.binary())})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _encode_array(name: str, value: Any, rows: int) -> bytes:
+    """A numeric per-row artifact as a ``.npy`` payload."""
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):
-        return None
+        array = np.zeros(0, dtype=object)
     if array.dtype.kind not in "biuf" or array.ndim == 0 or array.shape[0] != rows:
-        return None
+        raise SpoolError(
+            f"artifact {name!r} is declared {ArtifactKind.ROW_ARRAY.value} but is not a numeric array with one entry "
+            f"per row ({rows})"
+        )
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
-    return _ARRAY_ARTIFACT + name.encode(), base64.b64encode(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _encode_artifacts(artifacts: Mapping[str, Any], declared: Mapping[str, str], rows: int) -> dict[bytes, bytes]:
+    """Batch metadata entries of every artifact that must reach the committer.
+
+    Every artifact must be declared by a scoring stage (:meth:`~datahygiene.core.stage.StageBase.artifacts`):
+    per-row arrays and ``{row: bytes}`` maps travel, batch-local caches stay behind, and anything else is an
+    error, so a flow never loses what a stage left for a later one.
+    """
+    encoded: dict[bytes, bytes] = {}
+    for name, value in artifacts.items():
+        kind = declared.get(name)
+        if kind is None:
+            raise SpoolError(
+                f"artifact {name!r} is not declared by any scoring stage: a stage must declare what it leaves in "
+                "Batch.artifacts (StageBase.artifacts) for a flow to carry it to the committer"
+            )
+        if kind == ArtifactKind.ROW_ARRAY:
+            encoded[_ARRAY_ARTIFACT + name.encode()] = base64.b64encode(_encode_array(name, value, rows))
+        elif kind == ArtifactKind.ROW_BYTES:
+            encoded[_ROWS_ARTIFACT + name.encode()] = base64.b64encode(_encode_rows(name, value))
+        elif kind != ArtifactKind.BATCH_LOCAL:
+            raise SpoolError(f"artifact {name!r} has unknown kind {kind!r}")
+    return encoded
 
 
 def _decode_artifacts(batch_metadata: dict[bytes, bytes]) -> dict[str, Any]:
@@ -106,6 +135,7 @@ def write_spool(path: Path, batches: Iterable[ScoredBatch], summary: ChainSummar
     # Unique per writer: two attempts scoring the same shard at once each write their own file.
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     metadata = _summary_metadata(summary)
+    declared = dict(summary.artifacts)
     sink = pa.OSFile(str(temporary), "wb")
     writer: pa.ipc.RecordBatchFileWriter | None = None
     schema: pa.Schema | None = None
@@ -116,11 +146,10 @@ def write_spool(path: Path, batches: Iterable[ScoredBatch], summary: ChainSummar
             if writer is None or schema is None:
                 schema = records.schema.with_metadata({**(records.schema.metadata or {}), **metadata})
                 writer = pa.ipc.new_file(sink, schema)
-            batch_metadata = {_REASONS: orjson.dumps(scored.reasons.to_dict())}
-            for name, value in scored.artifacts.items():
-                encoded = _encode_artifact(name, value, records.num_rows)
-                if encoded is not None:
-                    batch_metadata[encoded[0]] = encoded[1]
+            batch_metadata = {
+                _REASONS: orjson.dumps(scored.reasons.to_dict()),
+                **_encode_artifacts(scored.artifacts, declared, records.num_rows),
+            }
             writer.write_batch(records.replace_schema_metadata(schema.metadata), custom_metadata=batch_metadata)
             rows += records.num_rows
             count += 1
@@ -144,6 +173,8 @@ def _read_summary(schema: pa.Schema) -> ChainSummary:
     return ChainSummary(
         fields=tuple(zip(owners, list(fields_schema), strict=True)),
         models=tuple(described["models"]),
+        artifacts=tuple((str(name), str(kind)) for name, kind in described.get("artifacts", [])),
+        roles=tuple((str(column), str(role)) for column, role in described.get("roles", [])),
     )
 
 

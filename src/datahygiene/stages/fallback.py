@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from datahygiene.core import registry
-from datahygiene.core.stage import Stage, StageContext
+from datahygiene.core.stage import ArtifactKind, Stage, StageContext
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,12 @@ def build_fallback(
     stage = registry.create(fallback, params, context)
     log.warning("%s: %s weights not found; using fallback %s", owner, missing, fallback)
     return stage
+
+
+def fallback_artifacts(fallback: Stage) -> dict[str, ArtifactKind]:
+    """The artifacts a fallback stage declares (none for a stage without the declaration)."""
+    declare = getattr(fallback, "artifacts", None)
+    return dict(declare()) if callable(declare) else {}
 
 
 def describe_fallback(owner: Stage, missing: str, fallback: Stage) -> dict[str, Any]:

@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageParams
+from datahygiene.core.stage import Batch, ColumnRole, StageBase, StageParams
 
 CALLS = {"process": 0}
 
@@ -38,6 +39,11 @@ class Planted(StageBase[PlantedParams]):
 
     version = "7"
     Params: ClassVar[type[StageParams]] = PlantedParams
+    #: The datasheet finds these by role, as it finds the likeness and dedup stages' columns.
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {
+        "dup_kind": ColumnRole.DUPLICATE_KIND,
+        "faces": ColumnRole.FACE_COUNT,
+    }
 
     def output_schema(self) -> pa.Schema:
         return pa.schema(

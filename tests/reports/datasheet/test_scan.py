@@ -117,3 +117,26 @@ def test_bare_value_reasons_only_claim_what_their_rule_can_produce() -> None:
     assert sources["license:nc"]["action"] == "quarantine"
     assert sources["license:nd"]["rule"] == INPUT_CHECK
     assert sources["image_truncated"]["rule"] == INPUT_CHECK
+
+
+def test_columns_are_found_by_the_role_their_stage_gave_them(tmp_path: Path) -> None:
+    (tmp_path / "kept").mkdir()
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "n_faces": pa.array([2, 0, 1], pa.int32()),
+            "faces": pa.array([9, 9, 9], pa.int32()),  # same name as the likeness column, but no role: ignored
+            "kind_of_copy": pa.array(["exact", None, "near"]),
+            "reject_reasons": pa.array([[], [], []], pa.list_(pa.string())),
+        }
+    )
+    pq.write_table(table, tmp_path / "kept" / "part-00000.parquet")
+    manifest = {**_manifest(3, 0, {}), "column_roles": {"n_faces": "face_count", "kind_of_copy": "duplicate_kind"}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    sheet = build_datasheet(tmp_path)
+    assert sheet.faces == {"rows_with_faces_kept": 2, "faces_kept": 3}
+    assert sheet.duplicates == {"exact": {"kept": 1, "removed": 0}, "near": {"kept": 1, "removed": 0}}
+    (tmp_path / "manifest.json").write_text(json.dumps(_manifest(3, 0, {})))  # no roles recorded
+    unlabelled = build_datasheet(tmp_path)
+    assert unlabelled.faces == {}
+    assert unlabelled.duplicates == {}

@@ -124,9 +124,10 @@ class AuditCounter:
             rows = int(self.group_rows[index])
             audit = GroupAudit(axis=axis, group=group, rows=rows, rows_kept=int(self.group_kept[index]))
             for family in filters:
-                dropped = int(self.group_dropped[family][index])
+                counts = self.group_dropped.get(family)  # absent when no row had text (an image-only run)
+                dropped = 0 if counts is None else int(counts[index])
                 rate = dropped / rows if rows else 0.0
-                base = base_rates[family]
+                base = base_rates.get(family, 0.0)
                 ratio = rate / base if base > 0 else None
                 flagged = rows >= min_rows and dropped > 0 and rate > factor * base
                 audit.cells.append(

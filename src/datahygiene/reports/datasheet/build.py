@@ -94,7 +94,7 @@ def build_datasheet(
     config_path = run_dir / "config.json"
     config: dict[str, Any] = json.loads(config_path.read_text()) if config_path.exists() else {}
     answered, card_answers = load_answers(answers)
-    result = scan(run_dir, load_identity_terms(identity_terms))
+    result = scan(run_dir, load_identity_terms(identity_terms), manifest.get("column_roles") or {})
     counts = {key: int(manifest[key]) for key in COUNT_KEYS}
     warnings = [
         f"{route} files hold {result.rows[route]} rows, the manifest says {counts[f'rows_{route}']}"

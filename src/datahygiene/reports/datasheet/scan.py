@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from datahygiene.core import columns as C
+from datahygiene.core.stage import ColumnRole
 from datahygiene.io.sink import ROUTES
 from datahygiene.reports.datasheet.audit import AuditCounter, IdentityTerms
 from datahygiene.reports.datasheet.model import Histogram, NumberSummary, ValueCounts
@@ -124,7 +125,9 @@ def _add(counter: dict[str, int], key: str, n: int) -> None:
 class Scanner:
     """Accumulates column statistics over record batches of known route."""
 
-    def __init__(self, schema: pa.Schema, files: list[Path], terms: IdentityTerms) -> None:
+    def __init__(
+        self, schema: pa.Schema, files: list[Path], terms: IdentityTerms, roles: dict[str, str] | None = None
+    ) -> None:
         self.result = ScanResult(audit=AuditCounter(terms))
         self.floats = [f.name for f in schema if pa.types.is_floating(f.type)]
         self.ints = [
@@ -133,7 +136,8 @@ class Scanner:
             if pa.types.is_integer(f.type) and f.type != pa.uint64() and f.name not in _NOT_STATS  # uint64: hashes
         ]
         self.lists = [f.name for f in schema if _is_tag_list(f.type) and f.name != C.REJECT_REASONS]
-        self.has_dup = "dup_kind" in schema.names
+        self.face_column = _column_with_role(schema, roles or {}, ColumnRole.FACE_COUNT)
+        self.dup_column = _column_with_role(schema, roles or {}, ColumnRole.DUPLICATE_KIND)
         for name in self.floats:
             lo, hi = _float_range(files, name)
             self.result.histograms[name] = Histogram(name, lo, hi, [0] * BINS, [0] * BINS)
@@ -142,7 +146,7 @@ class Scanner:
             c
             for c in (C.TEXT, C.IMAGE, C.LICENSE, C.REJECT_REASONS, *self.floats, *self.ints, *self.lists)
             if c in schema.names
-        ] + (["dup_kind"] if self.has_dup else [])
+        ] + ([self.dup_column] if self.dup_column else [])
 
     def add(self, route: str, batch: pa.RecordBatch) -> None:
         """Count one batch of ``route``'s rows."""
@@ -168,8 +172,8 @@ class Scanner:
         for name in self.ints:
             if route == "kept":
                 self._ints[name].add(_values(batch.column(name)))
-        if "faces" in names:
-            faces = pc.fill_null(batch.column("faces"), 0)
+        if self.face_column is not None and self.face_column in names:
+            faces = pc.fill_null(batch.column(self.face_column), 0)
             with_faces = pc.greater(faces, 0)
             _add(
                 result.faces, f"rows_with_faces_{'kept' if route == 'kept' else 'removed'}", pc.sum(with_faces).as_py()
@@ -177,8 +181,8 @@ class Scanner:
             if route == "kept":
                 _add(result.faces, "faces_kept", int(pc.sum(faces).as_py() or 0))
         side = "kept" if route == "kept" else "removed"
-        if self.has_dup:
-            for item in pc.value_counts(pc.drop_null(batch.column("dup_kind"))).to_pylist():
+        if self.dup_column is not None:
+            for item in pc.value_counts(pc.drop_null(batch.column(self.dup_column))).to_pylist():
                 kind = result.duplicates.setdefault(str(item["values"]), {"kept": 0, "removed": 0})
                 kind[side] += int(item["counts"])
         for name in self.lists:
@@ -225,14 +229,19 @@ class Scanner:
         return self.result
 
 
-def scan(run_dir: Path, terms: IdentityTerms) -> ScanResult:
-    """Stream every output file of ``run_dir`` through a :class:`Scanner`."""
+def _column_with_role(schema: pa.Schema, roles: dict[str, str], role: ColumnRole) -> str | None:
+    """The first column of ``schema`` the run's stages gave ``role`` (``manifest.json``'s ``column_roles``)."""
+    return next((name for name in schema.names if roles.get(name) == role), None)
+
+
+def scan(run_dir: Path, terms: IdentityTerms, roles: dict[str, str] | None = None) -> ScanResult:
+    """Stream every output file of ``run_dir`` through a :class:`Scanner`; ``roles``: column -> ColumnRole value."""
     files = list(route_files(run_dir))
     if not files:
         return ScanResult(audit=AuditCounter(terms))
     schemas = [pq.read_schema(path) for _, path in files]
     schema = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
-    scanner = Scanner(schema, [path for _, path in files], terms)
+    scanner = Scanner(schema, [path for _, path in files], terms, roles)
     for route, path in files:
         parquet = pq.ParquetFile(path)
         present = [_read_name(c) for c in scanner.columns if c in parquet.schema_arrow.names]

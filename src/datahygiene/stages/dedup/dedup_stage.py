@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,7 +13,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
+from datahygiene.core.stage import Batch, ColumnRole, StageBase, StageContext, StageParams
 from datahygiene.stages.dedup import minhash, phash
 from datahygiene.stages.dedup.features import Features, any_ok, compute
 from datahygiene.stages.dedup.index import group_pairs
@@ -58,6 +59,8 @@ class DedupStage(StageBase[DedupParams]):
     def output_schema(self) -> pa.Schema:
         """``dup_of`` (representative id), ``dup_kind`` (exact|near|semantic), ``dup_similarity``."""
         return OUTPUT_SCHEMA
+
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {"dup_kind": ColumnRole.DUPLICATE_KIND}
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
@@ -178,6 +181,28 @@ def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: l
     return _Matcher(state, params, feats, ids).run()
 
 
+@dataclass
+class _ExactKeys:
+    """One kind of exact key over a batch (text, bytes or pixels) and where each row's key was seen before."""
+
+    name: str
+    keys: npt.NDArray[np.uint64] | None
+    ok: npt.NDArray[np.bool_] | None
+    #: batch row -> representative (state index) from an earlier batch, shard or run with the same key
+    committed: dict[int, int]
+    #: key -> first batch row that kept it (filled as the row loop keeps rows)
+    seen: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Python lists: cheap per-element access in the row loop
+        self.key_list: list[int] = _pylist(self.keys)
+        self.ok_list: list[bool] = _pylist(self.ok if self.keys is not None else None)
+
+    def usable(self, row: int) -> bool:
+        """Whether ``row`` has this kind of key."""
+        return bool(self.ok_list) and bool(self.ok_list[row])
+
+
 class _Matcher:
     """Resolves one batch row by row in input order (matches must point at *kept* rows only)."""
 
@@ -204,18 +229,7 @@ class _Matcher:
             ("exact_bytes", f.bytes_key, f.bytes_ok),
             ("exact_pixels", f.pixel_key, f.image_ok),
         ]
-        exact: list[Any] = [
-            (
-                name,
-                keys,
-                ok,
-                self._committed_exact(name, keys),
-                {},
-                _pylist(keys),
-                _pylist(ok if keys is not None else None),
-            )
-            for name, keys, ok in exact_sources
-        ]
+        exact = [_ExactKeys(name, keys, ok, self._committed_exact(name, keys)) for name, keys, ok in exact_sources]
         band_best = self._committed_text()
         band_list = _shared_keys(f.bands, f.sig_ok) if f.bands is not None and f.sig_ok is not None else {}
         band_seen: dict[int, list[int]] = {}
@@ -258,13 +272,13 @@ class _Matcher:
         self._publish(exact)
         return out
 
-    def _exact(self, i: int, exact: list[Any]) -> Match | None:
-        for _name, _keys, _ok, committed, seen, keys, ok in exact:
-            if not ok or not ok[i]:
+    def _exact(self, i: int, exact: list[_ExactKeys]) -> Match | None:
+        for kind in exact:
+            if not kind.usable(i):
                 continue
-            if i in committed:
-                return self.state.ids[committed[i]], "exact", 1.0
-            j = seen.get(keys[i])
+            if i in kind.committed:
+                return self.state.ids[kind.committed[i]], "exact", 1.0
+            j = kind.seen.get(kind.key_list[i])
             if j is not None:
                 return self.ids[j], "exact", 1.0
         return None
@@ -339,12 +353,19 @@ class _Matcher:
                 best = (sim, self.ids[int(j)])
         return None if best is None else (best[1], "semantic", float(best[0]))
 
-    def _keep(self, i: int, exact: list[Any], bands: dict[int, list[int]], band_seen: Any, mih_seen: Any) -> None:
+    def _keep(
+        self,
+        i: int,
+        exact: list[_ExactKeys],
+        bands: dict[int, list[int]],
+        band_seen: dict[int, list[int]],
+        mih_seen: dict[int, list[int]],
+    ) -> None:
         self.rep_of_row[i] = self.first_rep + len(self.kept)
         self.kept.append(i)
-        for _name, _keys, _ok, _committed, seen, keys, ok in exact:
-            if ok and ok[i]:
-                seen.setdefault(keys[i], i)
+        for kind in exact:
+            if kind.usable(i):
+                kind.seen.setdefault(kind.key_list[i], i)
         if i in bands:
             for key in bands[i]:
                 band_seen.setdefault(key, []).append(i)
@@ -352,7 +373,7 @@ class _Matcher:
             for key in phash.insert_keys(self.f.ph[i : i + 1], self.params.near_image.radius)[0].tolist():
                 mih_seen.setdefault(key, []).append(i)
 
-    def _publish(self, exact: list[Any]) -> None:
+    def _publish(self, exact: list[_ExactKeys]) -> None:
         """Append this batch's representatives to the state."""
         if not self.kept:
             return
@@ -360,10 +381,10 @@ class _Matcher:
         rows = np.array(self.kept, dtype=np.int64)
         reps = np.arange(self.first_rep, self.first_rep + len(rows), dtype=np.int64)
         st.ids.extend(self.ids[i] for i in self.kept)
-        for name, keys, ok, *_rest in exact:
-            if keys is not None and ok is not None:
-                sel = ok[rows]
-                st.keys[name].add(keys[rows[sel]], reps[sel])
+        for kind in exact:
+            if kind.keys is not None and kind.ok is not None:
+                sel = kind.ok[rows]
+                st.keys[kind.name].add(kind.keys[rows[sel]], reps[sel])
         if f.sigs is not None and f.bands is not None and f.sig_ok is not None:
             sel = f.sig_ok[rows]
             st.sig_reps.append(reps[sel])

@@ -20,6 +20,7 @@ quarantined rows keep the original image, for audit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -30,7 +31,15 @@ from PIL import Image
 from pydantic import Field
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import IMAGE_REPLACEMENTS, Batch, StageBase, StageContext, StageParams
+from datahygiene.core.stage import (
+    IMAGE_REPLACEMENTS,
+    ArtifactKind,
+    Batch,
+    ColumnRole,
+    StageBase,
+    StageContext,
+    StageParams,
+)
 from datahygiene.stages.likeness.blur import blur_faces, encode_like
 from datahygiene.stages.likeness.faces import Face, FaceDetector, HaarDetector, YuNetDetector, find_yunet
 from datahygiene.stages.likeness.names import NameFinder
@@ -118,6 +127,7 @@ class LikenessStage(StageBase[LikenessParams]):
     """Tags rows that show a face, name a person, or both; optionally blurs faces of kept images."""
 
     Params: ClassVar[type[StageParams]] = LikenessParams
+    column_roles: ClassVar[Mapping[str, ColumnRole]] = {"faces": ColumnRole.FACE_COUNT}
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
@@ -197,6 +207,10 @@ class LikenessStage(StageBase[LikenessParams]):
             "likeness_evidence": pa.array([t.evidence for t in rows], pa.list_(pa.string())),
             "faces_blurred": pa.array(blurred, pa.bool_()),
         }
+
+    def artifacts(self) -> dict[str, ArtifactKind]:
+        """Blurred images of rows with faces (written instead of the original when the row is kept)."""
+        return {IMAGE_REPLACEMENTS: ArtifactKind.ROW_BYTES}
 
     def describe(self) -> dict[str, Any]:
         """Which face detector ran (with its settings or weights) and the name lexicon."""

@@ -17,8 +17,8 @@ from PIL import Image
 from pydantic import Field
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
-from datahygiene.stages.fallback import build_fallback, describe_fallback
+from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
+from datahygiene.stages.fallback import build_fallback, describe_fallback, fallback_artifacts
 from datahygiene.stages.weights import network_allowed, pick_device, resolve_file, sha256_file
 
 log = logging.getLogger(__name__)
@@ -363,6 +363,14 @@ class OpenClipStage(StageBase[OpenClipParams]):
         if self.params.watermark:
             columns["watermark"] = pa.array(mark, pa.float32(), mask=mask)
         return columns
+
+    def artifacts(self) -> dict[str, ArtifactKind]:
+        """The image embeddings (one row each, for semantic dedup); the fallback's declaration when it runs."""
+        return (
+            {self.params.artifact: ArtifactKind.ROW_ARRAY}
+            if self.clip is not None
+            else fallback_artifacts(self.fallback)
+        )
 
     def describe(self) -> dict[str, Any]:
         """Model, tag, weights file and sha256, and the head file and its sha256 or the prompt lists."""

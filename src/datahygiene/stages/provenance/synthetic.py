@@ -37,7 +37,8 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
+from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
+from datahygiene.io.meta import ARTIFACT_KEY as METADATA_ARTIFACT
 from datahygiene.io.meta import ImageMetadata, batch_metadata
 from datahygiene.stages.provenance.phrases import DEFAULT_GENERATORS, DEFAULT_PHRASES, PhraseMatcher, expand
 from datahygiene.stages.provenance.watermark import CHANNEL_ORDERS, ChannelOrder, Match, Payload, WatermarkReader
@@ -301,6 +302,10 @@ class SyntheticStage(StageBase[SyntheticParams]):
             SIGNALS_COLUMN: pa.array([f.signals for f in rows], pa.list_(pa.string())),
             EVIDENCE_COLUMN: pa.array([f.evidence for f in rows], pa.list_(pa.string())),
         }
+
+    def artifacts(self) -> dict[str, ArtifactKind]:
+        """The parsed image metadata, cached for the other metadata stages of the batch (never spooled)."""
+        return {METADATA_ARTIFACT: ArtifactKind.BATCH_LOCAL}
 
     def describe(self) -> dict[str, Any]:
         """No model: the payloads with their tolerances, list sizes and the decoder."""

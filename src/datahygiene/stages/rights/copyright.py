@@ -37,7 +37,8 @@ from pydantic import Field
 
 from datahygiene.core import columns as C
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
+from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
+from datahygiene.io.meta import ARTIFACT_KEY as METADATA_ARTIFACT
 from datahygiene.io.meta import ImageMetadata, batch_metadata
 from datahygiene.stages.rights.licenses import LicenseParser
 from datahygiene.stages.rights.lists import DoNotTrain, PhraseMatcher, domain_match, gather, url_host
@@ -422,6 +423,10 @@ class CopyrightStage(StageBase[CopyrightParams]):
         if isinstance(score, float) and score >= self.params.watermark_threshold:
             return [Finding("visible_watermark", column, f"{score:.3f} >= {self.params.watermark_threshold}")]
         return []
+
+    def artifacts(self) -> dict[str, ArtifactKind]:
+        """The parsed image metadata, cached for the other metadata stages of the batch (never spooled)."""
+        return {METADATA_ARTIFACT: ArtifactKind.BATCH_LOCAL}
 
     def describe(self) -> dict[str, Any]:
         """List sizes, licence table size, do-not-train entries and the watermark check's state."""

@@ -11,8 +11,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
-from datahygiene.stages.fallback import build_fallback, describe_fallback
+from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
+from datahygiene.stages.fallback import build_fallback, describe_fallback, fallback_artifacts
 from datahygiene.stages.toxicity.runtime import OnnxModel, Runtime, load_onnx, resolve_runtime
 from datahygiene.stages.toxicity.textbatch import label_columns, score_rows, text_rows
 from datahygiene.stages.weights import (
@@ -276,6 +276,10 @@ class DetoxifyStage(StageBase[DetoxifyParams]):
             batch, len(model.labels), lambda texts: model.predict(texts, self.params.batch_size, precision)
         )
         return label_columns(scores, model.labels)
+
+    def artifacts(self) -> dict[str, ArtifactKind]:
+        """Detoxify leaves none; the fallback's declaration when it runs."""
+        return {} if self.model is not None else fallback_artifacts(self.fallback)
 
     def describe(self) -> dict[str, Any]:
         """Model used (primary or fallback), weights file and sha256."""

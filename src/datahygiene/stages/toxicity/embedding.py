@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from datahygiene.core.registry import register
-from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
+from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
 from datahygiene.stages.toxicity.runtime import OnnxModel, Runtime, load_onnx, resolve_runtime
 from datahygiene.stages.toxicity.textbatch import label_columns, length_sorted_chunks, text_rows, tokenize
 from datahygiene.stages.weights import pick_device, sha256_file
@@ -240,6 +240,10 @@ class EmbeddingToxicityStage(StageBase[EmbeddingParams]):
             scores[idx] = np.maximum.reduceat(piece_scores, starts, axis=0)
         batch.artifacts[TEXT_EMBEDDINGS] = embeddings
         return label_columns(scores, [head.label for head in self.heads])
+
+    def artifacts(self) -> dict[str, ArtifactKind]:
+        """The MiniLM text embeddings (one row each; dedup's ``semantic.artifact`` can name them)."""
+        return {TEXT_EMBEDDINGS: ArtifactKind.ROW_ARRAY}
 
     def describe(self) -> dict[str, Any]:
         """Encoder (name, package version, weights, sha256) and heads (path, sha256, what they were trained on)."""
