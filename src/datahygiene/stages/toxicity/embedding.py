@@ -65,7 +65,9 @@ class EmbeddingToxicityStage(StageBase[EmbeddingParams]):
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
         folder = self.params.encoder_dir or packaged_encoder_dir()
-        self.encoder = MiniLMEncoder(folder, pick_device(context.device), self.params.max_length)
+        self.encoder = MiniLMEncoder(
+            folder, pick_device(context.device), self.params.max_length, runtime=self.params.runtime
+        )
         self.scorer = Scorer(self.params, self.encoder)
         log.info("toxicity: MiniLM + heads %s", ", ".join(map(str, self.scorer.head_paths)))
 
@@ -95,6 +97,7 @@ class EmbeddingToxicityStage(StageBase[EmbeddingParams]):
             "model_version": version(ENCODER_PACKAGE),
             "weights": str(self.encoder.weights),
             "sha256": self.encoder.sha256,
+            **self.encoder.describe_runtime(),
             **self.scorer.describe(),
         }
 

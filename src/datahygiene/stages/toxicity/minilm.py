@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from datahygiene.stages.toxicity.runtime import OnnxModel, Runtime, load_onnx, resolve_runtime
 from datahygiene.stages.toxicity.textbatch import length_sorted_chunks, tokenize
 from datahygiene.stages.weights import sha256_file
 
@@ -39,35 +40,82 @@ def packaged_encoder_dir() -> Path:
 
 
 class MiniLMEncoder:
-    """Sentence embeddings (mean pooling + L2 norm) from a local all-MiniLM-L6-v2 folder."""
+    """Sentence embeddings (mean pooling + L2 norm) from a local all-MiniLM-L6-v2 folder, on torch or ONNX Runtime.
 
-    def __init__(self, folder: Path, device: str = "cpu", max_length: int = 256, verify: bool = True) -> None:
+    ``runtime`` is resolved by :func:`~datahygiene.stages.toxicity.runtime.resolve_runtime`: on CPU with onnxruntime
+    the model runs as a cached ONNX export with the pooling inside the graph (no torch model is loaded once the
+    export is cached); the embeddings agree with torch to ~1e-6.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        device: str = "cpu",
+        max_length: int = 256,
+        verify: bool = True,
+        runtime: Runtime = "auto",
+        threads: int | None = None,
+    ) -> None:
         import transformers
 
+        self.folder = folder
         self.weights = folder / "model.safetensors"
         self.sha256 = sha256_file(self.weights)
         if verify and self.sha256 != ENCODER_SHA256:
             raise ValueError(f"{self.weights} has sha256 {self.sha256}, expected upstream {ENCODER_SHA256}")
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        self.model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
-        self.model.to(device).eval()
         self.device = device
         self.max_length = max_length
-        self.dim = int(self.model.config.hidden_size)
+        self.runtime = resolve_runtime(runtime, device)
+        self.model: Any = None
+        self.onnx: OnnxModel | None = None
+        if self.runtime == "torch":
+            self.model = self._pooled_model("sdpa").to(device)
+        else:
+            self.onnx = load_onnx(self.runtime, "minilm-mean-pooled", self.sha256, self._export_source, threads)
+        config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        self.dim = int(config.hidden_size)
+
+    def _pooled_model(self, attention: str) -> Any:
+        """The transformer with mean pooling + L2 normalisation on top, in eval mode."""
+        import transformers
+
+        from datahygiene.stages.toxicity.modules import MeanPooled
+
+        model = transformers.AutoModel.from_pretrained(
+            str(self.folder), local_files_only=True, attn_implementation=attention
+        )
+        return MeanPooled(model).eval()
+
+    def _export_source(self) -> tuple[Any, dict[str, np.ndarray]]:
+        """The module to export (eager attention traces to plain ONNX ops) and a padded sample batch."""
+        sample = self.tokenizer(["a short text", "a slightly longer text to pad"], padding=True, return_tensors="np")
+        return self._pooled_model("eager"), dict(sample)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Unit-length embeddings, shape (len(texts), dim); texts sorted by length inside, order restored."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if self.onnx is not None:
+            for chunk in length_sorted_chunks(texts, batch_size):
+                batch = [texts[i] for i in chunk]
+                enc = self.tokenizer(
+                    batch, truncation=True, max_length=self.max_length, padding=True, return_tensors="np"
+                )
+                out[chunk] = self.onnx(enc)
+            return out
         import torch
 
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for chunk in length_sorted_chunks(texts, batch_size):
                 enc = tokenize(self.tokenizer, [texts[i] for i in chunk], self.max_length, self.device)
-                hidden = self.model(**enc).last_hidden_state.float()
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                out[chunk] = torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
+                out[chunk] = self.model(**enc).float().cpu().numpy()
         return out
+
+    def describe_runtime(self) -> dict[str, Any]:
+        """Which runtime ran (torch + device, or the ONNX file and its sha256), for the manifest."""
+        if self.onnx is not None:
+            return self.onnx.describe()
+        return {"runtime": "torch", "device": self.device}
 
 
 @dataclass

@@ -29,6 +29,7 @@ from datahygiene.stages.toxicity.minilm import (
     LinearHead,
 )
 from datahygiene.stages.toxicity.ngram import NgramModel
+from datahygiene.stages.toxicity.runtime import Runtime
 from datahygiene.stages.toxicity.textbatch import text_rows
 from datahygiene.stages.weights import sha256_file
 
@@ -58,6 +59,8 @@ class EmbeddingParams(StageParams):
     max_pieces: int = Field(default=32, ge=1)
     #: Score every window and every sentence with the transformer (the reference the cascade is measured against).
     exhaustive: bool = False
+    #: ``auto``: ONNX Runtime (fp32) on CPU when installed, torch on GPU; ``onnx-int8`` is opt-in (docs/scoring.md).
+    runtime: Runtime = "auto"
 
 
 class TextEncoder(Protocol):
