@@ -1,8 +1,11 @@
-"""Speed of the likeness taggers: face detection with and without downscaling, name finding, blurring.
+"""Recall and speed of the likeness taggers: face detectors, small faces in large photos, names, blurring.
 
-Images are the real photographs in ``--images`` (no people) plus the same photos with the test face pasted in,
-resized so their longest side is 512 or 1024 px. Captions are the hand-labelled name sets, repeated.
-Each figure is the median of ``--repeats`` runs; one process, one thread (``OMP_NUM_THREADS=1`` recommended).
+Images are the real photographs in ``--images`` (no people; ukbench01380, whose CD cover shows a painted
+portrait, is left out) plus the same photos with the shipped test face (a real photograph) pasted in: at 1/3,
+1/6 and 1/9 of the longest side of 512 and 1024 px copies, and as a small face (face box 16-32 px) in copies
+enlarged to 1,600 and 2,000 px. Captions are the hand-labelled name sets, repeated. Each speed figure is the
+median of ``--repeats`` runs; one process, one thread (``OMP_NUM_THREADS=1`` recommended; OpenCV and
+onnxruntime are set to one thread here).
 """
 
 from __future__ import annotations
@@ -18,13 +21,17 @@ from PIL import Image
 
 from datahygiene.core.stage import Batch, StageContext
 from datahygiene.stages.likeness.blur import blur_faces, encode_like
-from datahygiene.stages.likeness.faces import HaarDetector
+from datahygiene.stages.likeness.faces import FaceDetector, HaarDetector
 from datahygiene.stages.likeness.names import NameFinder, precision_recall, read_labelled
+from datahygiene.stages.likeness.retina import RetinaFaceDetector
 from datahygiene.stages.likeness.stage import LikenessParams, LikenessStage
+from datahygiene.stages.likeness.tiles import Scales
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "tests" / "likeness" / "data"
+DATA = REPO / "tests" / "stages" / "likeness" / "data"
 FULL = 100_000  # a max_side no image reaches: detect on the full image
+PAINTED_PORTRAIT = "ukbench01380.jpg"
+FACE_IN_CROP = 74  # width of the face box in the 160 px test crop
 
 
 def timed(work: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -42,6 +49,8 @@ def load_photos(folder: Path, side: int) -> list[Image.Image]:
     """Every decodable photo in ``folder`` resized so its longest side is ``side``."""
     photos = []
     for path in sorted(folder.glob("*.jpg")):
+        if path.name == PAINTED_PORTRAIT:
+            continue
         try:
             photo = Image.open(path).convert("RGB")
         except OSError:
@@ -63,28 +72,68 @@ def with_face(photos: list[Image.Image], share: int) -> list[Image.Image]:
     return out
 
 
+def detectors() -> list[tuple[str, FaceDetector]]:
+    """The detectors compared: the Haar cascade (the old default) and RetinaFace with and without tiles."""
+    return [
+        ("haar, 512 px copy", HaarDetector()),
+        ("retinaface, 640 px pass only", RetinaFaceDetector(scales=Scales(min_face=10**9), threads=1)),
+        ("retinaface, + tiles at 1x", RetinaFaceDetector(scales=Scales(min_face=32, max_scale=1.0), threads=1)),
+        ("retinaface (default: + tiles at up to 1.6x)", RetinaFaceDetector(threads=1)),
+    ]
+
+
 def bench_faces(folder: Path, repeats: int) -> None:
-    """Images/s of the Haar detector at 512 and 1024 px; detection counts by face size; false positives."""
-    print(
-        "| side | detect on | images/s wall | images/s CPU | photos without people, face found | face 1/3 | 1/6 | 1/9 |"
-    )
+    """Images/s per detector at 512 and 1024 px; detection counts by face size; false faces."""
+    print("| side | detector | images/s wall | images/s CPU | faces on photos without people | face 1/3 | 1/6 | 1/9 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for side in (512, 1024):
         photos = load_photos(folder, side)
         variants = [with_face(photos, share) for share in (3, 6, 9)]
-        for max_side in (384, 512, FULL):
-            if side <= max_side < FULL:
-                continue
-            label = "full image" if max_side == FULL else f"{max_side} px copy"
-            if min(max_side, side) == min(LikenessParams().max_side, side):
-                label += " (default)"
-            detector = HaarDetector(max_side=max_side)
+        for label, detector in detectors():
             wall, cpu = timed(lambda d=detector, p=photos: [d.detect(image) for image in p], repeats)  # type: ignore[misc]
-            false = sum(1 for image in photos if detector.detect(image))
+            false = sum(len(detector.detect(image)) for image in photos)
             found = [sum(1 for image in variant if detector.detect(image)) for variant in variants]
             counts = " | ".join(f"{n}/{len(photos)}" for n in found)
             rates = f"{len(photos) / wall:.1f} | {len(photos) / cpu:.1f}"
-            print(f"| {side} | {label} | {rates} | {false}/{len(photos)} | {counts} |")
+            print(f"| {side} | {label} | {rates} | {false} | {counts} |")
+
+
+def with_small_face(photo: Image.Image, face: int, k: int) -> tuple[Image.Image, tuple[float, float]]:
+    """``photo`` with the test crop pasted so that its face box is ``face`` px wide; the face's centre."""
+    crop = Image.open(DATA / "face.jpg").convert("RGB")
+    side = round(crop.width * face / FACE_IN_CROP)
+    x, y = (k * 389) % (photo.width - side), (k * 241) % (photo.height - side)
+    image = photo.copy()
+    image.paste(crop.resize((side, side), Image.Resampling.LANCZOS), (x, y))
+    return image, (x + side / 2, y + side / 2)
+
+
+def bench_small_faces(folder: Path, count: int) -> None:
+    """Recall on small real faces (16-32 px) in 1,600 and 2,000 px photos, false faces elsewhere, CPU s/image."""
+    sizes = (16, 20, 24, 28, 32)
+    print("\n| photo side | detector | " + " | ".join(f"face {n} px" for n in sizes) + " | other boxes | CPU s/image |")
+    print("| --- | --- | " + " | ".join("---" for _ in sizes) + " | --- | --- |")
+    for side in (1600, 2000):
+        photos = load_photos(folder, side)[:count]
+        for label, detector in detectors():
+            found, other, cpu = [], 0, 0.0
+            for face in sizes:
+                hits = 0
+                for k, photo in enumerate(photos):
+                    image, (cx, cy) = with_small_face(photo, face, k)
+                    start = time.process_time()
+                    boxes = detector.detect(image)
+                    cpu += time.process_time() - start
+                    near = [
+                        b
+                        for b in boxes
+                        if abs(b.x + b.w / 2 - cx) < face * 0.6 and abs(b.y + b.h / 2 - cy) < face * 0.6
+                    ]
+                    hits += bool(near)
+                    other += len(boxes) - len(near)
+                found.append(f"{hits}/{len(photos)}")
+            seconds = cpu / (len(sizes) * len(photos))
+            print(f"| {side} | {label} | " + " | ".join(found) + f" | {other} | {seconds:.2f} |")
 
 
 def bench_names(repeats: int, rows: int) -> None:
@@ -140,14 +189,16 @@ def bench_stage(folder: Path, repeats: int) -> None:
         return decode_images(column, Reasons(len(payloads)), max_pixels=10**8, max_bytes=1 << 26)
 
     decoded = decode()
-    stage = LikenessStage(LikenessParams(), StageContext())
-    blur = LikenessStage(LikenessParams(blur=["face"]), StageContext())
+    stage = LikenessStage(LikenessParams(retina_threads=1), StageContext())
+    haar = LikenessStage(LikenessParams(detector="haar"), StageContext())
+    blur = LikenessStage(LikenessParams(blur=["face"], retina_threads=1), StageContext())
     n = len(payloads)
     print("\n| 1024 px JPEG rows with captions | rows/s wall | rows/s CPU |")
     print("| --- | --- | --- |")
     for label, work in (
         ("runner decode (for scale)", decode),
-        ("likeness stage, defaults", lambda: stage.process(Batch(records=records, images=decoded))),
+        ("likeness stage, defaults (retinaface)", lambda: stage.process(Batch(records=records, images=decoded))),
+        ("likeness stage, detector: haar", lambda: haar.process(Batch(records=records, images=decoded))),
         ("likeness stage, blur: [face]", lambda: blur.process(Batch(records=records, images=decoded))),
     ):
         wall, cpu = timed(work, repeats)
@@ -160,9 +211,11 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=REPO.parent / "shared" / "eval-data" / "near-dup-images")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--captions", type=int, default=20_000)
+    parser.add_argument("--small-photos", type=int, default=6, help="photos per face size in the small-face table")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     bench_faces(args.images, args.repeats)
+    bench_small_faces(args.images, args.small_photos)
     bench_names(args.repeats, args.captions)
     bench_blur(args.images, args.repeats)
     bench_stage(args.images, args.repeats)

@@ -7,7 +7,8 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,22 @@ def eval_data_dir() -> Path | None:
     """The shared evaluation data, if it is beside the checkout (or named by env)."""
     candidate = Path(os.environ.get("DATAHYGIENE_EVAL_DATA", REPO.parent / "shared" / "eval-data"))
     return candidate if candidate.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a SeaweedFS S3 gateway started once for the session (see tests/s3server.py)."""
+    from tests.s3server import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket for one test; returns ``s3://NAME``."""
+    import s3fs
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(endpoint_url=s3_endpoint).mkdir(name)
+    return f"s3://{name}"

@@ -9,14 +9,15 @@ import typer
 import yaml
 
 from datahygiene.cli.common import fail
-from datahygiene.io.sink import NotARunError
+from datahygiene.io.sink import NotARunError, RunDir
+from datahygiene.io.storage import StorageError
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.datasheet.audit import IdentityTermsError
 from datahygiene.reports.datasheet.questions import AnswersError
 
 
 def datasheet(
-    output: Annotated[Path, typer.Argument(help="A finished run's output directory.")],
+    output: Annotated[str, typer.Argument(help="A finished run's output directory or URL.")],
     answers: Annotated[
         Path | None, typer.Option("--answers", help="YAML answers to the datasheet's questions (see docs).")
     ] = None,
@@ -36,15 +37,20 @@ def datasheet(
         if given is not None and not given.is_file():
             raise fail(f"{given} is not a file")
     try:
-        paths = write_datasheet(
-            output,
-            answers=answers,
-            identity_terms=identity_terms,
-            disparity_factor=disparity_factor,
-            min_group_rows=min_group_rows,
-            blur=not no_blur,
-        )
-    except (NotARunError, AnswersError, IdentityTermsError, yaml.YAMLError) as error:
+        run_dir = RunDir.at(output)
+        if run_dir.remote:
+            run_dir.read_manifest()  # a missing run is named by its URL, not by the local copy's folder
+        with run_dir.local_view(write_back=True) as folder:
+            written = write_datasheet(
+                folder,
+                answers=answers,
+                identity_terms=identity_terms,
+                disparity_factor=disparity_factor,
+                min_group_rows=min_group_rows,
+                blur=not no_blur,
+            )
+            paths = [run_dir.describe(path.relative_to(folder).as_posix()) for path in written]
+    except (NotARunError, AnswersError, IdentityTermsError, StorageError, yaml.YAMLError) as error:
         raise fail(str(error)) from None
     for path in paths:
         typer.echo(str(path))

@@ -1,4 +1,4 @@
-"""``datahygiene dedup-distributed``: exact and near-duplicate text over Parquet shards, as partitioned tasks."""
+"""``datahygiene dedup-distributed``: exact and near-duplicate text and images over Parquet shards, as tasks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from datahygiene.stages.dedup.params import DedupParams
 
 
 def dedup_distributed_command(
-    inputs: Annotated[list[Path], typer.Argument(help="Parquet shards with `id` and `text`, in input order.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Parquet shards with `id`, `text`, `image`, in input order.")],
     work: Annotated[Path, typer.Option("--work", help="Work folder; results go to WORK/out/NNNNN.parquet.")],
     partitions: Annotated[int, typer.Option(min=1, help="Key partitions (tasks per bucket/resolve step).")] = 4,
     params: Annotated[

@@ -12,21 +12,32 @@ from rich.table import Table
 
 from datahygiene.cli.common import console, fail
 from datahygiene.io.sink import NotARunError, RunDir
+from datahygiene.io.storage import StorageError
 from datahygiene.reports.summary import summary_table
 from datahygiene.reports.tags import kept_tag_counts
 from datahygiene.reports.verify import verify_run
 
 
 def inspect_command(
-    output: Annotated[Path, typer.Argument(help="A run's output directory.")],
+    output: Annotated[str, typer.Argument(help="A run's output directory or URL.")],
     samples: Annotated[int, typer.Option(help="Rejected rows to show.")] = 10,
 ) -> None:
     """Print a run's manifest summary and sample rejected rows with their reasons."""
     try:
-        manifest = RunDir(output).read_manifest()
-    except NotARunError as error:
+        run_dir = RunDir.at(output)
+        manifest = run_dir.read_manifest()
+    except (NotARunError, StorageError) as error:
         raise fail(str(error)) from None
-    console.print(summary_table(manifest, output))
+    console.print(summary_table(manifest, run_dir.location))
+    with run_dir.local_view() as folder:
+        _samples(folder, samples)
+    for entry in manifest["shards"]:
+        if entry.get("status") == "failed":
+            console.print(f"[red]failed shard[/] {entry['shard']}: {entry['error']}", highlight=False)
+
+
+def _samples(output: Path, samples: int) -> None:
+    """Sample rejected rows, then the tags on kept rows."""
     table = Table(title="sample rejected rows")
     table.add_column("id")
     table.add_column("text")
@@ -43,9 +54,6 @@ def inspect_command(
             break
     Console().print(table)
     _print_kept_tags(output)
-    for entry in manifest["shards"]:
-        if entry.get("status") == "failed":
-            console.print(f"[red]failed shard[/] {entry['shard']}: {entry['error']}", highlight=False)
 
 
 def _print_kept_tags(output: Path) -> None:
@@ -63,11 +71,11 @@ def _print_kept_tags(output: Path) -> None:
     Console().print(table)
 
 
-def verify_command(output: Annotated[Path, typer.Argument(help="A run's output directory.")]) -> None:
+def verify_command(output: Annotated[str, typer.Argument(help="A run's output directory or URL.")]) -> None:
     """Re-hash a run's output files and check them against its manifest (exit 1 on a mismatch, 2 if no run)."""
     try:
-        errors = verify_run(RunDir(output))
-    except NotARunError as error:
+        errors = verify_run(RunDir.at(output))
+    except (NotARunError, StorageError) as error:
         raise fail(str(error)) from None
     for message in errors:
         console.print(f"[bold red]mismatch:[/] {message}", highlight=False)

@@ -14,7 +14,9 @@ from datahygiene.core.config import ConfigError
 from datahygiene.engine.options import RunOptions
 from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
 from datahygiene.engine.run import run
+from datahygiene.io.rundir import RunDir
 from datahygiene.io.sources import InputError, ShardSource
+from datahygiene.io.storage import StorageError
 from datahygiene.reports.summary import summary_table
 
 describe = RunOptions.describe
@@ -46,11 +48,11 @@ class RichProgress:
 
 def run_command(
     inputs: Annotated[list[str], typer.Option("--input", "-i", help=describe("inputs"))],
-    output: Annotated[Path, typer.Option("--output", "-o", help=describe("output"))],
+    output: Annotated[str, typer.Option("--output", "-o", help=describe("output"))],
     config_path: Annotated[Path | None, typer.Argument(help=describe("config_path"))] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help=describe("overrides"))] = None,
     resume: Annotated[bool, typer.Option("--resume", help=describe("resume"))] = RunOptions.default("resume"),
-    dedup_index: Annotated[Path | None, typer.Option("--dedup-index", help=describe("dedup_index"))] = None,
+    dedup_index: Annotated[str | None, typer.Option("--dedup-index", help=describe("dedup_index"))] = None,
     offline: Annotated[bool, typer.Option("--offline", help=describe("offline"))] = RunOptions.default("offline"),
     no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
 ) -> None:
@@ -58,11 +60,11 @@ def run_command(
     try:
         options = RunOptions(
             inputs=inputs,
-            output=str(output),
+            output=output,
             config_path=None if config_path is None else str(config_path),
             overrides=list(overrides or []),
             resume=resume,
-            dedup_index=None if dedup_index is None else str(dedup_index),
+            dedup_index=dedup_index,
             offline=offline,
             write_datasheet=not no_datasheet,
         )
@@ -91,12 +93,14 @@ def run_command(
                 listener=RichProgress(progress),
                 write_documents=options.write_datasheet,
             )
-    except (ConfigError, InputError, OutputExistsError, ResumeMismatchError) as error:
+    except (ConfigError, InputError, OutputExistsError, ResumeMismatchError, StorageError) as error:
         raise fail(str(error)) from None
     console.print(summary_table(result.manifest, result.output))
-    console.print(f"outputs: {output / 'kept'}, {output / 'rejected'}; manifest: {output / 'manifest.json'}")
-    if (output / "datasheet.md").exists():
-        documents = ", ".join(str(output / name) for name in ("datasheet.md", "datasheet.html", "README.md"))
+    run_dir = RunDir.at(options.output_path)
+    kept, rejected, manifest = (run_dir.describe(name) for name in ("kept", "rejected", "manifest.json"))
+    console.print(f"outputs: {kept}, {rejected}; manifest: {manifest}")
+    if run_dir.exists("datasheet.md"):
+        documents = ", ".join(run_dir.describe(name) for name in ("datasheet.md", "datasheet.html", "README.md"))
         console.print(f"datasheet: {documents}")
     for message in result.invariant_errors:
         console.print(f"[bold red]invariant violated:[/] {message}", highlight=False)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from datahygiene.cli.common import fail
 from datahygiene.io.sink import NotARunError, RunDir
+from datahygiene.io.storage import StorageError
 from datahygiene.reports.trace import trace
 
 
@@ -19,15 +19,20 @@ def _value(value: object) -> str:
 
 
 def trace_command(
-    output: Annotated[Path, typer.Argument(help="A finished run's output directory.")],
+    output: Annotated[str, typer.Argument(help="A finished run's output directory or URL.")],
     row_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (the output `id` column).")],
 ) -> None:
     """Trace a row to its input shard and row, the run's config and models, and its verdict."""
     try:
-        RunDir(output).read_manifest()
-    except NotARunError as error:
+        run_dir = RunDir.at(output)
+        run_dir.read_manifest()
+    except (NotARunError, StorageError) as error:
         raise fail(str(error)) from None
-    rows = trace(output, row_id)
+    with run_dir.local_view() as folder:
+        rows = trace(folder, row_id)
+    for row in rows:
+        if run_dir.remote:  # name the file where it is, not in the local copy
+            row.file = run_dir.describe(row.file)
     if not rows:
         typer.echo(f"no output row has id {row_id!r}", err=True)
         raise typer.Exit(1)

@@ -39,7 +39,8 @@ class StageContext:
     offline: bool = False
     device: str = "auto"
     #: Persistent dedup index shared across runs (``--dedup-index DIR``), if any.
-    dedup_index: Path | None = None
+    #: The cross-run dedup index: a local folder or a folder URL.
+    dedup_index: Path | str | None = None
 
 
 @dataclass

@@ -51,6 +51,7 @@ class ShardRunner:
 
     def restore(self, committed: dict[int, dict[str, Any]]) -> None:
         """Load the id index and stage state of already committed shards."""
+        self.run_dir.fetch_state(committed)
         directories = [self.run_dir.state_dir(index) for index in sorted(committed)]
         self.ids.load(directories)
         if directories:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datahygiene.core.config import RunConfig, load_config, parse_config
 from datahygiene.core.config import apply_overrides as apply_config_overrides
+from datahygiene.io.storage import is_url
 
 
 class RunOptions(BaseModel):
@@ -23,11 +24,13 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inputs: list[str] = Field(min_length=1, description="File, folder, glob or hf:PATH?split=..; repeatable.")
-    output: str = Field(description="Output directory (new, or an earlier run's with resume).")
+    output: str = Field(description="Output directory or URL (s3://...): new, or an earlier run's with resume.")
     config_path: str | None = Field(default=None, description="YAML config; the shipped default config when unset.")
     config: dict[str, Any] | None = Field(default=None, description="Inline config instead of config_path.")
     overrides: list[str] = Field(default_factory=list, description="Override a config key: a.b=value; repeatable.")
-    dedup_index: str | None = Field(default=None, description="Persistent dedup index shared across runs.")
+    dedup_index: str | None = Field(
+        default=None, description="Persistent dedup index shared across runs (folder or URL)."
+    )
     resume: bool = Field(default=False, description="Continue a run found in the output: skip committed shards.")
     offline: bool = Field(default=False, description="Never touch the network for models.")
     write_datasheet: bool = Field(
@@ -58,12 +61,16 @@ class RunOptions(BaseModel):
         return load_config(None if self.config_path is None else Path(self.config_path), overrides)
 
     @property
-    def output_path(self) -> Path:
-        return Path(self.output)
+    def output_path(self) -> Path | str:
+        """The output: a local path, or the URL as given."""
+        return self.output if is_url(self.output) else Path(self.output)
 
     @property
-    def dedup_index_path(self) -> Path | None:
-        return None if self.dedup_index is None else Path(self.dedup_index)
+    def dedup_index_path(self) -> Path | str | None:
+        """The dedup index: a local path, the URL as given, or None."""
+        if self.dedup_index is None:
+            return None
+        return self.dedup_index if is_url(self.dedup_index) else Path(self.dedup_index)
 
 
 #: Command-line spelling of each option: (flags, argparse keyword arguments). Booleans whose default is true are

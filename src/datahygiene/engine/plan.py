@@ -6,7 +6,6 @@ another run) is found before any work starts.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from datahygiene.core.config import RunConfig
 from datahygiene.core.stage import StageContext
-from datahygiene.io.sink import RunDir, atomic_write_json
+from datahygiene.io.sink import RunDir
 from datahygiene.io.sources import ShardSource, discover
 
 
@@ -40,24 +39,22 @@ def run_identity(config: RunConfig, shards: list[ShardSource]) -> dict[str, Any]
 
 def check_output(run_dir: RunDir, identity: dict[str, Any], *, resume: bool) -> bool:
     """Whether ``run_dir`` continues an earlier run; raises when it may not be used."""
-    if run_dir.identity_path.exists():
+    if run_dir.exists("_run.json"):
         if not resume:
-            raise OutputExistsError(f"{run_dir.root} already holds a run; pass --resume to continue it")
-        previous = json.loads(run_dir.identity_path.read_text())
+            raise OutputExistsError(f"{run_dir.name} already holds a run; pass --resume to continue it")
+        previous = run_dir.read_json("_run.json")
         if previous != identity:
             what = "config" if previous.get("config_sha256") != identity["config_sha256"] else "inputs"
-            raise ResumeMismatchError(f"cannot resume {run_dir.root}: its {what} differ from this run's")
+            raise ResumeMismatchError(f"cannot resume {run_dir.name}: its {what} differ from this run's")
         return True
     if not run_dir.is_empty():
-        raise OutputExistsError(f"output directory {run_dir.root} is not empty")
+        raise OutputExistsError(f"output directory {run_dir.name} is not empty")
     return False
 
 
 def start_output(run_dir: RunDir, identity: dict[str, Any], config: RunConfig) -> None:
     """Create the output directory with the resolved config and the run's identity (first attempt only)."""
-    run_dir.root.mkdir(parents=True, exist_ok=True)
-    (run_dir.root / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True))
-    atomic_write_json(run_dir.identity_path, identity)
+    run_dir.start(identity, config.model_dump(mode="json"))
 
 
 @dataclass
@@ -80,7 +77,12 @@ class RunPlan:
 
 
 def plan_run(
-    config: RunConfig, inputs: list[str], output: Path, *, resume: bool = False, dedup_index: Path | None = None
+    config: RunConfig,
+    inputs: list[str],
+    output: Path | str,
+    *,
+    resume: bool = False,
+    dedup_index: Path | str | None = None,
 ) -> RunPlan:
     """Discover the shards and check the output directory; loads no model and writes nothing."""
     started = time.time()
@@ -91,7 +93,7 @@ def plan_run(
         device=config.models.device,
         dedup_index=dedup_index,
     )
-    run_dir = RunDir(output)
+    run_dir = RunDir.at(output)
     identity = run_identity(config, shards)
     resuming = check_output(run_dir, identity, resume=resume)
     committed = run_dir.committed() if resuming else {}

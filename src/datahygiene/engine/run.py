@@ -11,7 +11,6 @@ for the rest.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from datahygiene.engine.manifest import build_manifest
 from datahygiene.engine.pipeline import Pipeline, score_batches
 from datahygiene.engine.plan import OutputBusyError, RunPlan, plan_run, start_output
 from datahygiene.engine.progress import ProgressListener, Silent
-from datahygiene.io.sink import atomic_write_json
+from datahygiene.io.sink import RunLock
 from datahygiene.io.sources import ShardSource
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.verify import check_invariants
@@ -38,7 +37,8 @@ class RunResult:
     """What a run produced: the manifest and the process exit status."""
 
     manifest: dict[str, Any]
-    output: Path
+    #: The output folder, or its URL for an object store.
+    output: Path | str
     failed_shards: list[str] = field(default_factory=list)
     invariant_errors: list[str] = field(default_factory=list)
 
@@ -62,13 +62,14 @@ class Committer:
         self.committed = dict(plan.committed)
         self.failures: dict[int, dict[str, Any]] = {}
         self._runner: ShardRunner | None = None
-        self._lock: int | None = None
+        self._lock: RunLock | None = None
 
     def close(self) -> None:
-        """Release the output directory's lock (``finish`` does this)."""
+        """Release the output directory's lock and remove a URL run's work folder (``finish`` does this)."""
         if self._lock is not None:
-            os.close(self._lock)
+            self._lock.release()
             self._lock = None
+        self.plan.run_dir.close()
 
     @property
     def attached(self) -> bool:
@@ -86,14 +87,14 @@ class Committer:
         try:
             self._lock = plan.run_dir.lock()
         except OSError:
-            raise OutputBusyError(f"another run is writing into {plan.run_dir.root}") from None
-        changed = plan.run_dir.committed() != plan.committed or (
-            not plan.resuming and plan.run_dir.identity_path.exists()
-        )
+            raise OutputBusyError(f"another run is writing into {plan.run_dir.name}") from None
+        changed = plan.run_dir.committed() != plan.committed or (not plan.resuming and plan.run_dir.exists("_run.json"))
         if changed:
             self.close()
-            raise OutputBusyError(f"another run wrote into {plan.run_dir.root} since this one started; rerun it")
-        if not plan.resuming:
+            raise OutputBusyError(f"another run wrote into {plan.run_dir.name} since this one started; rerun it")
+        if plan.resuming:
+            plan.run_dir.clean_uncommitted(self.committed)
+        else:
             start_output(plan.run_dir, plan.identity, plan.config)
         self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
         self._runner.restore(self.committed)
@@ -136,20 +137,21 @@ class Committer:
             started=plan.started,
             finished=time.time(),
         )
-        atomic_write_json(plan.run_dir.manifest_path, manifest)
+        plan.run_dir.write_json("manifest.json", manifest)
         errors = check_invariants(plan.run_dir, manifest)
         if write_documents:
             log.info("writing the datasheet (skip with --no-datasheet)")
             try:
-                write_datasheet(plan.run_dir.root)
+                with plan.run_dir.local_view(write_back=True) as folder:
+                    write_datasheet(folder)
             except Exception as error:  # noqa: BLE001 - the documents must never fail a run whose data is committed
                 log.warning(
-                    "datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", plan.run_dir.root, error
+                    "datasheet not written (rebuild it with `datahygiene datasheet %s`): %s", plan.run_dir.name, error
                 )
         self.close()
         return RunResult(
             manifest=manifest,
-            output=plan.run_dir.root,
+            output=plan.run_dir.location,
             failed_shards=[record["shard"] for record in self.failures.values()],
             invariant_errors=errors,
         )
@@ -158,10 +160,10 @@ class Committer:
 def run(
     config: RunConfig,
     inputs: list[str],
-    output: Path,
+    output: Path | str,
     *,
     resume: bool = False,
-    dedup_index: Path | None = None,
+    dedup_index: Path | str | None = None,
     listener: ProgressListener | None = None,
     write_documents: bool = True,
 ) -> RunResult:

@@ -21,8 +21,8 @@ import errno
 import hashlib
 import logging
 import os
-import shutil
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -37,7 +37,8 @@ from datahygiene.engine.plan import RunPlan, plan_run
 from datahygiene.engine.run import Committer, RunResult
 from datahygiene.io.sink import NotARunError
 from datahygiene.io.sources import ShardSource
-from datahygiene.io.spool import read_spool, spool_info, write_spool
+from datahygiene.io.spool import SpoolInfo, read_spool, spool_info, write_spool
+from datahygiene.io.storage import Store, is_url
 from datahygiene.reports.verify import check_invariants
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,20 @@ class ShardJob:
 
     config: RunConfig
     context: StageContext
-    output: Path
+    #: The output folder, or its URL (spools then go to the object store).
+    output: Path | str
     shard: ShardSource
     key: str
 
     @property
+    def spool_name(self) -> str:
+        """The spool's name relative to the output."""
+        return f"{SPOOL_DIR.as_posix()}/{self.shard.index:05d}-{self.key[:24]}.arrow"
+
+    @property
     def spool_path(self) -> Path:
-        return self.output / SPOOL_DIR / f"{self.shard.index:05d}-{self.key[:24]}.arrow"
+        """The spool of a local output."""
+        return Path(self.output) / self.spool_name
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,8 @@ class ScoredShard:
 
     index: int
     shard_id: str
-    spool: Path
+    #: The spool file, or its URL in the output's object store.
+    spool: Path | str
     rows: int
     batches: int
     scoring: ChainSummary
@@ -82,7 +91,7 @@ def shard_key(config: RunConfig, shard: ShardSource) -> str:
 
 
 def plan_jobs(
-    config: RunConfig, inputs: list[str], output: Path, *, resume: bool, dedup_index: Path | None = None
+    config: RunConfig, inputs: list[str], output: Path | str, *, resume: bool, dedup_index: Path | str | None = None
 ) -> tuple[RunPlan, list[ShardJob]]:
     """Check the output directory and list the shards still to commit (loads no model, writes nothing)."""
     for stage in config.stages:
@@ -132,13 +141,17 @@ def score_shard(job: ShardJob) -> ScoredShard:
     """Run the order-free stages over one shard and spool the result; reuses a spool left by a crashed run."""
     started = time.perf_counter()
     registry.load_plugins(job.config.plugins)  # a fresh worker process has not parsed the config
-    path = job.spool_path
-    reused = path.exists()
-    if reused:
-        info = spool_info(path)
+    if is_url(str(job.output)):
+        path: Path | str = f"{str(job.output).rstrip('/')}/{job.spool_name}"
+        reused, info = _score_to_store(job, Store.open(str(job.output)))
     else:
-        chain = scoring_chain(job.config, job.context)
-        info = write_spool(path, score_batches(job.shard, job.config, chain), chain.summary())
+        path = job.spool_path
+        reused = path.exists()
+        if reused:
+            info = spool_info(path)
+        else:
+            chain = scoring_chain(job.config, job.context)
+            info = write_spool(path, score_batches(job.shard, job.config, chain), chain.summary())
     return ScoredShard(
         index=job.shard.index,
         shard_id=job.shard.shard_id,
@@ -153,14 +166,36 @@ def score_shard(job: ShardJob) -> ScoredShard:
     )
 
 
+def _score_to_store(job: ShardJob, store: Store) -> tuple[bool, SpoolInfo]:
+    """Score into a local temporary spool and PUT it (one atomic object); reuse one already in the store."""
+    with tempfile.TemporaryDirectory(prefix="datahygiene-spool-") as folder:
+        local = Path(folder) / "spool.arrow"
+        if store.exists(job.spool_name):
+            store.get_file(job.spool_name, local)
+            return True, spool_info(local)
+        chain = scoring_chain(job.config, job.context)
+        info = write_spool(local, score_batches(job.shard, job.config, chain), chain.summary())
+        store.put_file(local, job.spool_name)
+        return False, info
+
+
 def commit_scored(committer: Committer, job: ShardJob, scored: ScoredShard) -> dict[str, object]:
     """Commit a scored shard (the next in input order): ordered stages, policy, two-phase write."""
     if not committer.attached:
         committer.attach(Pipeline(job.config, job.context, scoring_summary=scored.scoring))
     decode = bool(committer.runner.pipeline.ordered.stages)
-    record = committer.commit(job.shard, read_spool(scored.spool, job.config, decode_images=decode))
+    run_dir = committer.plan.run_dir
+    if run_dir.store is not None:
+        local = run_dir.root / job.spool_name
+        run_dir.store.get_file(job.spool_name, local)
+        record = committer.commit(job.shard, read_spool(local, job.config, decode_images=decode))
+        local.unlink(missing_ok=True)
+        if "error" not in record:
+            run_dir.store.remove([job.spool_name])
+        return record
+    record = committer.commit(job.shard, read_spool(Path(scored.spool), job.config, decode_images=decode))
     if "error" not in record:
-        scored.spool.unlink(missing_ok=True)
+        Path(scored.spool).unlink(missing_ok=True)
     return record
 
 
@@ -169,10 +204,9 @@ def finish(committer: Committer, *, write_documents: bool = True) -> RunResult:
     plan = committer.plan
     if not committer.attached:  # nothing was scored in this attempt: every shard was committed before
         committer.attach(Pipeline(plan.config, plan.context))
-    result = committer.finish(write_documents=write_documents)
-    if not result.failed_shards:
-        shutil.rmtree(plan.run_dir.root / SPOOL_DIR, ignore_errors=True)
-    return result
+    if not committer.failures:
+        plan.run_dir.remove_prefix(SPOOL_DIR.as_posix())
+    return committer.finish(write_documents=write_documents)
 
 
 def completed_result(plan: RunPlan) -> RunResult | None:
@@ -195,15 +229,15 @@ def completed_result(plan: RunPlan) -> RunResult | None:
     if not finished:
         return None
     errors = check_invariants(plan.run_dir, manifest)
-    return RunResult(manifest=manifest, output=plan.run_dir.root, invariant_errors=errors)
+    return RunResult(manifest=manifest, output=plan.run_dir.location, invariant_errors=errors)
 
 
 def discard_spools(plan: RunPlan) -> None:
     """Remove what scoring wrote when the run stops before its output was started (a config error)."""
-    root = plan.run_dir.root
-    shutil.rmtree(root / SPOOL_DIR, ignore_errors=True)
-    if plan.resuming:
+    plan.run_dir.remove_prefix(SPOOL_DIR.as_posix())
+    if plan.resuming or plan.run_dir.remote:
         return
+    root = plan.run_dir.root
     for directory in (root / SPOOL_DIR.parent, root):
         if directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()

@@ -35,7 +35,7 @@ class ShardContext:
     """What normalisation needs to know about the shard being read."""
 
     shard_id: str
-    root: Path | None
+    root: Path | str | None
     columns: ColumnMap
 
 

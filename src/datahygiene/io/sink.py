@@ -14,13 +14,13 @@ Layout of a run directory::
 A shard's files are written under ``_tmp``, fsynced, renamed into place, and
 only then is its commit record written (atomically). A shard without a commit
 record is not committed, whatever files exist; a rerun rewrites them with the
-same bytes. A committed shard is never rewritten.
+same bytes. A committed shard is never rewritten. In an object store (an
+output URL, see :mod:`datahygiene.io.rundir`) the files are PUT under their
+final names instead of renamed, and the commit record names them.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -30,52 +30,42 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datahygiene.core import columns as C
+from datahygiene.io.rundir import (
+    ROUTES,
+    NotARunError,
+    RunDir,
+    RunLock,
+    atomic_write_bytes,
+    atomic_write_json,
+    fsync_dir,
+    json_bytes,
+    sha256_file,
+)
+
+__all__ = [
+    "ROUTES",
+    "NotARunError",
+    "OutputFile",
+    "RunDir",
+    "RunLock",
+    "ShardWriter",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "file_provenance",
+    "fsync_dir",
+    "hf_features_metadata",
+    "release_unused_memory",
+    "sha256_file",
+]
 
 log = logging.getLogger(__name__)
-
-ROUTES = ("kept", "rejected", "quarantined")
 _ROW_GROUP_ROWS = 65_536
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename inside ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
-    fsync_dir(path.parent)
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    """Write pretty, key-sorted JSON atomically."""
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -225,7 +215,7 @@ class ShardWriter:
     def commit(self, record: dict[str, Any]) -> dict[str, Any]:
         """Publish the files, then the commit record; returns the record with file entries."""
         files: dict[str, list[dict[str, Any]]] = {}
-        moves: list[tuple[Path, Path]] = []
+        moves: list[tuple[Path, str]] = []
         try:
             written = {route: writer.close() for route, writer in self.writers.items()}
         finally:
@@ -236,22 +226,43 @@ class ShardWriter:
                 continue
             relative = f"{route}/{self.run.part_name(self.index)}"
             files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
-            moves.append((writer.path, self.run.root / relative))
-        for source, target in moves:
+            moves.append((writer.path, relative))
+        if self.run.store is not None:
+            return self._commit_to_store({**record, "files": files}, moves)
+        for source, relative in moves:
+            target = self.run.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             source.replace(target)
             fsync_dir(target.parent)
-        staging = self.run.staging(self.index)
-        state = staging / "state"
+        self._move_state()
+        record = {**record, "files": files}
+        atomic_write_json(self.run.commit_path(self.index), record)
+        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        return record
+
+    def _move_state(self) -> None:
+        """The snapshot becomes the committed state of this shard in the (work) folder."""
+        state = self.run.staging(self.index) / "state"
         final_state = self.run.state_dir(self.index)
         if final_state.exists():
             shutil.rmtree(final_state)
         if state.exists():
             final_state.parent.mkdir(parents=True, exist_ok=True)
             state.replace(final_state)
-        record = {**record, "files": files}
-        atomic_write_json(self.run.commit_path(self.index), record)
-        shutil.rmtree(staging, ignore_errors=True)
+
+    def _commit_to_store(self, record: dict[str, Any], moves: list[tuple[Path, str]]) -> dict[str, Any]:
+        """Object store: PUT every part and state file, then the commit record naming them (the commit point)."""
+        store = self.run.store
+        assert store is not None
+        for source, relative in moves:
+            store.put_file(source, relative)
+        named = self.run.upload_state(self.index, self.run.staging(self.index) / "state")
+        record = {**record, "state": named}
+        self.run.check_lock()
+        store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
+        self._move_state()
+        self.run.remember_state(self.index, named)
+        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
         return record
 
     def abort(self) -> None:
@@ -262,84 +273,10 @@ class ShardWriter:
         shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
 
 
-class NotARunError(FileNotFoundError):
-    """The directory holds no readable ``manifest.json``: not a finished run."""
-
-
-@dataclass(frozen=True)
-class RunDir:
-    """Paths inside one run's output directory."""
-
-    root: Path
-
-    def part_name(self, index: int) -> str:
-        return f"part-{index:05d}.parquet"
-
-    def staging(self, index: int) -> Path:
-        return self.root / "_tmp" / f"{index:05d}"
-
-    def state_dir(self, index: int) -> Path:
-        return self.root / "_state" / f"{index:05d}"
-
-    def commit_path(self, index: int) -> Path:
-        return self.root / "_commits" / f"{index:05d}.json"
-
-    @property
-    def identity_path(self) -> Path:
-        return self.root / "_run.json"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.root / "manifest.json"
-
-    def read_manifest(self) -> dict[str, Any]:
-        """The finished run's manifest; :class:`NotARunError` (one line) when there is none or it is not JSON."""
-        try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotARunError(f"{self.root} has no manifest.json (not a finished run?)") from None
-        except NotADirectoryError:
-            raise NotARunError(f"{self.root} is not a directory (not a run's output?)") from None
-        except (UnicodeDecodeError, ValueError) as error:
-            raise NotARunError(f"{self.manifest_path} is not a valid manifest: {error}") from None
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
-            raise NotARunError(f"{self.manifest_path} is not a datahygiene manifest")
-        return manifest
-
-    def committed(self) -> dict[int, dict[str, Any]]:
-        """Commit records by shard index."""
-        records: dict[int, dict[str, Any]] = {}
-        directory = self.root / "_commits"
-        if directory.is_dir():
-            for path in sorted(directory.glob("*.json")):
-                records[int(path.stem)] = json.loads(path.read_text())
-        return records
-
-    def lock(self) -> int:
-        """Hold the run's lock (released when the returned descriptor closes or the process dies).
-
-        Raises ``BlockingIOError`` when another process holds it: two runs
-        committing into one directory would break exactly-once.
-        """
-        path = self.root / "_tmp" / "lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(descriptor)
-            raise
-        return descriptor
-
-    def is_empty(self) -> bool:
-        """No output yet; work in progress (``_tmp``, e.g. shards a flow scored before it crashed) does not count."""
-        return not self.root.exists() or all(path.name == "_tmp" for path in self.root.iterdir())
-
-
 PROVENANCE_KEY = b"datahygiene"
 
 
-def file_provenance(path: Path) -> dict[str, Any]:
+def file_provenance(path: Path | IO[bytes]) -> dict[str, Any]:
     """The provenance a run wrote into one output file's Parquet key-value metadata.
 
     Holds ``version``, ``config_sha256``, ``shard`` (``index``, ``id``, ``kind``,

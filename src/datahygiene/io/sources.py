@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -22,6 +23,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from datahygiene.io import remote
+from datahygiene.io.storage import is_url, open_binary
 
 ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
 
@@ -77,14 +81,28 @@ class ShardSource:
     kind: ShardKind
     shard_id: str
     path: Path | None
-    root: Path | None
+    #: Where relative image paths in the rows resolve: a local folder, or a folder URL.
+    root: Path | str | None
     files: tuple[Path, ...] = ()
     hf_args: tuple[tuple[str, str], ...] = ()
     hf_shard: tuple[int, int] | None = None
+    #: An object-store shard: the data file's URL, or the image folder's URL with ``members`` under it.
+    url: str | None = None
+    members: tuple[str, ...] = ()
+
+    @property
+    def location(self) -> Path | str:
+        """The data file to open: a local path or a URL."""
+        location = self.url if self.url is not None else self.path
+        assert location is not None
+        return location
 
     def fingerprint(self) -> str:
-        """Identity of the shard's content: path, size and mtime of every file."""
-        digest = hashlib.sha256(f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}".encode())
+        """Identity of the shard's content: path, size and mtime of every file (size and ETag for URLs)."""
+        seed = f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}"
+        if self.url is not None:
+            return remote.fingerprint(seed, self.url, self.members)
+        digest = hashlib.sha256(seed.encode())
         for path in self.files or ((self.path,) if self.path is not None else ()):
             stat = path.stat()
             digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -92,10 +110,11 @@ class ShardSource:
 
     def known_rows(self) -> int | None:
         """The row count where the format stores it (Parquet footer), else None; a hint, not checked."""
-        if self.kind != "parquet" or self.path is None:
+        if self.kind != "parquet" or (self.path is None and self.url is None):
             return None
         try:
-            rows: int = pq.read_metadata(self.path).num_rows
+            with open_binary(self.location) as handle:
+                rows: int = pq.read_metadata(handle).num_rows
         except (OSError, pa.ArrowException):
             return None  # reading the shard reports the problem
         return rows
@@ -113,16 +132,43 @@ class ShardSource:
         return readers[self.kind](self, batch_size)
 
 
-def _kind_of(path: Path) -> ShardKind | None:
-    name = path.name.lower()
+def _kind_of_name(name: str) -> ShardKind | None:
+    name = name.lower()
     for suffix, kind in _DATA_SUFFIXES.items():
         if name.endswith(suffix):
             return kind
     return None
 
 
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _kind_of(path: Path) -> ShardKind | None:
+    return _kind_of_name(path.name)
+
+
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    return _is_image_name(path.name)
+
+
+def _remote_shards(argument: str, images_per_shard: int, start: int, seen: set[str]) -> list[ShardSource]:
+    """Shards of an input URL (file, folder or glob in an object store)."""
+    shards: list[ShardSource] = []
+    try:
+        found = remote.expand(argument, images_per_shard, _kind_of_name, _is_image_name)
+    except remote.NothingFoundError as error:
+        raise InputError(str(error)) from None
+    for kind, url, root, members in found:
+        if kind != "images":
+            if url in seen:
+                continue
+            seen.add(url)
+        shard = ShardSource(start + len(shards), cast(ShardKind, kind), url, None, root, url=url, members=members)
+        if kind == "images":
+            shard = ShardSource(shard.index, "images", url, None, root, url=root, members=members)
+        shards.append(shard)
+    return shards
 
 
 def _expand_directory(
@@ -178,9 +224,13 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
     """
     shards: list[ShardSource] = []
     seen: set[Path] = set()
+    seen_urls: set[str] = set()
     for argument in inputs:
         if argument.startswith("hf:"):
             shards.extend(_hf_shards(argument, len(shards)))
+            continue
+        if is_url(argument):
+            shards.extend(_remote_shards(argument, images_per_shard, len(shards), seen_urls))
             continue
         if glob.has_magic(argument):
             matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))  # noqa: PTH207 (absolute patterns)
@@ -217,17 +267,27 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
 # --- readers -----------------------------------------------------------------
 
 
+@contextmanager
+def _arrow_source(shard: ShardSource) -> Iterator[str | IO[bytes]]:
+    """What pyarrow opens: a local path as is (its native reader), a URL as an fsspec file."""
+    if shard.url is None:
+        assert shard.path is not None
+        yield str(shard.path)
+        return
+    with open_binary(shard.url) as handle:
+        yield handle
+
+
 def _read_parquet(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    assert shard.path is not None
-    with pq.ParquetFile(shard.path) as parquet:
+    with _arrow_source(shard) as source, pq.ParquetFile(source) as parquet:
         for records in parquet.iter_batches(batch_size=batch_size):
             yield SourceBatch(records=records)
 
 
-def _open_lines(path: Path) -> IO[bytes]:
-    if path.name.lower().endswith(".gz"):
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
+def _open_lines(handle: IO[bytes], name: str) -> IO[bytes]:
+    if name.lower().endswith(".gz"):
+        return cast(IO[bytes], gzip.open(handle, "rb"))
+    return handle
 
 
 def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
@@ -256,9 +316,8 @@ def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
 
 
 def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
-    with _open_lines(shard.path) as handle:
+    with open_binary(shard.location) as raw, _open_lines(raw, str(shard.location)) as handle:
         for line in handle:
             content = line.rstrip(b"\r\n")
             if not content.strip():
@@ -271,18 +330,23 @@ def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
         yield SourceBatch(rows=rows)
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(location: Path | str) -> list[str]:
     import csv
+    import io
 
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+    with open_binary(location) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle:
         return next(csv.reader(handle), [])
 
 
 def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    assert shard.path is not None
-    header = _csv_header(shard.path)
+    header = _csv_header(shard.location)
     if not header:
         return
+    with _arrow_source(shard) as source:
+        yield from _csv_batches(source, header, batch_size)
+
+
+def _csv_batches(source: str | IO[bytes], header: list[str], batch_size: int) -> Iterator[SourceBatch]:
     bad_rows: list[RowFailure] = []
 
     def on_invalid(row: Any) -> str:
@@ -290,7 +354,7 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
         return "skip"
 
     reader = pacsv.open_csv(
-        shard.path,
+        source,
         read_options=pacsv.ReadOptions(block_size=1 << 22),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
@@ -309,11 +373,10 @@ def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
 
 def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
     """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each."""
-    assert shard.path is not None
     rows: list[dict[str, Any] | RowFailure] = []
     current_key: str | None = None
     sample: dict[str, Any] = {}
-    with tarfile.open(shard.path, "r|*") as archive:
+    with open_binary(shard.location) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
         for member in archive:
             if not member.isfile():
                 continue
@@ -359,7 +422,12 @@ def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
 
 
 def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    assert shard.root is not None
+    if shard.url is not None:
+        for start in range(0, len(shard.members), batch_size):
+            names = shard.members[start : start + batch_size]
+            yield SourceBatch(rows=[{"id": name, "image": {"path": name}} for name in names])
+        return
+    assert isinstance(shard.root, Path)
     for start in range(0, len(shard.files), batch_size):
         chunk = shard.files[start : start + batch_size]
         rows: list[dict[str, Any] | RowFailure] = [
@@ -393,8 +461,10 @@ def _read_hf(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
             yield SourceBatch(records=records)
 
 
-def file_bytes(root: Path, relative: str) -> bytes:
-    """Read an image path found in the data, refusing paths that leave ``root``."""
+def file_bytes(root: Path | str, relative: str) -> bytes:
+    """Read an image path found in the data, refusing paths that leave ``root`` (a folder or a folder URL)."""
+    if isinstance(root, str):
+        return remote.member_bytes(root, relative)
     base = root.resolve()
     target = (base / relative).resolve()
     if not target.is_relative_to(base):

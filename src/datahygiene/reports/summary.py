@@ -12,6 +12,8 @@ from typing import Any
 
 from rich.table import Table
 
+from datahygiene.io.rundir import RunDir
+
 ROW_TOTALS: tuple[tuple[str, str], ...] = (
     ("read", "rows_in"),
     ("kept", "rows_kept"),
@@ -39,7 +41,7 @@ def summary_lines(manifest: dict[str, Any], top_reasons: int | None = None) -> l
     return lines
 
 
-def summary_table(manifest: dict[str, Any], output: Path, top_reasons: int = 15) -> Table:
+def summary_table(manifest: dict[str, Any], output: Path | str, top_reasons: int = 15) -> Table:
     """The summary as a terminal table (reasons indented under the totals)."""
     table = Table(title=f"datahygiene run -> {output}", show_header=True)
     table.add_column("")
@@ -50,7 +52,7 @@ def summary_table(manifest: dict[str, Any], output: Path, top_reasons: int = 15)
     return table
 
 
-def summary_markdown(manifest: dict[str, Any], output: Path, workers: list[str] | None = None) -> str:
+def summary_markdown(manifest: dict[str, Any], output: Path | str, workers: list[str] | None = None) -> str:
     """The summary as Markdown: totals, every reason, models, shards (and the workers that scored them), documents."""
     lines = [f"# datahygiene run: `{output}`", "", "| rows | count | share |", "|---|---:|---:|"]
     reasons = ["", "## Reject reasons", "", "| reason | rows |", "|---|---:|"]
@@ -70,12 +72,13 @@ def summary_markdown(manifest: dict[str, Any], output: Path, workers: list[str] 
     for entry in manifest["shards"]:
         if entry.get("status") == "failed":
             lines.append(f"- failed: `{entry['shard']}` (rerun to retry it)")
-    datasheet = output / "datasheet.md"
+    run_dir = RunDir.at(output)
+    datasheet = run_dir.describe("datasheet.md")
     lines += [
         "",
         "## Documents",
         "",
-        f"- manifest: `{output / 'manifest.json'}`",
-        f"- datasheet: `{datasheet}`" if datasheet.exists() else "- datasheet: not written",
+        f"- manifest: `{run_dir.describe('manifest.json')}`",
+        f"- datasheet: `{datasheet}`" if run_dir.exists("datasheet.md") else "- datasheet: not written",
     ]
     return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from datahygiene.io.sink import ROUTES, RunDir, file_provenance, sha256_file
+from datahygiene.io.sink import ROUTES, RunDir, file_provenance
 
 
 def check_invariants(run_dir: RunDir, manifest: dict[str, Any]) -> list[str]:
@@ -21,15 +21,15 @@ def check_invariants(run_dir: RunDir, manifest: dict[str, Any]) -> list[str]:
         for route in ROUTES:
             on_disk = 0
             for output in entry["files"][route]:
-                path = run_dir.root / output["path"]
-                if not path.exists():
+                if not run_dir.exists(output["path"]):
                     errors.append(f"{name}: missing output file {output['path']}")
                     continue
-                rows = pq.ParquetFile(path).metadata.num_rows
+                with run_dir.open_read(output["path"]) as handle:
+                    rows = pq.ParquetFile(handle).metadata.num_rows
                 on_disk += rows
                 if rows != output["rows"]:
                     errors.append(f"{name}: {output['path']} has {rows} rows, manifest says {output['rows']}")
-                if sha256_file(path) != output["sha256"]:
+                if run_dir.sha256(output["path"]) != output["sha256"]:
                     errors.append(f"{name}: {output['path']} sha256 differs from the manifest")
             if on_disk != entry[f"rows_{route}"]:
                 errors.append(f"{name}: {route} files hold {on_disk} rows, counted {entry[f'rows_{route}']}")
@@ -75,12 +75,12 @@ def verify_run(run_dir: RunDir) -> list[str]:
         for route in ROUTES:
             for output in entry["files"][route]:
                 listed.add(output["path"])
-                path = run_dir.root / output["path"]
-                if path.exists():
-                    errors.extend(_provenance_errors(output["path"], file_provenance(path), manifest, entry))
+                if run_dir.exists(output["path"]):
+                    with run_dir.open_read(output["path"]) as handle:
+                        provenance = file_provenance(handle)
+                    errors.extend(_provenance_errors(output["path"], provenance, manifest, entry))
     for route in ROUTES:
-        for path in sorted((run_dir.root / route).glob("*.parquet")):
-            relative = f"{route}/{path.name}"
+        for relative in run_dir.route_files(route):
             if relative not in listed:
                 errors.append(f"{relative}: not listed in the manifest")
     return errors

@@ -84,7 +84,7 @@ class _FakeYuNet:
 
 def test_yunet_used_when_weights_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_yunet(tmp_path) is None
-    assert make_detector(LikenessParams(), StageContext(models_dir=tmp_path)).name == "haar"
+    assert make_detector(LikenessParams(), StageContext(models_dir=tmp_path)).name == "retinaface"
     weights = tmp_path / "yunet" / "face_detection_yunet_2023mar.onnx"
     weights.parent.mkdir()
     weights.write_bytes(b"not really onnx")

@@ -96,3 +96,41 @@ def test_longest_user_name_wins() -> None:
     finder = NameFinder(full_names=["Anna Maria", "Anna Maria Lopez Garcia"])
     assert finder.find("with anna maria lopez garcia today") == ["anna maria lopez garcia"]
     assert finder.find("Anna Maria Hotel") == ["Anna Maria"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # sentence-initial words and the pronoun "I" are not names
+        ("So I guess that settles it", []),
+        ("My Lakers will lose again tonight", []),
+        ("Love Bud Harper", ["Bud Harper"]),
+        ("Jessica I'm not going", []),
+        ("Mark Jones I think you are right", ["Mark Jones"]),
+        # a full stop ends a name unless it closes an initial or an abbreviation
+        ("We saw Ashton. Hardly anyone came", []),
+        ("Report by Ronald J. Martwick and Mary C. Mellyn", ["Ronald J. Martwick", "Mary C. Mellyn"]),
+        # brands, teams, places, groups
+        ("Candy Corn and Peeps for dessert", []),
+        ("The Cleveland Browns lost on Sunday", []),
+        ("Irish Music night at the pub", []),
+        ("Leon G. Students won the debate", []),
+        # titles and headlines with trailing words
+        ("Sen. Harry Reid Lists All The Bills", ["Harry Reid"]),
+        ("Charlie Crist Leads Rick Scott In Florida Poll", ["Charlie Crist", "Rick Scott"]),
+        ("Florida Pro-Life Gov. Rick Scott speaks", ["Rick Scott"]),
+        ("Thank you, Captain. It'll never be the same", []),
+        ("Hello Mr Nobody, nice work", []),
+        ("Mrs Harden called", ["Mrs Harden"]),
+        ("actress Sexy Capri Anderson arrives", ["Capri Anderson"]),
+        # handles, hashtags, e-mail addresses and URLs are not text
+        ("@King_4_Murphy stop that", []),
+        ("write to jane.smith@example.com or see www.John-Smith.org", []),
+        ("@jane_doe I agree with Tom Hanks", ["Tom Hanks"]),
+        ("Justice4MikeBrown trending", []),
+        # a first name outside the census lexicon, before a known surname
+        ("Keanu Reeves rides a motorcycle", ["Keanu Reeves"]),
+    ],
+)
+def test_informal_text(finder: NameFinder, text: str, names: list[str]) -> None:
+    assert finder.find(text) == names

@@ -12,6 +12,7 @@ import pyarrow as pa
 from datahygiene.core import columns as C
 from datahygiene.core.policy import Route
 from datahygiene.engine.commit import replace_kept_images
+from datahygiene.stages.likeness.retina import WEIGHTS_SHA256
 from tests.helpers import rows_by_id, run_inputs
 from tests.stages.likeness.conftest import encode, scene
 
@@ -62,7 +63,8 @@ def test_kept_rows_blurred_rejected_rows_original(tmp_path: Path, write_parquet:
     assert len(hashes[0]) == 2
     assert hashes[0] == hashes[1]  # blurring is deterministic, so resumed runs stay byte-identical
     (likeness,) = [m for m in manifest["models"] if m["stage"] == "likeness"]
-    assert likeness["model"] == "haar"
+    assert likeness["model"] == "retinaface"
+    assert likeness["sha256"] == likeness["faces"]["sha256"] == WEIGHTS_SHA256
     assert likeness["blur"] == ["face"]
 
 

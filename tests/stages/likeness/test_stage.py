@@ -105,7 +105,7 @@ def test_switches_and_schema() -> None:
     assert stage.describe()["model"] is None
     assert [f.name for f in stage.output_schema()] == list(out)
     real = LikenessStage(LikenessParams(), StageContext())
-    assert real.describe()["faces"]["detector"] == "opencv-haar"
+    assert real.describe()["faces"]["detector"] == "retinaface-mobilenet0.25"
 
 
 def test_real_detector_on_a_composed_scene() -> None:

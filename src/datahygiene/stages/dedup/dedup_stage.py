@@ -17,6 +17,7 @@ from datahygiene.core.stage import Batch, ColumnRole, StageBase, StageContext, S
 from datahygiene.stages.dedup import minhash, phash
 from datahygiene.stages.dedup.features import Features, any_ok, compute
 from datahygiene.stages.dedup.index import group_pairs
+from datahygiene.stages.dedup.index_store import IndexFolder
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.semantic import in_batch_pairs
 from datahygiene.stages.dedup.state import (
@@ -47,6 +48,7 @@ class DedupStage(StageBase[DedupParams]):
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
         self.fingerprint = self.params.fingerprint()
+        self._index = None if context.dedup_index is None else IndexFolder(context.dedup_index)
         #: Names this run's segment in the cross-run index, so a resumed run knows what it already published.
         self._run_token = uuid.uuid4().hex
         self._base_segments = self._index_segments()
@@ -91,10 +93,12 @@ class DedupStage(StageBase[DedupParams]):
     # -- state ---------------------------------------------------------------------------------------
     def _index_segments(self) -> list[Path]:
         """The segments the cross-run index lists now (none without ``--dedup-index``)."""
-        index_dir = self.context.dedup_index
-        if index_dir is None or not (index_dir / "manifest.json").exists():
+        if self._index is None:
             return []
-        return read_manifest(index_dir, self.fingerprint)
+        self._index.pull()
+        if not (self._index.path / "manifest.json").exists():
+            return []
+        return read_manifest(self._index.path, self.fingerprint)
 
     def _fresh_state(self) -> DedupState:
         """The cross-run index as it was when this run started, and nothing of this run."""
@@ -154,21 +158,24 @@ class DedupStage(StageBase[DedupParams]):
 
     def commit_run(self) -> None:
         """Publish this run's representatives to the cross-run index (new segment + atomic manifest swap)."""
-        index_dir = self.context.dedup_index
-        if index_dir is None:
+        if self._index is None:
             return
+        index_dir = self._index.path
         index_dir.mkdir(parents=True, exist_ok=True)
         names = [p.name for p in self._base_segments]
         current = [p.name for p in self._index_segments()]
         if current != names:
             if current[: len(names)] == names and all(self._run_token in name for name in current[len(names) :]):
                 return  # published before a crash; the resumed run has nothing new to add
-            raise RuntimeError(f"dedup index {index_dir} changed during this run; not overwriting it")
+            raise RuntimeError(f"dedup index {self._index.location} changed during this run; not overwriting it")
+        new: list[str] = []
         if self.state.marks()["ids"] > self._run_start["ids"]:
             segment = index_dir / f"seg-{len(names):06d}-{self._run_token}.npz"
             self.state.write_segment(segment, self._run_start)
             names.append(segment.name)
+            new.append(segment.name)
         write_manifest(index_dir, self.fingerprint, names)
+        self._index.push(new)
         self._base_segments = [index_dir / n for n in names]
         self._run_start = self.state.marks()
 

