@@ -56,6 +56,13 @@ def test_ambiguous_ordinary_words_count_severity_one_at_most(stage: BlocklistSta
     assert not hits.floor
 
 
+def test_stubs_of_obfuscated_entries_and_short_keys_count_one_at_most(stage: BlocklistStage) -> None:
+    hits = stage.hits("Run it with sh or the shi script in the sm folder.")  # from "sh! +", "shi+" entries
+    assert {"sh", "shi"} <= set(hits.terms)
+    assert hits.severity <= 1.0
+    assert stage.hits("you fag").severity >= 2.5  # an unobfuscated three-letter slur stays severe
+
+
 def test_self_reference_and_quotation_mitigate_the_floor(stage: BlocklistStage) -> None:
     assert not stage.hits("We call ourselves fags all the time.").floor
     assert not stage.hits('He wrote "you are a retard", so I reported him.').floor

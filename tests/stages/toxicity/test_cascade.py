@@ -40,11 +40,32 @@ def stage() -> EmbeddingToxicityStage:
 
 
 def test_sentence_spans_and_windows_cover_the_text_with_one_sentence_overlap() -> None:
-    text = "One two.  Three four?\nFive six! " + "x" * 30
-    spans = sentence_spans(text, 20)
-    assert [text[a:b] for a, b in spans] == ["One two.", "Three four?", "Five six!", "x" * 20, "x" * 10]
-    assert pack_windows(spans, 24) == [(0, 2), (1, 3), (3, 4), (4, 5)]  # overlap where two sentences fit
-    assert pack_windows(spans, 1000) == [(0, 5)]
+    text = "One two three four.  Five six seven eight?\n\nNine ten eleven twelve! " + "x" * 30
+    spans = sentence_spans(text, 30)
+    expected = ["One two three four.", "Five six seven eight?", "Nine ten eleven twelve!", "x" * 30]
+    assert [text[a:b] for a, b in spans] == expected
+    assert pack_windows(spans, 48) == [(0, 2), (1, 3), (3, 4)]  # overlap where two sentences fit
+    assert pack_windows(spans, 1000) == [(0, 4)]
+
+
+def test_sentences_ignore_wrapped_lines_and_join_fragments() -> None:
+    text = (
+        "This text is hard\nwrapped at line ends\nlike a README. These\nare them.\n- a list item here\n"
+        "- and one more item"
+    )
+    spans = sentence_spans(text, 1000)
+    assert [text[a:b] for a, b in spans] == [
+        "This text is hard\nwrapped at line ends\nlike a README.",
+        "These\nare them.\n- a list item here",  # three words alone: joined to the next sentence
+        "- and one more item",
+    ]
+    assert sentence_spans("them.", 1000) == [(0, 5)]
+
+
+def test_a_fragment_alone_is_not_trusted_beyond_the_cap(stage: EmbeddingToxicityStage) -> None:
+    out = _run(stage, ["These", "them.", "f@gg0t"])
+    assert max(out["toxicity"][:2]) <= 0.5
+    assert out["toxicity"][2] > 0.8  # the lexicon floor still applies to a short text
 
 
 def test_a_slur_in_an_otherwise_mild_text_is_rejected(stage: EmbeddingToxicityStage) -> None:

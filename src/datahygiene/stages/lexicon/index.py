@@ -80,6 +80,18 @@ class Hits:
             self.floor = self.floor or not mitigated
 
 
+def _junk_key(key: tuple[str, ...], surface: str) -> bool:
+    """A one-token key that is a number, under three letters, or a three-letter stub of an obfuscated form.
+
+    ``sh! +`` and ``shi+`` normalise to ``sh`` and ``shi``, ``69`` is a number: as whole words in ordinary text these
+    are shell names, syllables and page numbers far more often than insults.
+    """
+    if len(key) != 1:
+        return False
+    token = key[0]
+    return token.isdigit() or len(token) < 3 or (len(token) == 3 and token != fold(surface).strip())
+
+
 def _mitigated(tokens: list[str], i: int, quoted: frozenset[int]) -> bool:
     """A self-reference within three tokens before or two after position ``i``, or ``i`` inside quotes."""
     return i in quoted or any(t in _SELF for t in tokens[max(0, i - 3) : i + 3])
@@ -99,7 +111,7 @@ class TokenIndex:
         if not key:
             return
         display = " ".join(key)
-        flagged = term.ambiguous or display in ambiguous
+        flagged = term.ambiguous or display in ambiguous or _junk_key(key, term.text)
         term = Term(display, term.severity, term.categories, term.list_name, flagged)
         bucket = self.entries.setdefault(key, [])
         same = [t for t in bucket if t.list_name == term.list_name]

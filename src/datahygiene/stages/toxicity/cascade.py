@@ -1,6 +1,8 @@
 """The scoring cascade: cost follows suspicion, not length.
 
-Every row is cut into sentences and the sentences are packed into windows of at most ``window_chars`` characters
+Every row is cut into sentences (after . ! ? and at blank lines or list items, never at a hard-wrapped line break;
+a fragment of fewer than ``MIN_WORDS`` words is joined to its neighbour, since a model judging "them." alone guesses)
+and the sentences are packed into windows of at most ``window_chars`` characters
 (about 256 MiniLM tokens of English prose), consecutive windows sharing one sentence. The cheap tier (lexicon + the
 hashed n-gram model) scores every sentence. The transformer then scores each row's first window, plus every sentence
 the cheap tier flags (a counted lexicon severity >= ``flag_severity``, or an n-gram logit >= the combiner's
@@ -20,18 +22,43 @@ from datahygiene.stages.lexicon.index import Hits
 from datahygiene.stages.lexicon.lexicon import Lexicon
 from datahygiene.stages.toxicity.ngram import NgramModel
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+#: Sentence ends: after . ! ? (and closing quotes or brackets), a blank line, a line break before a list item.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n\s*\n\s*|\s*\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)])\s)")
+_WORD = re.compile(r"\w+")
+#: A sentence with fewer words is joined to the next one (the last to the previous one).
+MIN_WORDS = 4
 
 
 def sentence_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (split after . ! ? and at line breaks; long ones cut at spaces)."""
+    """Character spans of the sentences of ``text``; long ones cut at spaces, fragments joined to a neighbour."""
     spans: list[tuple[int, int]] = []
     start = 0
     for found in _SENTENCE_END.finditer(text):
         _add_span(text, start, found.start(), max_chars, spans)
         start = found.end()
     _add_span(text, start, len(text), max_chars, spans)
-    return spans
+    return _join_fragments(text, spans, max_chars)
+
+
+def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    pending: tuple[int, int] | None = None
+    for span in spans:
+        if pending is not None and span[1] - pending[0] <= max_chars:
+            span = (pending[0], span[1])
+        elif pending is not None:
+            out.append(pending)
+        pending = None
+        if len(_WORD.findall(text, span[0], span[1])) < MIN_WORDS:
+            pending = span
+        else:
+            out.append(span)
+    if pending is not None:
+        if out and pending[1] - out[-1][0] <= max_chars:
+            out[-1] = (out[-1][0], pending[1])
+        else:
+            out.append(pending)
+    return out
 
 
 def _add_span(text: str, start: int, end: int, max_chars: int, spans: list[tuple[int, int]]) -> None:

@@ -9,6 +9,7 @@ lexicon terms). The encoder is anything with ``dim`` and ``encode(texts, batch_s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ from datahygiene.stages.toxicity.textbatch import text_rows
 from datahygiene.stages.weights import sha256_file
 
 SNIPPET = 120
+_WORD = re.compile(r"\w+")
 
 
 class EmbeddingParams(StageParams):
@@ -61,6 +63,10 @@ class EmbeddingParams(StageParams):
     exhaustive: bool = False
     #: ``auto``: ONNX Runtime (fp32) on CPU when installed, torch on GPU; ``onnx-int8`` is opt-in (docs/scoring.md).
     runtime: Runtime = "auto"
+    #: Texts of fewer words are too short for the model alone ("These", "them."): their scores are capped at
+    #: ``short_cap``, and only the lexicon floor can take them higher.
+    min_words: int = Field(default=3, ge=0)
+    short_cap: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class TextEncoder(Protocol):
@@ -152,7 +158,12 @@ class Scorer:
             hate_logit = encoded.astype(np.float64) @ self.hate.coef + self.hate.intercept
             ngram_logit = self.ngram.decision([p[1] for p in prepared])
             columns.insert(0, self.combiner.score(hate_logit, ngram_logit, hits))
-        return np.stack(columns, axis=1) if columns else np.zeros((len(piece_text), 0), dtype=np.float32)
+        if not columns:
+            return np.zeros((len(piece_text), 0), dtype=np.float32)
+        scores = np.stack(columns, axis=1)
+        short = np.asarray([len(_WORD.findall(t)) < self.params.min_words for t in piece_text], dtype=bool)
+        scores[short] = np.minimum(scores[short], self.params.short_cap)  # the lexicon floor still applies per row
+        return scores
 
     def _reduce(self, text: str, plan: RowPlan, mine: np.ndarray) -> tuple[np.ndarray, str, int, list[str]]:
         """Row scores (max over pieces, floored), deciding tier, top window and evidence lines."""
