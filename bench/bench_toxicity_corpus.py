@@ -15,7 +15,8 @@ process tree (``ru_maxrss`` from ``wait4``; this parent imports no model library
 mark on to its children) and checks that every row of the default run is accounted for (read = kept + rejected +
 quarantined, against the manifest).
 
-    PYTHONPATH=src python bench/bench_toxicity_corpus.py [--max-docs 1000] [--repeats 3] [--only docs|short]
+    PYTHONPATH=src python bench/bench_toxicity_corpus.py [--max-docs 1000] [--max-short N] [--repeats 3]
+        [--only docs|short]
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def main() -> None:
     """Build the corpora, run both contenders on each, print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-docs", type=int, default=1000, help="long documents taken (evenly over the sources)")
+    parser.add_argument("--max-short", type=int, help="short texts taken (evenly over HateCheck; default all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["docs", "short"], help="run one corpus only")
     parser.add_argument("--set", action="append", default=[], help="config override passed to datahygiene run")
@@ -162,7 +164,7 @@ def main() -> None:
             ratios["documents"] = bench_corpus("docs", docs, counts["docs"], args, work)
         if args.only in (None, "short"):
             short = work / "short.jsonl"
-            counts = build_short(short, args.hatecheck)
+            counts = build_short(short, args.hatecheck, args.max_short)
             print(f"(b) short texts (HateCheck): {counts['docs']} texts, {counts['chars'] / 1e3:.0f} k chars")
             ratios["short texts"] = bench_corpus("short", short, counts["docs"], args, work)
     print("summary: " + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in ratios.items()) + " (target <= 4x each)")

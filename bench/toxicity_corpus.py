@@ -75,10 +75,12 @@ def build_documents(out: Path, max_docs: int, min_chars: int = 1000, max_chars: 
     }
 
 
-def build_short(out: Path, hatecheck_csv: Path) -> dict[str, int]:
-    """Write the HateCheck cases as ``{"id", "text"}`` JSON lines; return counts."""
+def build_short(out: Path, hatecheck_csv: Path, limit: int | None = None) -> dict[str, int]:
+    """Write the HateCheck cases (``limit``: that many, evenly spaced) as ``{"id", "text"}`` JSON lines; counts."""
     with hatecheck_csv.open(encoding="utf-8", newline="") as handle:
         rows = [(f"hatecheck-{row['case_id']}", row["test_case"]) for row in csv.DictReader(handle)]
+    if limit is not None and limit < len(rows):
+        rows = [rows[i * len(rows) // limit] for i in range(limit)]
     with out.open("w", encoding="utf-8") as handle:
         for row_id, text in rows:
             handle.write(json.dumps({"id": row_id, "text": text}) + "\n")

@@ -49,6 +49,14 @@ def test_mild_profanity_is_tagged_not_severe(stage: BlocklistStage) -> None:
     assert not hits.floor
 
 
+def test_a_strong_term_sets_the_floor_without_being_severe(stage: BlocklistStage) -> None:
+    hits = stage.hits("shut up, hoe")  # Surge AI severity 2.0: not severe, still floored
+    assert 2.0 <= hits.severity < 2.5
+    assert not hits.slur
+    assert hits.floor
+    assert not stage.hits('She wrote "shut up, hoe" and got banned.').floor  # quoted
+
+
 def test_ambiguous_ordinary_words_count_severity_one_at_most(stage: BlocklistStage) -> None:
     hits = stage.hits("Peter printed 69 sheets for the nonce in the protocol")
     assert {"peter", "69", "nonce"} <= set(hits.terms)

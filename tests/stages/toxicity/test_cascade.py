@@ -75,6 +75,15 @@ def test_a_slur_in_an_otherwise_mild_text_is_rejected(stage: EmbeddingToxicitySt
     assert any("faggot" in line for line in out["toxicity_evidence"][0])
 
 
+def test_a_strong_term_is_rejected_and_an_ambiguous_word_alone_is_not(stage: EmbeddingToxicityStage) -> None:
+    mild = "lol that game last night was fun, you dumb hoe"  # "hoe": Surge AI severity 2.0, below "severe"
+    ambiguous = "The homo sapiens skull was found in a cave near the river."  # "homo": on the ambiguous list
+    out = _run(stage, [mild, ambiguous])
+    assert out["toxicity"][0] > 0.8
+    assert any("hoe" in line for line in out["toxicity_evidence"][0])
+    assert out["toxicity"][1] < 0.8
+
+
 def test_a_neutral_sentence_naming_groups_is_kept(stage: EmbeddingToxicityStage) -> None:
     out = _run(stage, [NEUTRAL[-1], "Black and white residents voted together on the new school budget."])
     assert max(out["toxicity"]) < 0.8

@@ -28,6 +28,9 @@ SURGE_CATEGORIES = {
 IDENTITY_CATEGORIES = frozenset({"race", "gender_sexuality", "religion", "disability"})
 #: Severity (Surge AI's 1-3 scale) from which an unambiguous hit is severe.
 SEVERE = 2.5
+#: Severity from which an unambiguous hit outside a self-reference or quotation sets the toxicity floor: Surge AI's
+#: "strong" terms (2.0-2.4: ``fucking``, ``hoe``, ``slut``, ``jigaboo``...) as well as the severe ones.
+FLOOR = 2.0
 #: Words near a hit that make it a self-reference (reclaimed use: "we call ourselves ...", "my ...").
 _SELF = frozenset({"i", "im", "me", "my", "we", "us", "our", "ourselves", "myself", "proud"})
 
@@ -59,7 +62,7 @@ class Hits:
     #: The highest counted severity among hits in an identity category (race, gender/sexuality, religion, disability).
     identity: float = 0.0
     slur: bool = False
-    #: A severe, unambiguous hit outside a mitigating context (self-reference, quotation).
+    #: An unambiguous hit of severity >= :data:`FLOOR` outside a mitigating context (self-reference, quotation).
     floor: bool = False
 
     def add(self, term: Term, mitigated: bool = False) -> None:
@@ -77,6 +80,7 @@ class Hits:
             self.identity = max(self.identity, weight)
         if weight >= SEVERE:
             self.slur = self.slur or bool(IDENTITY_CATEGORIES.intersection(term.categories))
+        if weight >= FLOOR:
             self.floor = self.floor or not mitigated
 
 
