@@ -3,7 +3,8 @@
 ``logit = coef . [hate head logit, n-gram logit, severity / 3, slur, severe, identity, profane, insult] + intercept``
 (a logistic regression fitted on out-of-fold base scores, see ``bench/train_toxicity.py``), mapped by
 ``sigmoid(scale * logit + shift)`` so that 0.8 (the default policy threshold) and 0.5 sit at fixed out-of-fold false
-positive rates. A severe, unambiguous lexicon hit outside a self-reference or quotation raises the score to ``floor``.
+positive rates. An unambiguous lexicon hit of severity >= 2.0 outside a self-reference or quotation raises the score
+to ``floor``.
 """
 
 from __future__ import annotations

@@ -82,8 +82,8 @@ class DetoxifyParams(StageParams):
     #: Stage built when no weights resolve: MiniLM + heads (HateCheck ROC-AUC 0.855 held out, see docs/scoring.md).
     fallback: str | None = "toxicity.embedding"
     fallback_params: dict[str, Any] = Field(default_factory=dict)
-    #: With Detoxify weights: ``toxicity`` is raised to this where the lexicon finds a severe, unambiguous term
-    #: outside a self-reference or quotation (the same floor as ``toxicity.embedding``); ``null`` turns it off.
+    #: With Detoxify weights: ``toxicity`` is raised to this where the lexicon finds an unambiguous term of severity
+    #: >= 2 outside a self-reference or quotation (the same floor as ``toxicity.embedding``); ``null`` turns it off.
     lexicon_floor: float | None = Field(default=0.9, ge=0.0, le=1.0)
 
 
