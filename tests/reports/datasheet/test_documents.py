@@ -99,6 +99,8 @@ def test_duplicates_tags_faces_and_models(docs: dict[str, Any]) -> None:
     assert "| near | 0 | 3 |" in docs["md"]
     for name in ("md", "card"):
         assert "| testing.planted | 7 | planted-markers | /models/planted.bin | " + "ab" * 32 + " |" in docs[name]
+    assert "| testing.planted | planted_head.json | planted seed rows |" in docs["md"]
+    assert "planted_head.json</td><td>planted seed rows" in docs["html"]
 
 
 def test_audit_flags_the_filter_that_erases_a_group(docs: dict[str, Any]) -> None:

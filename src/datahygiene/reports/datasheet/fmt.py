@@ -104,6 +104,32 @@ def fallback_lines(sheet: Datasheet) -> list[str]:
     ]
 
 
+def training_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
+    """(stage, file or lexicon, what it was trained on / its licence) for the heads, models and lexicons of every stage.
+
+    Reads the ``trained_on`` of any file entry a stage's manifest entry holds (also inside a ``fallback``), and the
+    ``model`` line of lexicon stages, which names the lexicons and their licences.
+    """
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(stage: str, entry: Any) -> None:
+        if isinstance(entry, dict):
+            if entry.get("trained_on") and entry.get("path"):
+                rows.append((stage, str(entry["path"]).rsplit("/", 1)[-1], str(entry["trained_on"])))
+            for value in entry.values():
+                walk(stage, value)
+        elif isinstance(entry, list):
+            for value in entry:
+                walk(stage, value)
+
+    for entry in sheet.models:
+        stage = str(entry.get("stage"))
+        if str(entry.get("model", "")).startswith("lexicons:"):
+            rows.append((stage, "lexicons", str(entry["model"]).removeprefix("lexicons: ")))
+        walk(stage, entry)
+    return rows
+
+
 def policy_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
     """(condition, action, reason) of every policy rule."""
     return [

@@ -124,6 +124,8 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             + "<h3>Models</h3>"
             + "".join(f'<p class="warn">Fallback: {escape(line)}</p>' for line in fmt.fallback_lines(sheet))
             + _table(fmt.MODEL_HEADER, fmt.model_rows(sheet))
+            + "<h3>What the heads and lexicons were trained on or come from</h3>"
+            + _table(("stage", "file", "trained on / source"), fmt.training_rows(sheet))
             + "<h3>Policy rules</h3>"
             + _table(("condition", "action", "reason"), fmt.policy_rows(sheet))
             + "<h3>Rejection reasons</h3>"
