@@ -8,6 +8,7 @@ import inspect
 import pytest
 
 from datahygiene.cli.run import run_command
+from datahygiene.engine import option_specs
 from datahygiene.engine.options import RunOptions, add_run_arguments, run_values
 
 #: RunOptions field -> name of the `datahygiene run` parameter that sets it.
@@ -23,6 +24,24 @@ def _cli_help(parameter: str) -> str:
 @pytest.mark.parametrize("name", [name for name in RunOptions.model_fields if name != "config"])
 def test_every_option_reaches_the_cli_with_the_model_help(name: str) -> None:
     assert _cli_help(CLI_PARAMETER.get(name, name)) == RunOptions.describe(name)
+
+
+def test_the_model_takes_every_default_and_help_from_the_plain_table() -> None:
+    assert list(RunOptions.model_fields) == list(option_specs.OPTIONS)
+    for name, spec in option_specs.OPTIONS.items():
+        field = RunOptions.model_fields[name]
+        assert field.description == spec.help
+        if spec.default is option_specs.REQUIRED:
+            assert field.is_required(), name
+        else:
+            assert RunOptions.default(name) == option_specs.default(name), name
+
+
+def test_the_cli_defaults_are_the_table_defaults() -> None:
+    parameters = inspect.signature(run_command, eval_str=True).parameters
+    for name in ("resume", "offline", "config_path", "dedup_index"):
+        assert parameters[name].default == option_specs.default(name), name
+    assert parameters["no_datasheet"].default is not option_specs.default("write_datasheet")
 
 
 def test_the_flow_command_line_is_built_from_the_model() -> None:

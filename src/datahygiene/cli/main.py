@@ -14,22 +14,25 @@ from datahygiene.cli.datasheet import datasheet
 from datahygiene.cli.dedup import dedup_distributed_command
 from datahygiene.cli.demo import make_demo_command
 from datahygiene.cli.inspect import inspect_command, verify_command
+from datahygiene.cli.lean import LeanCommand, LeanGroup
 from datahygiene.cli.run import run_command
 from datahygiene.cli.trace import trace_command
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Make training datasets safe to train on.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Make training datasets safe to train on.", cls=LeanGroup
+)
 
-app.command("run")(run_command)
-app.command("inspect")(inspect_command)
-app.command("verify")(verify_command)
-app.command("trace")(trace_command)
-app.command("datasheet")(datasheet)
-app.command("calibrate")(calibrate)
-app.command("dedup-distributed")(dedup_distributed_command)
-app.command("make-demo")(make_demo_command)
+app.command("run", cls=LeanCommand)(run_command)
+app.command("inspect", cls=LeanCommand)(inspect_command)
+app.command("verify", cls=LeanCommand)(verify_command)
+app.command("trace", cls=LeanCommand)(trace_command)
+app.command("datasheet", cls=LeanCommand)(datasheet)
+app.command("calibrate", cls=LeanCommand)(calibrate)
+app.command("dedup-distributed", cls=LeanCommand)(dedup_distributed_command)
+app.command("make-demo", cls=LeanCommand)(make_demo_command)
 
 
-@app.command("stages")
+@app.command("stages", cls=LeanCommand)
 def stages_command() -> None:
     """List the registered stage names."""
     from datahygiene.core import registry

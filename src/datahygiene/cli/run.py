@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from datahygiene.cli.common import console, fail
-from datahygiene.engine.options import RunOptions
-
-describe = RunOptions.describe
+from datahygiene.engine.option_specs import default, describe
 
 
 def run_command(
@@ -18,9 +16,9 @@ def run_command(
     output: Annotated[str, typer.Option("--output", "-o", help=describe("output"))],
     config_path: Annotated[Path | None, typer.Argument(help=describe("config_path"))] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help=describe("overrides"))] = None,
-    resume: Annotated[bool, typer.Option("--resume", help=describe("resume"))] = RunOptions.default("resume"),
+    resume: Annotated[bool, typer.Option("--resume", help=describe("resume"))] = default("resume"),
     dedup_index: Annotated[str | None, typer.Option("--dedup-index", help=describe("dedup_index"))] = None,
-    offline: Annotated[bool, typer.Option("--offline", help=describe("offline"))] = RunOptions.default("offline"),
+    offline: Annotated[bool, typer.Option("--offline", help=describe("offline"))] = default("offline"),
     no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
@@ -28,6 +26,7 @@ def run_command(
 
     from datahygiene.cli.progress import RichProgress
     from datahygiene.core.config import ConfigError
+    from datahygiene.engine.options import RunOptions
     from datahygiene.engine.plan import OutputExistsError, OutputPathError, ResumeMismatchError
     from datahygiene.engine.run import run
     from datahygiene.io.rundir import RunDir

@@ -1,8 +1,9 @@
 """The options of one run, declared once: ``datahygiene run`` and the Prefect flow both read them from here.
 
-:class:`RunOptions` names every option with its default and help text; the CLI takes its help and defaults from
-it, the flow's parameters subclass it, and :func:`add_run_arguments` turns it into ``argparse`` options for the
-flow's command line. ``tests/engine/test_options.py`` checks that the three stay in step.
+:class:`RunOptions` names every option with its type; its defaults and help texts come from the plain table in
+:mod:`datahygiene.engine.option_specs` (which the CLI reads without importing pydantic). The flow's parameters
+subclass it, and :func:`add_run_arguments` turns it into ``argparse`` options for the flow's command line.
+``tests/engine/test_options.py`` checks that the table, the model, the CLI and the flow stay in step.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datahygiene.core.config import RunConfig, load_config, parse_config
 from datahygiene.core.config import apply_overrides as apply_config_overrides
+from datahygiene.engine import option_specs as specs
 from datahygiene.io.storage import is_url
 
 
@@ -23,18 +25,18 @@ class RunOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[str] = Field(min_length=1, description="File, folder, glob or hf:PATH?split=..; repeatable.")
-    output: str = Field(description="Output directory or URL (s3://...): new, or an earlier run's with resume.")
-    config_path: str | None = Field(default=None, description="YAML config; the shipped default config when unset.")
-    config: dict[str, Any] | None = Field(default=None, description="Inline config instead of config_path.")
-    overrides: list[str] = Field(default_factory=list, description="Override a config key: a.b=value; repeatable.")
-    dedup_index: str | None = Field(
-        default=None, description="Persistent dedup index shared across runs (folder or URL)."
+    inputs: list[str] = Field(min_length=1, description=specs.describe("inputs"))
+    output: str = Field(description=specs.describe("output"))
+    config_path: str | None = Field(default=specs.default("config_path"), description=specs.describe("config_path"))
+    config: dict[str, Any] | None = Field(default=specs.default("config"), description=specs.describe("config"))
+    overrides: list[str] = Field(
+        default_factory=lambda: specs.default("overrides"), description=specs.describe("overrides")
     )
-    resume: bool = Field(default=False, description="Continue a run found in the output: skip committed shards.")
-    offline: bool = Field(default=False, description="Never touch the network for models.")
+    dedup_index: str | None = Field(default=specs.default("dedup_index"), description=specs.describe("dedup_index"))
+    resume: bool = Field(default=specs.default("resume"), description=specs.describe("resume"))
+    offline: bool = Field(default=specs.default("offline"), description=specs.describe("offline"))
     write_datasheet: bool = Field(
-        default=True, description="Write the datasheet, card and HTML report (later: `datahygiene datasheet`)."
+        default=specs.default("write_datasheet"), description=specs.describe("write_datasheet")
     )
 
     @model_validator(mode="after")
