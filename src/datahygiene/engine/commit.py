@@ -53,6 +53,11 @@ class ShardRunner:
         """Load the id index and stage state of already committed shards."""
         self.run_dir.fetch_state(committed)
         directories = [self.run_dir.state_dir(index) for index in sorted(committed)]
+        if any((directory / PARTITIONED_MARK).exists() for directory in directories):
+            raise PartitionedRunError(
+                f"{self.run_dir.name} was committed by the partitioned flow, which keeps no per-shard dedup or id "
+                "state; resume it with the flow on more than one worker (python flows/hygiene.py --runner dask ...)"
+            )
         self.ids.load(directories)
         if directories:
             self.last_state = directories[-1]
@@ -69,19 +74,6 @@ class ShardRunner:
                 empty.mkdir(parents=True, exist_ok=True)
                 stage.load_state(empty)
 
-    def _file_metadata(self, shard: ShardSource, fingerprint: str) -> dict[bytes, bytes]:
-        provenance = {
-            "version": __version__,
-            "config_sha256": self.pipeline.config.sha256(),
-            "shard": {"index": shard.index, "id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
-            "models": self.models,
-            "policy": [rule.model_dump() for rule in self.pipeline.config.policy.rules],
-        }
-        return {
-            b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),
-            **hf_features_metadata(self.pipeline.schema),
-        }
-
     def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
         """Run the ordered stages and the policy over a shard's scored batches, in order, and commit it.
 
@@ -89,15 +81,16 @@ class ShardRunner:
         shard's files and the stages' state are then rolled back).
         """
         fingerprint = shard.fingerprint()
-        writer = ShardWriter(self.run_dir, shard.index, self._file_metadata(shard, fingerprint))
+        writer = ShardWriter(self.run_dir, shard.index, file_metadata(self.pipeline, self.models, shard, fingerprint))
         tally = ShardTally()
         started = time.perf_counter()
         try:
             self._reserve_ids(shard)
+            check_ids = self.pipeline.config.check_duplicate_ids
             for number, scored in enumerate(batches, start=1):
-                records, route = self._decide(scored)
-                self._write_routes(writer, records, route, tally)
-                self.listener.rows_done(shard, records.num_rows)
+                duplicate = self.ids.check_and_add(scored.records.column(C.ID)) if check_ids else None
+                commit_batch(self.pipeline, writer, scored, duplicate, tally)
+                self.listener.rows_done(shard, scored.records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
             self._save_state(writer.state_dir)
@@ -111,29 +104,6 @@ class ShardRunner:
         """Size the duplicate-id table for the shard up front when its row count is known."""
         if self.pipeline.config.check_duplicate_ids:
             self.ids.reserve(shard.known_rows() or 0)
-
-    def _decide(self, scored: ScoredBatch) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
-        """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes."""
-        records, reasons = scored.records, scored.reasons
-        if self.pipeline.config.check_duplicate_ids:
-            reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
-        batch = self.pipeline.ordered.score(Batch(records=records, images=scored.images, artifacts=scored.artifacts))
-        verdicts = self.pipeline.policy.decide(batch.records, reasons)
-        records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
-        return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
-
-    @staticmethod
-    def _write_routes(
-        writer: ShardWriter, records: pa.RecordBatch, route: npt.NDArray[np.int8], tally: ShardTally
-    ) -> None:
-        """Write each route's rows of the batch to its file and count them."""
-        for route_name, value in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
-            mask = route == value
-            selected = int(mask.sum())
-            if selected:
-                writer.write(route_name, records if selected == records.num_rows else records.filter(pa.array(mask)))
-                tally.rows[route_name] += selected
-        tally.add_reasons(records.column(C.REJECT_REASONS))
 
     def _save_state(self, state_dir: Path) -> None:
         """Stage the id index and every stateful stage's state with the shard's files (moved in by the commit)."""
@@ -154,6 +124,62 @@ class ShardRunner:
         self._rollback()
         log.error("shard %s failed: %s", shard.shard_id, error)
         return failure_record(shard, error, fingerprint)
+
+
+class PartitionedRunError(RuntimeError):
+    """A run committed by the partitioned flow cannot be resumed one shard at a time (no per-shard state)."""
+
+
+#: The state file a commit task of the partitioned flow leaves instead of the id and dedup state.
+PARTITIONED_MARK = "partitioned.json"
+
+
+def file_metadata(
+    pipeline: Pipeline, models: list[dict[str, Any]], shard: ShardSource, fingerprint: str
+) -> dict[bytes, bytes]:
+    """The Parquet key-value metadata of a shard's files: provenance and the HF features."""
+    provenance = {
+        "version": __version__,
+        "config_sha256": pipeline.config.sha256(),
+        "shard": {"index": shard.index, "id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
+        "models": models,
+        "policy": [rule.model_dump() for rule in pipeline.config.policy.rules],
+    }
+    return {
+        b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),
+        **hf_features_metadata(pipeline.schema),
+    }
+
+
+def decide(
+    pipeline: Pipeline, scored: ScoredBatch, duplicate_ids: npt.NDArray[np.bool_] | None
+) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
+    """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes."""
+    records, reasons = scored.records, scored.reasons
+    if duplicate_ids is not None:
+        reasons.add_mask(duplicate_ids, "duplicate_id")
+    batch = pipeline.ordered.score(Batch(records=records, images=scored.images, artifacts=scored.artifacts))
+    verdicts = pipeline.policy.decide(batch.records, reasons)
+    records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
+    return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
+
+
+def commit_batch(
+    pipeline: Pipeline,
+    writer: ShardWriter,
+    scored: ScoredBatch,
+    duplicate_ids: npt.NDArray[np.bool_] | None,
+    tally: ShardTally,
+) -> None:
+    """Decide one batch (:func:`decide`), write each route's rows of it and count them."""
+    records, route = decide(pipeline, scored, duplicate_ids)
+    for route_name, value in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
+        mask = route == value
+        selected = int(mask.sum())
+        if selected:
+            writer.write(route_name, records if selected == records.num_rows else records.filter(pa.array(mask)))
+            tally.rows[route_name] += selected
+    tally.add_reasons(records.column(C.REJECT_REASONS))
 
 
 @dataclass

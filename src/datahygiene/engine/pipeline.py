@@ -9,7 +9,7 @@ order-free half: read, normalise, decode, score.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import pyarrow as pa
@@ -63,9 +63,17 @@ class StageChain:
         self.stages = stages
 
     @classmethod
-    def build(cls, params: list[tuple[str, StageParams]], context: StageContext) -> StageChain:
-        """Instantiate the named stages (this is where models load)."""
-        return cls([registry.create(name, stage_params, context) for name, stage_params in params])
+    def build(
+        cls,
+        params: list[tuple[str, StageParams]],
+        context: StageContext,
+        stand_ins: Mapping[str, Stage] | None = None,
+    ) -> StageChain:
+        """Instantiate the named stages (this is where models load); a stage named in ``stand_ins`` is replaced."""
+        stand_ins = stand_ins or {}
+        return cls(
+            [stand_ins.get(name) or registry.create(name, stage_params, context) for name, stage_params in params]
+        )
 
     @property
     def stateful(self) -> list[StatefulStage]:
@@ -113,11 +121,18 @@ class Pipeline:
 
     ``scoring`` holds the order-free stages when they are built here (the CLI);
     pass ``scoring_summary`` instead when they run on workers (the flows), so
-    this process loads only the ordered stages' models.
+    this process loads only the ordered stages' models. ``stand_ins`` replace
+    ordered stages by name (the partitioned flow supplies dedup's columns
+    from its phase's decisions).
     """
 
     def __init__(
-        self, config: RunConfig, context: StageContext, *, scoring_summary: ChainSummary | None = None
+        self,
+        config: RunConfig,
+        context: StageContext,
+        *,
+        scoring_summary: ChainSummary | None = None,
+        stand_ins: Mapping[str, Stage] | None = None,
     ) -> None:
         self.config = config
         self.context = context
@@ -126,7 +141,7 @@ class Pipeline:
         if scoring_summary is None:
             self.scoring = StageChain.build(scoring_params, context)
             scoring_summary = self.scoring.summary()
-        self.ordered = StageChain.build(ordered_params, context)
+        self.ordered = StageChain.build(ordered_params, context, stand_ins)
         ordered_summary = self.ordered.summary()
         fields = list(C.BASE_SCHEMA)
         owners = {f.name: "input" for f in fields}

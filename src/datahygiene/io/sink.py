@@ -44,7 +44,6 @@ from datahygiene.io.rundir import (
     atomic_write_bytes,
     atomic_write_json,
     fsync_dir,
-    json_bytes,
     sha256_file,
 )
 
@@ -183,16 +182,21 @@ class _RouteWriter:
 
 @dataclass
 class ShardWriter:
-    """Two-phase writer of one input shard's outputs."""
+    """Two-phase writer of one input shard's outputs.
+
+    ``tag`` names the staging folder of this attempt (``_tmp/NNNNN<tag>``): commit tasks running on workers
+    give each attempt its own, so a task left running by a killed run never writes into a newer attempt's files.
+    """
 
     run: RunDir
     index: int
     metadata: dict[bytes, bytes]
+    tag: str = ""
     writers: dict[str, _RouteWriter] = field(init=False)
     background: _BackgroundWrites = field(init=False)
 
     def __post_init__(self) -> None:
-        staging = self.run.staging(self.index)
+        staging = self.staging
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
@@ -201,6 +205,11 @@ class ShardWriter:
             route: _RouteWriter(staging / f"{route}.parquet", self.metadata, self.background) for route in ROUTES
         }
 
+    @property
+    def staging(self) -> Path:
+        """This attempt's staging folder."""
+        return self.run.staging(self.index, self.tag)
+
     def write(self, route: str, batch: pa.RecordBatch) -> None:
         """Append rows to one route's file."""
         self.writers[route].write(batch)
@@ -208,12 +217,24 @@ class ShardWriter:
     @property
     def state_dir(self) -> Path:
         """Where stateful stages save their snapshot for this commit."""
-        path = self.run.staging(self.index) / "state"
+        path = self.staging / "state"
         path.mkdir(exist_ok=True)
         return path
 
     def commit(self, record: dict[str, Any]) -> dict[str, Any]:
         """Publish the files, then the commit record; returns the record with file entries."""
+        record = self.publish(record)
+        self.run.write_commit_record(self.index, record)
+        if self.run.store is not None:
+            self.run.remember_state(self.index, record["state"])
+        return record
+
+    def publish(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Put every file and state file under its final name; returns the commit record naming them, unwritten.
+
+        The shard is committed only once the record is written (:meth:`RunDir.write_commit_record`); a commit
+        task on a worker publishes and the committing process writes the records, in input order.
+        """
         files: dict[str, list[dict[str, Any]]] = {}
         moves: list[tuple[Path, str]] = []
         try:
@@ -227,22 +248,24 @@ class ShardWriter:
             relative = f"{route}/{self.run.part_name(self.index)}"
             files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
             moves.append((writer.path, relative))
-        if self.run.store is not None:
-            return self._commit_to_store({**record, "files": files}, moves)
-        for source, relative in moves:
-            target = self.run.root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source.replace(target)
-            fsync_dir(target.parent)
-        self._move_state()
         record = {**record, "files": files}
-        atomic_write_json(self.run.commit_path(self.index), record)
-        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        if self.run.store is not None:
+            for source, relative in moves:
+                self.run.store.put_file(source, relative)
+            record["state"] = self.run.upload_state(self.index, self.staging / "state")
+        else:
+            for source, relative in moves:
+                target = self.run.root / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source.replace(target)
+                fsync_dir(target.parent)
+        self._move_state()
+        shutil.rmtree(self.staging, ignore_errors=True)
         return record
 
     def _move_state(self) -> None:
         """The snapshot becomes the committed state of this shard in the (work) folder."""
-        state = self.run.staging(self.index) / "state"
+        state = self.staging / "state"
         final_state = self.run.state_dir(self.index)
         if final_state.exists():
             shutil.rmtree(final_state)
@@ -250,27 +273,12 @@ class ShardWriter:
             final_state.parent.mkdir(parents=True, exist_ok=True)
             state.replace(final_state)
 
-    def _commit_to_store(self, record: dict[str, Any], moves: list[tuple[Path, str]]) -> dict[str, Any]:
-        """Object store: PUT every part and state file, then the commit record naming them (the commit point)."""
-        store = self.run.store
-        assert store is not None
-        for source, relative in moves:
-            store.put_file(source, relative)
-        named = self.run.upload_state(self.index, self.run.staging(self.index) / "state")
-        record = {**record, "state": named}
-        self.run.check_lock()
-        store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
-        self._move_state()
-        self.run.remember_state(self.index, named)
-        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
-        return record
-
     def abort(self) -> None:
         """Drop everything written for this shard."""
         for writer in self.writers.values():
             writer.abort()
         self.background.shutdown()
-        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 PROVENANCE_KEY = b"datahygiene"

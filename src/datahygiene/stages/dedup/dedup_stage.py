@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,9 @@ OUTPUT_SCHEMA = pa.schema(
 )
 _STATE_FILE = "dedup-state.json"
 
+if TYPE_CHECKING:
+    from datahygiene.stages.dedup.phase import DedupPhase
+
 
 @register("dedup")
 class DedupStage(StageBase[DedupParams]):
@@ -66,14 +69,7 @@ class DedupStage(StageBase[DedupParams]):
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
-        return {
-            "params": self.params.model_dump(),
-            "fingerprint": self.fingerprint,
-            "minhash": "rensa RMinHash",
-            "semantic_index": "faiss IndexFlatIP",
-            "dedup_index": None if self.context.dedup_index is None else str(self.context.dedup_index),
-            "representatives_from_earlier_runs": self._run_start["ids"],
-        }
+        return describe(self.params, self.context.dedup_index, self._run_start["ids"])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Match every row against earlier representatives; unique, decodable rows become representatives."""
@@ -89,6 +85,17 @@ class DedupStage(StageBase[DedupParams]):
             "dup_kind": pa.array(kind, type=pa.string()),
             "dup_similarity": pa.array(sim, type=pa.float32()),
         }
+
+    @classmethod
+    def phase(
+        cls, params: StageParams, work: str | Path, partitions: int, dedup_index: Path | str | None
+    ) -> DedupPhase:
+        """This stage as a partitioned phase over the work area ``work`` (see :mod:`.phase`)."""
+        from datahygiene.io.workarea import WorkArea
+        from datahygiene.stages.dedup.phase import DedupPhase
+
+        settings = DedupParams.model_validate(params.model_dump())
+        return DedupPhase(settings, WorkArea(work), partitions, dedup_index)
 
     # -- state ---------------------------------------------------------------------------------------
     def _index_segments(self) -> list[Path]:
@@ -178,6 +185,18 @@ class DedupStage(StageBase[DedupParams]):
         self._index.push(new)
         self._base_segments = [index_dir / n for n in names]
         self._run_start = self.state.marks()
+
+
+def describe(params: DedupParams, dedup_index: Path | str | None, earlier: int) -> dict[str, Any]:
+    """What the stage records in the manifest and the files' metadata (``earlier``: the index's representatives)."""
+    return {
+        "params": params.model_dump(),
+        "fingerprint": params.fingerprint(),
+        "minhash": "rensa RMinHash",
+        "semantic_index": "faiss IndexFlatIP",
+        "dedup_index": None if dedup_index is None else str(dedup_index),
+        "representatives_from_earlier_runs": earlier,
+    }
 
 
 def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> list[Match | None]:
