@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import logging
 import tempfile
 import uuid
@@ -100,9 +101,11 @@ def find_phase(plan: RunPlan, scoring: ChainSummary, partitions: int) -> Phase |
     if len(stateful) != 1:
         return None
     name, params = stateful[0]
-    make = getattr(registry.get(name), "phase", None)
-    if make is None:
+    factory = getattr(registry.get(name), "phase", None)  # "module:function", imported only when used
+    if not isinstance(factory, str):
         return None
+    module, function = factory.split(":")
+    make = getattr(importlib.import_module(module), function)
     phase: Phase = make(params, work_location(plan), partitions, plan.context.dedup_index)
     return phase if phase.applies(dict(scoring.artifacts)) else None
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,9 +38,6 @@ OUTPUT_SCHEMA = pa.schema(
 )
 _STATE_FILE = "dedup-state.json"
 
-if TYPE_CHECKING:
-    from datahygiene.stages.dedup.phase import DedupPhase
-
 
 @register("dedup")
 class DedupStage(StageBase[DedupParams]):
@@ -66,6 +63,8 @@ class DedupStage(StageBase[DedupParams]):
         return OUTPUT_SCHEMA
 
     column_roles: ClassVar[Mapping[str, ColumnRole]] = {"dup_kind": ColumnRole.DUPLICATE_KIND}
+    #: ``module:function`` that builds this stage as a partitioned phase (the flow's parallel commit).
+    phase: ClassVar[str] = "datahygiene.stages.dedup.phase:dedup_phase"
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
@@ -85,17 +84,6 @@ class DedupStage(StageBase[DedupParams]):
             "dup_kind": pa.array(kind, type=pa.string()),
             "dup_similarity": pa.array(sim, type=pa.float32()),
         }
-
-    @classmethod
-    def phase(
-        cls, params: StageParams, work: str | Path, partitions: int, dedup_index: Path | str | None
-    ) -> DedupPhase:
-        """This stage as a partitioned phase over the work area ``work`` (see :mod:`.phase`)."""
-        from datahygiene.io.workarea import WorkArea
-        from datahygiene.stages.dedup.phase import DedupPhase
-
-        settings = DedupParams.model_validate(params.model_dump())
-        return DedupPhase(settings, WorkArea(work), partitions, dedup_index)
 
     # -- state ---------------------------------------------------------------------------------------
     def _index_segments(self) -> list[Path]:

@@ -1,8 +1,8 @@
 """The ``dedup`` stage as a partitioned phase of a run, for orchestrators that commit shards in parallel.
 
-The engine asks the stage class for its phase (``DedupStage.phase``) and drives it without knowing dedup:
-each shard's scored rows are spilled (:meth:`DedupPhase.spiller`, one task per shard), the segments of
-``--dedup-index`` too (:meth:`DedupPhase.spill_segment`), then :meth:`DedupPhase.decide` runs the steps of
+The engine builds the phase the stage class names (``DedupStage.phase``: :func:`dedup_phase`) and drives
+it without knowing dedup: each shard's scored rows are spilled (:meth:`DedupPhase.spiller`, one task per
+shard), the segments of ``--dedup-index`` too (:meth:`DedupPhase.spill_segment`), then :meth:`DedupPhase.decide` runs the steps of
 :mod:`.distributed` as tasks; each commit task reads its shard's three columns (:meth:`DedupPhase.columns`).
 Once every shard is committed, :meth:`DedupPhase.segment` (per shard) and :meth:`DedupPhase.publish` add this
 run's representatives to the index. The decisions are the streaming stage's, row for row; semantic dedup is
@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from datahygiene.core.stage import ColumnRole
+from datahygiene.core.stage import ColumnRole, StageParams
 from datahygiene.io.workarea import WorkArea
 from datahygiene.stages.dedup import distributed, partition_index
 from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, DedupStage, describe
@@ -95,3 +95,8 @@ class DedupPhase:
             return []
         names = [shard_name(shard) for shard in shards]
         return partition_index.publish(self.dedup_index, self.params, base, token, self.work, names)
+
+
+def dedup_phase(params: StageParams, work: str | Path, partitions: int, dedup_index: Path | str | None) -> DedupPhase:
+    """The ``dedup`` stage with ``params`` as a partitioned phase over the work area ``work``."""
+    return DedupPhase(DedupParams.model_validate(params.model_dump()), WorkArea(work), partitions, dedup_index)
