@@ -1,12 +1,13 @@
 """The ``dedup`` stage as a partitioned phase of a run, for orchestrators that commit shards in parallel.
 
-The engine builds the phase the stage class names (``DedupStage.phase``: :func:`dedup_phase`) and drives
-it without knowing dedup: each shard's scored rows are spilled (:meth:`DedupPhase.spiller`, one task per
-shard), the segments of ``--dedup-index`` too (:meth:`DedupPhase.spill_segment`), then :meth:`DedupPhase.decide` runs the steps of
-:mod:`.distributed` as tasks; each commit task reads its shard's three columns (:meth:`DedupPhase.columns`).
-Once every shard is committed, :meth:`DedupPhase.segment` (per shard) and :meth:`DedupPhase.publish` add this
-run's representatives to the index. The decisions are the streaming stage's, row for row; semantic dedup is
-not partitioned, so :meth:`DedupPhase.applies` says no when the run has embeddings for it.
+The engine builds the phase the stage class names (``DedupStage.phase``: :func:`dedup_phase`) and
+drives it without knowing dedup: each shard's scored rows are spilled (:meth:`DedupPhase.spiller`, one
+task per shard), the segments of ``--dedup-index`` too (:meth:`DedupPhase.spill_segment`), then
+:meth:`DedupPhase.decide` runs the steps of :mod:`.distributed` as tasks; each commit task reads its
+shard's three columns (:meth:`DedupPhase.columns`). Once every shard is committed,
+:meth:`DedupPhase.segment` (per shard) and :meth:`DedupPhase.publish` add this run's representatives to
+the index. The decisions are the streaming stage's, row for row; semantic dedup is not partitioned, so
+:meth:`DedupPhase.applies` says no when the run has embeddings for it.
 """
 
 from __future__ import annotations
