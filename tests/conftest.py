@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +20,10 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# ONNX exports of the text models go to a per-session folder, never the user's ~/.cache (subprocesses inherit it)
+if "DATAHYGIENE_CACHE_DIR" not in os.environ:
+    os.environ["DATAHYGIENE_CACHE_DIR"] = tempfile.mkdtemp(prefix="datahygiene-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["DATAHYGIENE_CACHE_DIR"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -77,3 +77,28 @@ def test_unreadable_and_non_mapping_files(tmp_path: Path) -> None:
     listing.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(listing)
+
+
+@pytest.mark.parametrize(
+    ("override", "path"),
+    [
+        ("batch_size=true", "batch_size"),
+        ("image_batch_size=false", "image_batch_size"),
+        ("limits.max_text_chars=true", "limits.max_text_chars"),
+        ("stages=[{name: dedup, params: {near_text: {num_perm: true}}}]", "stages.0.params.near_text.num_perm"),
+    ],
+)
+def test_a_boolean_is_not_a_number(override: str, path: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{path}: Input should be a number, not a boolean$"):
+        load_config(Path("configs/minimal.yaml"), [override])
+
+
+def test_yaml_tags_in_overrides_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match=r"^--set batch_size: not a plain YAML value") as error:
+        load_config(Path("configs/minimal.yaml"), ['batch_size=!!python/object/apply:os.system ["true"]'])
+    assert "\n" not in str(error.value)
+
+
+def test_a_plugin_that_does_not_import_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError, match=r"^plugins: cannot import 'no_such_plugin_module': ModuleNotFoundError"):
+        load_config(Path("configs/minimal.yaml"), ["plugins=[no_such_plugin_module]"])

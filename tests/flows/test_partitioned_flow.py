@@ -122,3 +122,23 @@ def test_killed_partitioned_flow_resumes_and_commits_every_shard_once(
     assert comparable_manifest(killed) == comparable_manifest(tmp_path / "reference")
     assert _representatives(index) == reference_reps
     assert hygiene(again)["committed_now"] == []
+
+
+def test_a_keep_rule_commits_serially_with_the_cli_files(
+    prefect_server: str, inputs: list[str], tmp_path: Path
+) -> None:
+    """dedup with ``keep: largest`` looks at whole shards, which the phase does not: the flow commits serially."""
+    config = config_dict()
+    config["stages"][-1] = {"name": "dedup", "params": {"keep": "largest"}}
+    config_path = tmp_path / "largest.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    reference = run(load_config(config_path), inputs, tmp_path / "cli", write_documents=False)
+    assert reference.exit_code == 0
+    output = tmp_path / "flow"
+    run_params = HygieneParams(
+        inputs=inputs, output=str(output), config=config, write_datasheet=False, task_runner=partitioned()
+    )
+    assert hygiene(run_params)["committed_now"] == list(range(len(inputs)))
+    assert output_files(output) == output_files(tmp_path / "cli")
+    assert comparable_manifest(output) == comparable_manifest(tmp_path / "cli")
+    assert not any((output / "_state" / f"{i:05d}" / "partitioned.json").exists() for i in range(len(inputs)))

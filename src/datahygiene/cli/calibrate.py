@@ -6,13 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
-
-from datahygiene.calibration.heads import fit_head_on_table
-from datahygiene.calibration.metrics import evaluate, read_labelled, score_texts
-from datahygiene.core.stage import StageContext
-from datahygiene.stages.weights import sha256_file
 
 
 def calibrate(
@@ -46,6 +40,13 @@ def calibrate(
     embedded with toxicity.embedding's MiniLM; ``--params`` are its params), and the head fitted on all rows is saved
     to OUT for ``toxicity.embedding`` param ``head: OUT``.
     """
+    import numpy as np
+
+    from datahygiene.calibration.heads import fit_head_on_table
+    from datahygiene.calibration.metrics import evaluate, read_labelled, score_texts
+    from datahygiene.core.stage import StageContext
+    from datahygiene.stages.weights import sha256_file
+
     table = read_labelled(path)
     y = np.asarray([str(v) == positive for v in table.column(label_column).to_pylist()], dtype=np.int64)
     context = StageContext(models_dir=models_dir, offline=offline)

@@ -6,14 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from datahygiene.cli.common import fail
-from datahygiene.io.sink import NotARunError, RunDir
-from datahygiene.io.storage import StorageError
-from datahygiene.reports.datasheet import write_datasheet
-from datahygiene.reports.datasheet.audit import IdentityTermsError
-from datahygiene.reports.datasheet.questions import AnswersError
 
 
 def datasheet(
@@ -33,6 +27,14 @@ def datasheet(
     no_blur: Annotated[bool, typer.Option("--no-blur", help="Show gallery images unblurred.")] = False,
 ) -> None:
     """Write datasheet.md, datasheet.json, README.md and datasheet.html from a run, without rerunning models."""
+    import yaml
+
+    from datahygiene.io.sink import NotARunError, RunDir
+    from datahygiene.io.storage import StorageError
+    from datahygiene.reports.datasheet import write_datasheet
+    from datahygiene.reports.datasheet.audit import IdentityTermsError
+    from datahygiene.reports.datasheet.questions import AnswersError
+
     for given in (answers, identity_terms):
         if given is not None and not given.is_file():
             raise fail(f"{given} is not a file")

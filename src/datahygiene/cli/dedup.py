@@ -7,12 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
-from pydantic import ValidationError
 
 from datahygiene.cli.common import fail
-from datahygiene.stages.dedup import distributed
-from datahygiene.stages.dedup.params import DedupParams
 
 
 def dedup_distributed_command(
@@ -27,6 +23,12 @@ def dedup_distributed_command(
     keep_spill: Annotated[bool, typer.Option(help="Keep the intermediate files (signatures, keys, edges).")] = False,
 ) -> None:
     """Mark duplicate text rows across all shards without holding every signature in one process."""
+    import yaml
+    from pydantic import ValidationError
+
+    from datahygiene.stages.dedup import distributed
+    from datahygiene.stages.dedup.params import DedupParams
+
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
         raise fail(f"not a file: {', '.join(missing)}")

@@ -35,12 +35,12 @@ import io
 import json
 import random
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
-from PIL import Image, ImageDraw, ImageFilter, PngImagePlugin
+
+if TYPE_CHECKING:  # the generator imports Pillow and pyarrow where it draws and writes (the CLI starts light)
+    from PIL import Image
 
 _CLEAN = [
     "The library opens at nine on weekdays and at ten on Saturdays.",
@@ -72,6 +72,8 @@ _SYNTHETIC = [
 
 
 def _picture(seed: int, size: tuple[int, int] = (256, 192)) -> Image.Image:
+    from PIL import Image, ImageDraw
+
     rng = random.Random(seed)
     image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
     draw = ImageDraw.Draw(image)
@@ -87,12 +89,16 @@ def _picture(seed: int, size: tuple[int, int] = (256, 192)) -> Image.Image:
 
 
 def _jpeg(image: Image.Image, quality: int = 90, exif: Image.Exif | None = None) -> bytes:
+    from PIL import Image
+
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality, exif=exif if exif is not None else Image.Exif())
     return buffer.getvalue()
 
 
 def _png(image: Image.Image, text: dict[str, str] | None = None) -> bytes:
+    from PIL import PngImagePlugin
+
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(key, value)
@@ -111,6 +117,8 @@ def _drawn_face(size: int = 256) -> Image.Image:
 
     Not a photograph, so the package ships no picture of anyone; the Haar cascade finds it.
     """
+    from PIL import Image, ImageDraw, ImageFilter
+
     side = size * 2  # drawn at twice the size, then downscaled for smooth edges
     skin = (225, 185, 160)
     image = Image.new("RGB", (side, side), (90, 110, 130))
@@ -172,6 +180,10 @@ def _texts(directory: Path) -> int:
 
 
 def _pairs(directory: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
     pictures = [_picture(seed) for seed in range(8)]
     exif = Image.Exif()
     exif[0x8298] = "Copyright 2020 Example Stock Agency"  # EXIF Copyright

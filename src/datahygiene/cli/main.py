@@ -7,9 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.logging import RichHandler
 
-from datahygiene import __version__
 from datahygiene.cli.calibrate import calibrate
 from datahygiene.cli.common import console
 from datahygiene.cli.datasheet import datasheet
@@ -40,17 +38,32 @@ def stages_command() -> None:
         typer.echo(name)
 
 
+class _LazyRichHandler(logging.Handler):
+    """A logging handler that builds rich's handler on the first record (most commands never log)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self._inner: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._inner is None:
+            from rich.logging import RichHandler
+
+            self._inner = RichHandler(console=console(), show_path=False, show_time=False)
+            self._inner.setFormatter(self.formatter)
+        self._inner.handle(record)
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
-    )
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", handlers=[_LazyRichHandler(level)])
     if version:
+        from datahygiene import __version__
+
         typer.echo(__version__)
         raise typer.Exit(0)
 
@@ -60,5 +73,5 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        console.print("interrupted; committed shards are kept, rerun with --resume")
+        console().print("interrupted; committed shards are kept, rerun with --resume")
         sys.exit(130)

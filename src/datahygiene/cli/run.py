@@ -3,47 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from datahygiene.cli.common import console, fail
-from datahygiene.core.config import ConfigError
 from datahygiene.engine.options import RunOptions
-from datahygiene.engine.plan import OutputExistsError, ResumeMismatchError
-from datahygiene.engine.run import run
-from datahygiene.io.rundir import RunDir
-from datahygiene.io.sources import InputError, ShardSource
-from datahygiene.io.storage import StorageError
-from datahygiene.reports.summary import summary_table
 
 describe = RunOptions.describe
-
-
-class RichProgress:
-    """Progress bar over rows, one task per run, described by the current shard."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task("starting", total=None)
-        self.done_shards = 0
-        self.total_shards = 0
-
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
-        self.total_shards = len(shards)
-        self.done_shards = skipped
-        if skipped:
-            console.print(f"resuming: {skipped} of {len(shards)} shards already committed")
-
-    def rows_done(self, shard: ShardSource, rows: int) -> None:
-        self.progress.update(self.task, advance=rows, description=f"shard {self.done_shards + 1}/{self.total_shards}")
-
-    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
-        self.done_shards += 1
-        if "error" in record:
-            console.print(f"[red]shard failed[/] {shard.shard_id}: {record['error']}", highlight=False)
 
 
 def run_command(
@@ -57,6 +24,18 @@ def run_command(
     no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
+    from pydantic import ValidationError
+
+    from datahygiene.cli.progress import RichProgress
+    from datahygiene.core.config import ConfigError
+    from datahygiene.engine.plan import OutputExistsError, OutputPathError, ResumeMismatchError
+    from datahygiene.engine.run import run
+    from datahygiene.io.rundir import RunDir
+    from datahygiene.io.sources import InputError
+    from datahygiene.io.storage import StorageError
+    from datahygiene.reports.summary import stage_table, summary_table
+    from datahygiene.stages.weights import check_device
+
     try:
         options = RunOptions(
             inputs=inputs,
@@ -69,19 +48,12 @@ def run_command(
             write_datasheet=not no_datasheet,
         )
         config = options.run_config()
+        check_device(config.models.device)  # before any input is read or any model loads
     except ValidationError as error:
         raise fail(str(error.errors()[0]["msg"])) from None
     except ConfigError as error:
         raise fail(str(error)) from None
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = RichProgress.bar()
     try:
         with progress:
             result = run(
@@ -93,17 +65,23 @@ def run_command(
                 listener=RichProgress(progress),
                 write_documents=options.write_datasheet,
             )
-    except (ConfigError, InputError, OutputExistsError, ResumeMismatchError, StorageError) as error:
+    except (ConfigError, InputError, OutputExistsError, OutputPathError, ResumeMismatchError, StorageError) as error:
         raise fail(str(error)) from None
-    console.print(summary_table(result.manifest, result.output))
+    out = console()
+    if result.already_finished:
+        out.print(f"{output} already holds this run, finished: nothing to do (no model loaded, no file written)")
+    out.print(summary_table(result.manifest, result.output))
+    timing = stage_table(result.manifest)
+    if timing is not None:
+        out.print(timing)
     run_dir = RunDir.at(options.output_path)
     kept, rejected, manifest = (run_dir.describe(name) for name in ("kept", "rejected", "manifest.json"))
-    console.print(f"outputs: {kept}, {rejected}; manifest: {manifest}")
+    out.print(f"outputs: {kept}, {rejected}; manifest: {manifest}")
     if run_dir.exists("datasheet.md"):
         documents = ", ".join(run_dir.describe(name) for name in ("datasheet.md", "datasheet.html", "README.md"))
-        console.print(f"datasheet: {documents}")
+        out.print(f"datasheet: {documents}")
     for message in result.invariant_errors:
-        console.print(f"[bold red]invariant violated:[/] {message}", highlight=False)
+        out.print(f"[bold red]invariant violated:[/] {message}", highlight=False)
     if result.failed_shards:
-        console.print(f"[red]{len(result.failed_shards)} shard(s) failed[/]; rerun with --resume after fixing them")
+        out.print(f"[red]{len(result.failed_shards)} shard(s) failed[/]; rerun with --resume after fixing them")
     raise typer.Exit(result.exit_code)

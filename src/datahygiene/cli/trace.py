@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from datahygiene.cli.common import fail
-from datahygiene.io.sink import NotARunError, RunDir
-from datahygiene.io.storage import StorageError
-from datahygiene.reports.trace import trace
 
 
 def _value(value: object) -> str:
@@ -23,6 +20,10 @@ def trace_command(
     row_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (the output `id` column).")],
 ) -> None:
     """Trace a row to its input shard and row, the run's config and models, and its verdict."""
+    from datahygiene.io.sink import NotARunError, RunDir
+    from datahygiene.io.storage import StorageError
+    from datahygiene.reports.trace import trace
+
     try:
         run_dir = RunDir.at(output)
         run_dir.read_manifest()

@@ -15,18 +15,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from datahygiene.core import registry
 from datahygiene.core.stage import StageParams
+from datahygiene.core.strict import StrictModel
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message is one line for the user."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Unknown keys are errors, values are frozen, a boolean is no number."""
 
 
 class ColumnMap(_Strict):
@@ -45,6 +46,9 @@ class InputLimits(_Strict):
     max_image_pixels: int = Field(default=100_000_000, gt=0)
     max_image_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     images_per_shard: int = Field(default=10_000, gt=0)
+    #: Longer texts are rejected (``text_too_long``, the text's bytes kept in ``raw``): the model stages' time
+    #: grows with a text's length, and one text must not stall or fail a shard.
+    max_text_chars: int = Field(default=1_000_000, gt=0)
 
 
 class StageConfig(_Strict):
@@ -145,8 +149,13 @@ class RunConfig(_Strict):
     limits: InputLimits = Field(default_factory=InputLimits)
     batch_size: int = Field(default=32768, gt=0)
     image_batch_size: int = Field(default=64, gt=0)
+    #: A batch also ends at about this many bytes of input (every input kind): memory stays flat in rows.
+    batch_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: Reject rows whose id repeats an earlier row's (8 bytes of index per row).
     check_duplicate_ids: bool = True
+    #: What ``--resume`` compares to find edited inputs: ``stat`` (path, size, mtime; free) or ``content``
+    #: (path, size and an xxh3 hash of every input byte: one more read of the inputs per attempt).
+    fingerprint: Literal["stat", "content"] = "stat"
     stages: list[StageConfig] = Field(default_factory=list)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -160,6 +169,17 @@ class RunConfig(_Strict):
     def stage_params(self) -> list[tuple[str, StageParams]]:
         """Each configured stage with its validated parameters."""
         return [(stage.name, registry.params_model(stage.name).model_validate(stage.params)) for stage in self.stages]
+
+    def needs_full_images(self) -> bool:
+        """Whether a configured stage reads full-resolution pixels (a stage that does not say so is assumed to).
+
+        When none does, images are validated by a reduced-size decode (see ``io.decode``).
+        """
+        for name, params in self.stage_params():
+            full_images = getattr(registry.get(name), "full_images", None)
+            if full_images is None or full_images(params):
+                return True
+        return False
 
 
 def _format_error(error: ValidationError) -> str:
@@ -201,7 +221,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = override.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {override!r}")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:  # e.g. a !!python/... tag, which safe_load refuses to construct
+            problem = " ".join(str(getattr(error, "problem", None) or error).split())
+            raise ConfigError(f"--set {key.strip()}: not a plain YAML value ({problem})") from None
+        _set_dotted(data, key.strip(), value)
     return data
 
 
@@ -211,7 +236,11 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
         config = RunConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_format_error(error)) from None
-    registry.load_plugins(config.plugins)
+    for module in config.plugins:
+        try:
+            registry.load_plugins([module])
+        except Exception as error:  # noqa: BLE001 - whatever a plugin raises on import, say it in one line
+            raise ConfigError(f"plugins: cannot import {module!r}: {type(error).__name__}: {error}") from None
     for index, stage in enumerate(config.stages):
         try:
             model = registry.params_model(stage.name)

@@ -1,38 +1,44 @@
 """Name -> stage class registry.
 
-Stages register themselves with ``@register("toxicity.detoxify")``. Built-in
-stage modules are imported lazily on first lookup so importing the package
-stays cheap; third-party stages come from ``plugins`` in the config (module
-names imported before lookup) or the ``datahygiene.stages`` entry point group.
+Stages register themselves with ``@register("toxicity.detoxify")``. The
+built-in stages are listed by name in :data:`BUILTIN_STAGES`, so listing
+them imports nothing; a stage's module (and the libraries it needs) is
+imported on first lookup of that stage. Third-party stages come from
+``plugins`` in the config (module names imported before lookup) or the
+``datahygiene.stages`` entry point group.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from datahygiene.core.stage import Stage, StageContext, StageParams, is_stateful_class
+if TYPE_CHECKING:
+    from datahygiene.core.stage import Stage, StageContext, StageParams
 
 StageT = TypeVar("StageT", bound=type[Any])
 
-# Modules that hold the built-in stages. Each registers on import.
-BUILTIN_MODULES: tuple[str, ...] = (
-    "datahygiene.stages.textstats",
-    "datahygiene.stages.toxicity.detoxify",
-    "datahygiene.stages.toxicity.embedding",
-    "datahygiene.stages.nsfw.nudenet",
-    "datahygiene.stages.nsfw.openclip",
-    "datahygiene.stages.blocklist",
-    "datahygiene.stages.likeness.stage",
-    "datahygiene.stages.rights.copyright",
-    "datahygiene.stages.provenance.synthetic",
-    "datahygiene.stages.dedup.dedup_stage",
-)
+#: Built-in stage name -> the module that registers it (checked against the modules by the tests).
+BUILTIN_STAGES: dict[str, str] = {
+    "text.stats": "datahygiene.stages.textstats",
+    "toxicity.detoxify": "datahygiene.stages.toxicity.detoxify",
+    "toxicity.profanity": "datahygiene.stages.toxicity.detoxify",
+    "toxicity.embedding": "datahygiene.stages.toxicity.embedding",
+    "nsfw.nudenet": "datahygiene.stages.nsfw.nudenet",
+    "nsfw.openclip": "datahygiene.stages.nsfw.openclip",
+    "blocklist": "datahygiene.stages.blocklist",
+    "likeness": "datahygiene.stages.likeness.stage",
+    "rights.copyright": "datahygiene.stages.rights.copyright",
+    "provenance.synthetic": "datahygiene.stages.provenance.synthetic",
+    "provenance.c2pa": "datahygiene.stages.provenance.c2pa",
+    "dedup": "datahygiene.stages.dedup.dedup_stage",
+}
+#: The modules that hold the built-in stages, each imported only when one of its stages is looked up.
+BUILTIN_MODULES: tuple[str, ...] = tuple(dict.fromkeys(BUILTIN_STAGES.values()))
 
 _REGISTRY: dict[str, type[Any]] = {}
-_builtins_loaded = False
+_entry_points_loaded = False
 
 
 class UnknownStageError(KeyError):
@@ -62,13 +68,14 @@ def register(name: str) -> Callable[[StageT], StageT]:
     return decorate
 
 
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
+def _load_entry_points() -> None:
+    """Import the third-party stage modules announced by installed packages (once)."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
         return
-    _builtins_loaded = True
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
     for entry in entry_points(group="datahygiene.stages"):
         entry.load()
 
@@ -80,14 +87,17 @@ def load_plugins(modules: list[str]) -> None:
 
 
 def names() -> list[str]:
-    """All registered stage names, sorted."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    """All stage names, sorted: the built-in ones (nothing imported for them) and every registered one."""
+    _load_entry_points()
+    return sorted({*BUILTIN_STAGES, *_REGISTRY})
 
 
 def get(name: str) -> type[Any]:
-    """The stage class registered under ``name``."""
-    _load_builtins()
+    """The stage class registered under ``name`` (importing its module on first use)."""
+    if name not in _REGISTRY and name in BUILTIN_STAGES:
+        importlib.import_module(BUILTIN_STAGES[name])
+    if name not in _REGISTRY:
+        _load_entry_points()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -102,6 +112,8 @@ def params_model(name: str) -> type[StageParams]:
 
 def create(name: str, params: StageParams | Mapping[str, Any] | None, context: StageContext) -> Stage:
     """Instantiate the named stage; ``params`` as its model, or a mapping (``None``: defaults) validated into it."""
+    from datahygiene.core.stage import StageParams
+
     cls = get(name)
     if not isinstance(params, StageParams):
         params = cls.Params(**(params or {}))
@@ -111,4 +123,6 @@ def create(name: str, params: StageParams | Mapping[str, Any] | None, context: S
 
 def is_stateful(name: str) -> bool:
     """Whether the registered stage keeps state across rows (and so needs input order)."""
+    from datahygiene.core.stage import is_stateful_class
+
     return is_stateful_class(get(name))

@@ -1,7 +1,9 @@
 """The contract every scorer, tagger and dedup stage implements.
 
 Stages only *add* columns (score, then decide): they never drop rows or change
-existing columns. The policy turns the columns into verdicts afterwards.
+existing columns, except columns a stage declares it *amends* (dedup appends the
+signals a kept row inherits from its duplicates; nothing is ever removed). The
+policy turns the columns into verdicts afterwards.
 """
 
 from __future__ import annotations
@@ -10,19 +12,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
-import pyarrow as pa
-from PIL import Image
-from pydantic import BaseModel, ConfigDict
+from datahygiene.core.strict import StrictModel
+from datahygiene.core.timing import StageTimes
 
-from datahygiene.core.reasons import Reasons
+if TYPE_CHECKING:  # annotations only: the config and the CLI's help import this module without them
+    import pyarrow as pa
+    from PIL import Image
+
+    from datahygiene.core.reasons import Reasons
 
 
-class StageParams(BaseModel):
+class StageParams(StrictModel):
     """Base class of every stage's parameters; unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 #: ``Batch.artifacts`` key of a ``dict[int, bytes]``: row -> encoded image the runner writes
@@ -84,6 +87,16 @@ class Batch:
             records = records.append_column(name, values)
         return Batch(records=records, images=self.images, artifacts=self.artifacts)
 
+    def replacing(self, columns: dict[str, pa.Array]) -> Batch:
+        """A new batch with existing ``columns`` replaced (same name, type and length)."""
+        records = self.records
+        for name, values in columns.items():
+            index = records.schema.get_field_index(name)
+            if index < 0 or values.type != records.schema.field(index).type or len(values) != records.num_rows:
+                raise ValueError(f"cannot replace column {name!r}: it is missing, or the new values differ in type")
+            records = records.set_column(index, records.schema.field(index), values)
+        return Batch(records=records, images=self.images, artifacts=self.artifacts)
+
 
 class ArtifactKind(StrEnum):
     """How a ``Batch.artifacts`` entry travels from a flow worker to the committer (see :mod:`datahygiene.io.spool`).
@@ -107,6 +120,10 @@ class ColumnRole(StrEnum):
     FACE_COUNT = "face_count"
     #: The kind of duplicate a row is (``exact``, ``near``, ``semantic``; null when it is not one).
     DUPLICATE_KIND = "duplicate_kind"
+    #: The id of the kept copy a duplicate row duplicates (null when it is not one).
+    DUPLICATE_OF = "duplicate_of"
+    #: The state of the row's C2PA manifest (``valid``, ``invalid``, ``unverifiable``; null without one).
+    C2PA_STATE = "c2pa_state"
 
 
 @dataclass(frozen=True)
@@ -129,6 +146,8 @@ class ScoredBatch:
     reasons: Reasons
     images: list[Image.Image | None] | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: Time spent on this batch so far (read, decode, the order-free stages).
+    times: StageTimes = field(default_factory=StageTimes)
 
 
 ParamsT = TypeVar("ParamsT", bound=StageParams)
@@ -149,6 +168,14 @@ class StageBase(Generic[ParamsT]):
     #: False for a stage that cannot run in a Prefect flow (its work cannot travel from workers to the
     #: committer); the flow refuses such a config before any work starts.
     runs_in_flows: ClassVar[bool] = True
+    #: Whether the stage reads full-resolution pixels from ``Batch.images``. When no stage of a run does,
+    #: the runner validates images by a reduced-size decode and passes those (smaller, grey) pictures.
+    needs_full_image: ClassVar[bool] = True
+
+    @classmethod
+    def full_images(cls, params: StageParams) -> bool:
+        """Whether this stage, with these params, needs full-resolution pixels (``needs_full_image``)."""
+        return cls.needs_full_image
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         if not isinstance(params, self.Params):
@@ -214,6 +241,40 @@ class StatefulStage(Stage, Protocol):
 
 #: The methods that make a stage stateful (see :class:`StatefulStage`).
 STATE_METHODS = ("save_state", "load_state", "state_moved", "commit_run")
+
+
+@runtime_checkable
+class LookaheadStage(Protocol):
+    """An ordered stage that sees a whole shard before it decides any of its rows (dedup's ``keep`` rule).
+
+    When ``looks_ahead()`` is true, the committer passes every scored batch of a shard to ``look`` (in input
+    order, before any ``process``), calls ``decide`` once, then ``process`` on the same batches in the same
+    order. A rolled-back shard is looked at again from its first batch (``load_state`` forgets the look).
+    Such a stage must come first among the ordered stages (it sees the scored batches).
+    """
+
+    def looks_ahead(self) -> bool: ...
+
+    def look(self, batch: Batch) -> None: ...
+
+    def decide(self) -> None: ...
+
+
+def tell_upstream(stage: object, columns: frozenset[str]) -> None:
+    """Tell ``stage`` the columns the stages before it produce (``upstream_columns(columns)``, where defined).
+
+    A stage that works on earlier stages' columns can then skip work they make moot (dedup does not look ahead
+    to inherit signals no stage of the run produces).
+    """
+    declare = getattr(stage, "upstream_columns", None)
+    if callable(declare):
+        declare(columns)
+
+
+def amended_columns(stage: object) -> tuple[str, ...]:
+    """The columns of earlier stages that ``stage`` declares it amends (``amends()``; none by default)."""
+    declare = getattr(stage, "amends", None)
+    return tuple(declare()) if callable(declare) else ()
 
 
 def is_stateful_class(cls: type[Any]) -> bool:

@@ -11,8 +11,8 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,13 @@ from datahygiene import __version__
 from datahygiene.core import columns as C
 from datahygiene.core.policy import Route
 from datahygiene.core.stage import IMAGE_REPLACEMENTS, Batch, ScoredBatch
+from datahygiene.core.timing import StageTimes
 from datahygiene.engine.ids import IdIndex
 from datahygiene.engine.pipeline import Pipeline
 from datahygiene.engine.progress import ProgressListener
 from datahygiene.io.sink import ROUTES, RunDir, ShardWriter, hf_features_metadata, release_unused_memory
 from datahygiene.io.sources import ShardSource
+from datahygiene.io.spool import SpooledBatches, write_spool
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class ShardRunner:
         self.ids = IdIndex(spill_dir=run_dir.root / "_tmp")
         self.last_state: Path | None = None
         self.models = pipeline.models()
+        self._ids_staged = False
 
     def restore(self, committed: dict[int, dict[str, Any]]) -> None:
         """Load the id index and stage state of already committed shards."""
@@ -65,7 +68,10 @@ class ShardRunner:
                 stage.load_state(self.last_state / stage.name)
 
     def _rollback(self) -> None:
-        self.ids.rollback()
+        if self._ids_staged:  # the shard's ids already left the index's pending list: rebuild from the commits
+            self.ids.load([self.run_dir.state_dir(index) for index in sorted(self.run_dir.committed())])
+        else:
+            self.ids.rollback()
         for stage in self.pipeline.stateful:
             if self.last_state is not None:
                 stage.load_state(self.last_state / stage.name)
@@ -84,30 +90,93 @@ class ShardRunner:
         writer = ShardWriter(self.run_dir, shard.index, file_metadata(self.pipeline, self.models, shard, fingerprint))
         tally = ShardTally()
         started = time.perf_counter()
+        spool: Path | None = None
+        self._ids_staged = False
         try:
             self._reserve_ids(shard)
-            check_ids = self.pipeline.config.check_duplicate_ids
+            look_times = StageTimes()  # added after the batches' own, so the stages keep the pipeline's order
+            batches, spool, looked = self._look_ahead(shard, batches, look_times)
+            ids = self._id_check()
             for number, scored in enumerate(batches, start=1):
-                duplicate = self.ids.check_and_add(scored.records.column(C.ID)) if check_ids else None
-                commit_batch(self.pipeline, writer, scored, duplicate, tally)
-                self.listener.rows_done(shard, scored.records.num_rows)
+                commit_batch(self.pipeline, writer, scored, ids, tally)
+                if not looked:
+                    self.listener.rows_done(shard, scored.records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
+            tally.times.absorb(look_times)
+            with tally.times.measure("write", 0, 0, kind="engine"):
+                writer.finish()
             self._save_state(writer.state_dir)
+            # the last flush, the renames and the record can fail too (a full disk): the shard then fails alone
+            record = writer.commit(tally.record(shard, fingerprint, time.perf_counter() - started))
         except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
             return self._fail(shard, writer, error, fingerprint)
-        record = writer.commit(tally.record(shard, fingerprint, time.perf_counter() - started))
+        finally:
+            if spool is not None:
+                spool.unlink(missing_ok=True)
         self._state_committed(shard)
         return record
+
+    def _look_ahead(
+        self, shard: ShardSource, batches: Iterable[ScoredBatch], times: StageTimes
+    ) -> tuple[Iterable[ScoredBatch], Path | None, bool]:
+        """Show every batch of the shard to the stages that decide a shard at a time, then let them decide.
+
+        Returns the batches to commit (the same ones again: reread from a spool file when ``batches`` can be
+        read only once), that spool file (removed after the commit) and whether the stages looked (progress
+        was then reported as the batches were scored). Each stage's looking and deciding is timed under its
+        name in ``times`` (no rows: those are counted when the stage processes the batches).
+        """
+        stages = self.pipeline.ordered.lookahead()
+        if not stages:
+            return batches, None, False
+        names = [str(getattr(stage, "name", type(stage).__name__)) for stage in stages]
+
+        def shown() -> Iterator[ScoredBatch]:
+            for scored in batches:
+                batch = Batch(records=scored.records, images=scored.images, artifacts=scored.artifacts)
+                for name, stage in zip(names, stages, strict=True):
+                    with times.measure(name, 0, 0):
+                        stage.look(batch)
+                self.listener.rows_done(shard, scored.records.num_rows)
+                yield scored
+
+        # the stages after the whole-shard ones still need decoded images; those have looked already
+        decode = len(self.pipeline.ordered.stages) > len(stages)
+        spool: Path | None = None
+        replay: Iterable[ScoredBatch] = batches
+        if isinstance(batches, SpooledBatches):
+            for scored in shown():  # this pass's decode is work of its own: the replay reads the spool again
+                if (redecode := scored.times.entries.get("redecode")) is not None:
+                    times.add("redecode", redecode.seconds, redecode.rows, redecode.bytes, redecode.kind)
+            replay = replace(batches, decode_images=decode)
+        elif isinstance(batches, Iterator):  # scored as it is read (the CLI): keep a copy to read again
+            spool = self.run_dir.root / "_tmp" / f"lookahead-{shard.index:05d}.arrow"
+            write_spool(spool, shown(), self.pipeline.scoring_summary)
+            replay = SpooledBatches(spool, self.pipeline.config, decode_images=decode)
+        else:
+            for _ in shown():
+                pass
+        for name, stage in zip(names, stages, strict=True):
+            with times.measure(name, 0, 0):
+                stage.decide()
+        return replay, spool, True
 
     def _reserve_ids(self, shard: ShardSource) -> None:
         """Size the duplicate-id table for the shard up front when its row count is known."""
         if self.pipeline.config.check_duplicate_ids:
             self.ids.reserve(shard.known_rows() or 0)
 
+    def _id_check(self) -> IdCheck | None:
+        """The duplicate-id check of a batch's rows against every id seen so far (None when it is off)."""
+        if not self.pipeline.config.check_duplicate_ids:
+            return None
+        return lambda records: self.ids.check_and_add(records.column(C.ID))
+
     def _save_state(self, state_dir: Path) -> None:
         """Stage the id index and every stateful stage's state with the shard's files (moved in by the commit)."""
         self.ids.commit(state_dir)
+        self._ids_staged = True
         for stage in self.pipeline.stateful:
             (state_dir / stage.name).mkdir()
             stage.save_state(state_dir / stage.name)
@@ -151,35 +220,45 @@ def file_metadata(
     }
 
 
+#: The ``duplicate_id`` marks of a batch's rows (the runner's id index, or the partitioned flow's answers).
+IdCheck = Callable[[pa.RecordBatch], npt.NDArray[np.bool_]]
+
+
 def decide(
-    pipeline: Pipeline, scored: ScoredBatch, duplicate_ids: npt.NDArray[np.bool_] | None
+    pipeline: Pipeline, scored: ScoredBatch, ids: IdCheck | None, times: StageTimes
 ) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
-    """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes."""
+    """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes.
+
+    Each step is timed into ``times`` (the id check and the policy as engine work, the stages by name).
+    """
     records, reasons = scored.records, scored.reasons
-    if duplicate_ids is not None:
-        reasons.add_mask(duplicate_ids, "duplicate_id")
-    batch = pipeline.ordered.score(Batch(records=records, images=scored.images, artifacts=scored.artifacts))
-    verdicts = pipeline.policy.decide(batch.records, reasons)
+    rows, nbytes = records.num_rows, records.nbytes
+    if ids is not None:
+        with times.measure("duplicate_ids", rows, nbytes, kind="engine"):
+            reasons.add_mask(ids(records), "duplicate_id")
+    batch = Batch(records=records, images=scored.images, artifacts=scored.artifacts)
+    batch = pipeline.ordered.score(batch, times)
+    with times.measure("policy", rows, batch.records.nbytes, kind="engine"):
+        verdicts = pipeline.policy.decide(batch.records, reasons)
     records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
     return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
 
 
 def commit_batch(
-    pipeline: Pipeline,
-    writer: ShardWriter,
-    scored: ScoredBatch,
-    duplicate_ids: npt.NDArray[np.bool_] | None,
-    tally: ShardTally,
+    pipeline: Pipeline, writer: ShardWriter, scored: ScoredBatch, ids: IdCheck | None, tally: ShardTally
 ) -> None:
-    """Decide one batch (:func:`decide`), write each route's rows of it and count them."""
-    records, route = decide(pipeline, scored, duplicate_ids)
-    for route_name, value in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
-        mask = route == value
-        selected = int(mask.sum())
-        if selected:
-            writer.write(route_name, records if selected == records.num_rows else records.filter(pa.array(mask)))
-            tally.rows[route_name] += selected
-    tally.add_reasons(records.column(C.REJECT_REASONS))
+    """Decide one batch (:func:`decide`), write each route's rows of it and count them, timing every step."""
+    tally.times.absorb(scored.times)
+    records, route = decide(pipeline, scored, ids, tally.times)
+    tally.runner_rejected += int(scored.reasons.any().sum())  # input reasons and duplicate_id
+    with tally.times.measure("write", records.num_rows, records.nbytes, kind="engine"):
+        for route_name, value in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
+            mask = route == value
+            selected = int(mask.sum())
+            if selected:
+                writer.write(route_name, records if selected == records.num_rows else records.filter(pa.array(mask)))
+                tally.rows[route_name] += selected
+        tally.add_reasons(records.column(C.REJECT_REASONS))
 
 
 @dataclass
@@ -188,6 +267,9 @@ class ShardTally:
 
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ROUTES, 0))
     reasons: dict[str, int] = field(default_factory=dict)
+    times: StageTimes = field(default_factory=StageTimes)
+    #: Rows the runner itself rejected (a reason from reading, decoding or the id check), before any stage's rule.
+    runner_rejected: int = 0
 
     def add_reasons(self, reasons: pa.ListArray) -> None:
         """Count every reason of every row (a row with three reasons counts for each)."""
@@ -205,8 +287,10 @@ class ShardTally:
             "rows_kept": self.rows["kept"],
             "rows_rejected": self.rows["rejected"],
             "rows_quarantined": self.rows["quarantined"],
+            "rows_rejected_by_runner": self.runner_rejected,
             "reject_reasons": dict(sorted(self.reasons.items())),
             "seconds": round(seconds, 3),
+            "stages": self.times.records(),
         }
 
 

@@ -12,7 +12,6 @@ from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
 
 _FILE = "id-hashes.u64"  # little-endian uint64, first-seen order
@@ -93,6 +92,8 @@ def hash_ids(ids: pa.Array) -> npt.NDArray[np.uint64]:
         rows = rows[lengths[rows] > _WORD * (k + 1)]
     hashes = _mix(hashes ^ lengths.astype(np.uint64))
     if not short.all():
+        import pandas as pd  # only for ids longer than 64 bytes
+
         long_rows = np.flatnonzero(~short)
         values = np.asarray(ids.take(pa.array(long_rows)).to_numpy(zero_copy_only=False), dtype=object)
         hashes[long_rows] = pd.util.hash_array(values, categorize=False)
@@ -227,7 +228,8 @@ class IdIndex:
     def check_and_add(self, ids: pa.Array) -> npt.NDArray[np.bool_]:
         """Mask of ids already seen (earlier rows, earlier batches or shards); adds the rest."""
         hashes = hash_ids(ids)
-        duplicate: npt.NDArray[np.bool_] = pd.Series(hashes).duplicated(keep="first").to_numpy(copy=True)
+        duplicate = np.ones(len(hashes), dtype=np.bool_)
+        duplicate[np.unique(hashes, return_index=True)[1]] = False  # first occurrence of each hash
         first = np.flatnonzero(~duplicate)
         candidates = hashes[first]
         seen = self._seen.add_unique(candidates)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from datahygiene import __version__
 from datahygiene.core.config import RunConfig
+from datahygiene.core.timing import StageTimes
 
 if TYPE_CHECKING:
     from datahygiene.io.sources import ShardSource
@@ -30,8 +31,9 @@ def build_manifest(
     finished: float,
 ) -> dict[str, Any]:
     """Aggregate the commit records of a run into ``manifest.json``'s content."""
-    totals = dict.fromkeys(("rows_in", "rows_kept", "rows_rejected", "rows_quarantined"), 0)
+    totals = dict.fromkeys(("rows_in", "rows_kept", "rows_rejected", "rows_quarantined", "rows_rejected_by_runner"), 0)
     reasons: dict[str, int] = {}
+    times = StageTimes()
     entries: list[dict[str, Any]] = []
     for shard in shards:
         record = committed.get(shard.index) or failures.get(shard.index)
@@ -46,14 +48,18 @@ def build_manifest(
         totals["rows_kept"] += record["rows_kept"]
         totals["rows_rejected"] += record["rows_rejected"]
         totals["rows_quarantined"] += record["rows_quarantined"]
+        totals["rows_rejected_by_runner"] += record.get("rows_rejected_by_runner", 0)  # absent in older commits
         for reason, count in record["reject_reasons"].items():
             reasons[reason] = reasons.get(reason, 0) + count
+        times.merge(record.get("stages", []))
     return {
         "manifest_version": MANIFEST_VERSION,
         "datahygiene_version": __version__,
         "config_sha256": config.sha256(),
         **totals,
         "reject_reasons": dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
+        #: seconds, rows, bytes and rows/s per engine step and stage, summed over the committed shards
+        "stages": times.records(),
         "shards_total": len(shards),
         "shards_committed": sum(1 for e in entries if e.get("status") == "committed"),
         "shards_failed": sum(1 for e in entries if e.get("status") == "failed"),

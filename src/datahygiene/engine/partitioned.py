@@ -165,19 +165,26 @@ def commit_shard(
                 local = Path(folder) / "spool.arrow"
                 run_dir.store.get_file(job.spool_name, local)
             position = 0
+
+            def marks(records: pa.RecordBatch) -> npt.NDArray[np.bool_]:
+                assert duplicate_ids is not None
+                return duplicate_ids[position : position + records.num_rows]
+
+            ids = None if duplicate_ids is None else marks
             for number, scored in enumerate(read_spool(local, job.config, decode_images=decode), start=1):
-                rows = scored.records.num_rows
-                marks = None if duplicate_ids is None else duplicate_ids[position : position + rows]
-                commit_batch(pipeline, writer, scored, marks, tally)
-                position += rows
+                commit_batch(pipeline, writer, scored, ids, tally)
+                position += scored.records.num_rows
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
         if not all(stage.finished() for stage in stages) or (
             duplicate_ids is not None and position != len(duplicate_ids)
         ):
             raise RuntimeError(f"shard {shard.shard_id}: the phase's answers do not cover its {position} rows")
+        with tally.times.measure("write", 0, 0, kind="engine"):
+            writer.finish()
         mark = {"mode": "partitioned", "rows": position}
         (writer.state_dir / PARTITIONED_MARK).write_text(json.dumps(mark, sort_keys=True) + "\n")
+        # the last flush and the publish can fail too (a full disk): the shard then fails alone, taken back
         return writer.publish(tally.record(shard, fingerprint, time.perf_counter() - started))
     except Exception as error:  # noqa: BLE001 - one bad shard must not stop the others
         writer.abort()
@@ -221,7 +228,7 @@ class PartitionedCommitter(Committer):
         """Lock and start (or continue) the output; no state is restored (the phase decided every shard)."""
         self._open_output()
         self._open = True
-        self.listener.run_started(self.plan.shards, skipped=len(self.plan.shards) - len(self.plan.pending))
+        self.listener.run_started(self.plan.pending, skipped=len(self.plan.shards) - len(self.plan.pending))
 
     def record(self, shard: ShardSource, record: dict[str, Any]) -> dict[str, Any]:
         """Write a commit task's record (the shard's commit point), or note its failure."""

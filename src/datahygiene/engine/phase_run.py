@@ -73,7 +73,7 @@ class Phase(Protocol):
     @property
     def roles(self) -> Mapping[str, Any]: ...
 
-    def applies(self, artifacts: Mapping[str, str]) -> bool: ...
+    def applies(self, artifacts: Mapping[str, str], upstream: frozenset[str]) -> bool: ...
 
     def describe(self, earlier: int) -> dict[str, Any]: ...
 
@@ -95,7 +95,11 @@ class Phase(Protocol):
 
 
 def find_phase(plan: RunPlan, scoring: ChainSummary, partitions: int) -> Phase | None:
-    """The phase of the run's one stateful stage, when it has one and it decides as the stage would."""
+    """The phase of the run's one stateful stage, when it has one and it decides as the stage would.
+
+    None otherwise: the flow then commits one shard at a time (e.g. dedup with a ``keep`` rule other than
+    ``first``, or with signals of the scoring stages to inherit, looks at whole shards; the phase does not).
+    """
     ordered = split_stages(plan.config)[1]
     stateful = [(name, params) for name, params in ordered if registry.is_stateful(name)]
     if len(stateful) != 1:
@@ -107,7 +111,9 @@ def find_phase(plan: RunPlan, scoring: ChainSummary, partitions: int) -> Phase |
     module, function = factory.split(":")
     make = getattr(importlib.import_module(module), function)
     phase: Phase = make(params, work_location(plan), partitions, plan.context.dedup_index)
-    return phase if phase.applies(dict(scoring.artifacts)) else None
+    # the stateful stage leads the ordered ones: before it come the input's columns and the scoring stages'
+    upstream = frozenset({f.name for f in C.BASE_SCHEMA} | {stage_field.name for _, stage_field in scoring.fields})
+    return phase if phase.applies(dict(scoring.artifacts), upstream) else None
 
 
 def work_location(plan: RunPlan) -> str:

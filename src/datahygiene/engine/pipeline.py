@@ -9,6 +9,7 @@ order-free half: read, normalise, decode, score.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
@@ -23,16 +24,21 @@ from datahygiene.core.stage import (
     ArtifactKind,
     Batch,
     ChainSummary,
+    LookaheadStage,
     ScoredBatch,
     Stage,
     StageContext,
     StageParams,
     StatefulStage,
+    amended_columns,
     is_stateful_class,
+    tell_upstream,
 )
+from datahygiene.core.timing import StageTimes
+from datahygiene.engine.progress import ProgressListener
 from datahygiene.io.decode import decode_batch_images, has_images
 from datahygiene.io.normalize import ShardContext, normalize
-from datahygiene.io.sources import ShardSource
+from datahygiene.io.sources import ByteMeter, ShardSource
 
 
 def scoring_split(config: RunConfig) -> int:
@@ -102,9 +108,11 @@ class StageChain:
             ),
         )
 
-    def score(self, batch: Batch) -> Batch:
-        """Run every stage; each adds its columns, checked against its schema."""
+    def score(self, batch: Batch, times: StageTimes | None = None) -> Batch:
+        """Run every stage; each adds its columns, checked against its schema (and replaces those it amends),
+        and is timed into ``times``."""
         for stage in self.stages:
+            started = time.perf_counter()
             added = stage.process(batch)
             columns: dict[str, pa.Array] = {}
             for stage_field in stage.output_schema():
@@ -112,8 +120,20 @@ class StageChain:
                 if values is None or len(values) != batch.num_rows:
                     raise RuntimeError(f"stage {stage.name!r} returned no or wrong-length column {stage_field.name!r}")
                 columns[stage_field.name] = values if values.type == stage_field.type else values.cast(stage_field.type)
-            batch = batch.with_columns(columns)
+            if times is not None:
+                times.add(stage.name, time.perf_counter() - started, batch.num_rows, batch.records.nbytes)
+            amended = {name: added[name] for name in amended_columns(stage) if name in added}
+            batch = batch.with_columns(columns).replacing(amended) if amended else batch.with_columns(columns)
         return batch
+
+    def lookahead(self) -> list[LookaheadStage]:
+        """The stages that must see a whole shard first (leading the chain; see :class:`LookaheadStage`)."""
+        found = [s for s in self.stages if isinstance(s, LookaheadStage) and s.looks_ahead()]
+        if found and self.stages[: len(found)] != found:
+            raise ConfigError(
+                f"stage {found[-1].name!r} looks at whole shards and must come first among the ordered stages"
+            )
+        return cast(list[LookaheadStage], found)
 
 
 class Pipeline:
@@ -141,7 +161,14 @@ class Pipeline:
         if scoring_summary is None:
             self.scoring = StageChain.build(scoring_params, context)
             scoring_summary = self.scoring.summary()
+        #: What the order-free stages add and leave (a spool of scored batches needs it).
+        self.scoring_summary = scoring_summary
         self.ordered = StageChain.build(ordered_params, context, stand_ins)
+        upstream = {f.name for f in C.BASE_SCHEMA} | {stage_field.name for _, stage_field in scoring_summary.fields}
+        for stage in self.ordered.stages:
+            tell_upstream(stage, frozenset(upstream))
+            upstream.update(stage_field.name for stage_field in stage.output_schema())
+        self.ordered.lookahead()  # a misplaced whole-shard stage is a config error, found before any work
         ordered_summary = self.ordered.summary()
         fields = list(C.BASE_SCHEMA)
         owners = {f.name: "input" for f in fields}
@@ -167,12 +194,16 @@ class Pipeline:
         return [dict(model) for model in self._models]
 
 
-def read_batches(shard: ShardSource, config: RunConfig) -> Iterator[tuple[pa.RecordBatch, Reasons]]:
+def read_batches(
+    shard: ShardSource, config: RunConfig, meter: ByteMeter | None = None
+) -> Iterator[tuple[pa.RecordBatch, Reasons]]:
     """The shard's rows normalised to the canonical columns, in input order, with their input reasons."""
-    context = ShardContext(shard_id=shard.shard_id, root=shard.root, columns=config.columns)
+    context = ShardContext(
+        shard_id=shard.shard_id, root=shard.root, columns=config.columns, max_text_chars=config.limits.max_text_chars
+    )
     size = config.image_batch_size if shard.kind in ("images", "webdataset") else config.batch_size
     first_row = 0
-    for source in shard.read(size):
+    for source in shard.read(size, config.batch_bytes, meter):
         records, reasons = normalize(source, context, first_row)
         first_row += records.num_rows
         step = config.image_batch_size if has_images(records) else max(records.num_rows, 1)
@@ -182,9 +213,27 @@ def read_batches(shard: ShardSource, config: RunConfig) -> Iterator[tuple[pa.Rec
             yield records.slice(start, step), part
 
 
-def score_batches(shard: ShardSource, config: RunConfig, scoring: StageChain) -> Iterator[ScoredBatch]:
-    """Read, normalise, decode and run the order-free stages over one shard."""
-    for records, reasons in read_batches(shard, config):
-        images = decode_batch_images(records, reasons, config)
-        batch = scoring.score(Batch(records=records, images=images))
-        yield ScoredBatch(records=batch.records, reasons=reasons, images=images, artifacts=batch.artifacts)
+def score_batches(
+    shard: ShardSource, config: RunConfig, scoring: StageChain, listener: ProgressListener | None = None
+) -> Iterator[ScoredBatch]:
+    """Read, normalise, decode and run the order-free stages over one shard, each step timed per batch
+    (``listener`` hears each read, with the bytes read so far)."""
+    meter = ByteMeter() if listener is not None else None
+    batches = read_batches(shard, config, meter)
+    full_images = config.needs_full_images()
+    while True:
+        started = time.perf_counter()
+        item = next(batches, None)
+        if item is None:
+            return
+        records, reasons = item
+        times = StageTimes()
+        times.add("read", time.perf_counter() - started, records.num_rows, records.nbytes, kind="engine")
+        if listener is not None:
+            listener.batch_read(shard, records.num_rows, meter.bytes if meter is not None and meter.bytes else None)
+        started = time.perf_counter()
+        images = decode_batch_images(records, reasons, config, reduced=not full_images)
+        if images is not None:
+            times.add("decode", time.perf_counter() - started, records.num_rows, records.nbytes, kind="engine")
+        batch = scoring.score(Batch(records=records, images=images), times)
+        yield ScoredBatch(records=batch.records, reasons=reasons, images=images, artifacts=batch.artifacts, times=times)

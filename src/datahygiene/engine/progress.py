@@ -8,9 +8,20 @@ from datahygiene.io.sources import ShardSource
 
 
 class ProgressListener(Protocol):
-    """Receives progress events; the CLI draws a bar from them."""
+    """Receives progress events; the CLI draws a bar from them.
 
-    def run_started(self, shards: list[ShardSource], skipped: int) -> None: ...
+    Per shard: ``batch_read`` when a batch was read (with the bytes of the shard's files read so far, when the
+    reader counts them), ``batch_scoring`` while a stage scores that batch in chunks (rows done of the
+    stage's rows), ``rows_done`` once the batch is scored and decided, ``shard_done`` at the commit.
+    """
+
+    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
+        """``shards``: the shards to commit now; ``skipped``: how many an earlier attempt committed."""
+        ...
+
+    def batch_read(self, shard: ShardSource, rows: int, bytes_read: int | None) -> None: ...
+
+    def batch_scoring(self, done: int, total: int) -> None: ...
 
     def rows_done(self, shard: ShardSource, rows: int) -> None: ...
 
@@ -21,6 +32,12 @@ class Silent:
     """A listener that ignores every event."""
 
     def run_started(self, shards: list[ShardSource], skipped: int) -> None:
+        pass
+
+    def batch_read(self, shard: ShardSource, rows: int, bytes_read: int | None) -> None:
+        pass
+
+    def batch_scoring(self, done: int, total: int) -> None:
         pass
 
     def rows_done(self, shard: ShardSource, rows: int) -> None:

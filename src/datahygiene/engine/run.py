@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datahygiene.core import progress
 from datahygiene.core.config import RunConfig
 from datahygiene.core.stage import ScoredBatch
 from datahygiene.engine.commit import ShardRunner, failure_record
 from datahygiene.engine.manifest import build_manifest
 from datahygiene.engine.pipeline import Pipeline, score_batches
-from datahygiene.engine.plan import OutputBusyError, RunPlan, plan_run, start_output
+from datahygiene.engine.plan import OutputBusyError, OutputPathError, RunPlan, plan_run, start_output
 from datahygiene.engine.progress import ProgressListener, Silent
-from datahygiene.io.sink import RunLock
+from datahygiene.io.sink import NotARunError, RunLock
 from datahygiene.io.sources import ShardSource
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.verify import check_invariants
@@ -41,6 +42,8 @@ class RunResult:
     output: Path | str
     failed_shards: list[str] = field(default_factory=list)
     invariant_errors: list[str] = field(default_factory=list)
+    #: True when the output already held this run, finished: nothing was loaded, scored or written.
+    already_finished: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -96,15 +99,17 @@ class Committer:
         self._open_output()
         self._runner = ShardRunner(pipeline, self.plan.run_dir, self.listener)
         self._runner.restore(self.committed)
-        self.listener.run_started(self.plan.shards, skipped=len(self.plan.shards) - len(self.plan.pending))
+        self.listener.run_started(self.plan.pending, skipped=len(self.plan.shards) - len(self.plan.pending))
 
     def _open_output(self) -> None:
         """Take the output's lock, check nobody else wrote into it, then start it or clean what a crash left."""
         plan = self.plan
         try:
             self._lock = plan.run_dir.lock()
-        except OSError:
+        except BlockingIOError:
             raise OutputBusyError(f"another run is writing into {plan.run_dir.name}") from None
+        except OSError as error:  # e.g. a read-only parent: not another run
+            raise OutputPathError(f"cannot write into {plan.run_dir.name}: {error.strerror or error}") from None
         changed = plan.run_dir.committed() != plan.committed or (not plan.resuming and plan.run_dir.exists("_run.json"))
         if changed:
             self.close()
@@ -170,6 +175,30 @@ class Committer:
         )
 
 
+def completed_result(plan: RunPlan) -> RunResult | None:
+    """The result of a run that already finished with every shard committed (a rerun then does nothing).
+
+    Finishing again would publish the dedup index a second time; scheduled
+    flows are rerun by hand or by retries, and ``datahygiene run --resume`` by people, so this case must be a no-op
+    (no model loaded, nothing rewritten).
+    """
+    if not plan.resuming or plan.pending:
+        return None
+    try:
+        manifest = plan.run_dir.read_manifest()
+    except NotARunError:  # killed before the manifest was (completely) written: finish again
+        return None
+    finished = (
+        manifest.get("config_sha256") == plan.config.sha256()
+        and manifest.get("shards_failed") == 0
+        and manifest.get("shards_committed") == len(plan.shards)
+    )
+    if not finished:
+        return None
+    errors = check_invariants(plan.run_dir, manifest)
+    return RunResult(manifest=manifest, output=plan.run_dir.location, invariant_errors=errors, already_finished=True)
+
+
 def run(
     config: RunConfig,
     inputs: list[str],
@@ -184,13 +213,17 @@ def run(
     # Check the output directory before loading any model, create it after the
     # pipeline (and so the policy) validated.
     plan = plan_run(config, inputs, output, resume=resume, dedup_index=dedup_index)
+    finished = completed_result(plan)
+    if finished is not None:
+        return finished
     pipeline = Pipeline(config, plan.context)
     assert pipeline.scoring is not None  # built here, not on workers
     committer = Committer(plan, listener)
     try:
         committer.attach(pipeline)
-        for shard in plan.pending:
-            committer.commit(shard, score_batches(shard, config, pipeline.scoring))
+        with progress.reporting(committer.listener.batch_scoring):
+            for shard in plan.pending:
+                committer.commit(shard, score_batches(shard, config, pipeline.scoring, committer.listener))
         return committer.finish(write_documents=write_documents)
     finally:
         committer.close()

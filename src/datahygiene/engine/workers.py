@@ -35,11 +35,10 @@ from datahygiene.core.stage import ChainSummary, StageContext
 from datahygiene.engine.pipeline import Pipeline, StageChain, score_batches, split_stages
 from datahygiene.engine.plan import RunPlan, plan_run
 from datahygiene.engine.run import Committer, RunResult
-from datahygiene.io.sink import NotARunError
+from datahygiene.engine.run import completed_result as completed_result  # the flows' step 0
 from datahygiene.io.sources import ShardSource
-from datahygiene.io.spool import SpoolInfo, read_spool, spool_info, write_spool
+from datahygiene.io.spool import SpooledBatches, SpoolInfo, spool_info, write_spool
 from datahygiene.io.storage import Store, is_url
-from datahygiene.reports.verify import check_invariants
 
 log = logging.getLogger(__name__)
 
@@ -188,12 +187,12 @@ def commit_scored(committer: Committer, job: ShardJob, scored: ScoredShard) -> d
     if run_dir.store is not None:
         local = run_dir.root / job.spool_name
         run_dir.store.get_file(job.spool_name, local)
-        record = committer.commit(job.shard, read_spool(local, job.config, decode_images=decode))
+        record = committer.commit(job.shard, SpooledBatches(local, job.config, decode_images=decode))
         local.unlink(missing_ok=True)
         if "error" not in record:
             run_dir.store.remove([job.spool_name])
         return record
-    record = committer.commit(job.shard, read_spool(Path(scored.spool), job.config, decode_images=decode))
+    record = committer.commit(job.shard, SpooledBatches(Path(scored.spool), job.config, decode_images=decode))
     if "error" not in record:
         Path(scored.spool).unlink(missing_ok=True)
     return record
@@ -215,29 +214,6 @@ def finish(committer: Committer, *, write_documents: bool = True) -> RunResult:
     if not committer.failures:
         plan.run_dir.remove_prefix(SPOOL_DIR.as_posix())
     return committer.finish(write_documents=write_documents)
-
-
-def completed_result(plan: RunPlan) -> RunResult | None:
-    """The result of a run that already finished with every shard committed (a rerun then does nothing).
-
-    Finishing again would publish the dedup index a second time; scheduled
-    flows are rerun by hand or by retries, so this case must be a no-op.
-    """
-    if not plan.resuming or plan.pending:
-        return None
-    try:
-        manifest = plan.run_dir.read_manifest()
-    except NotARunError:  # killed before the manifest was (completely) written: finish again
-        return None
-    finished = (
-        manifest.get("config_sha256") == plan.config.sha256()
-        and manifest.get("shards_failed") == 0
-        and manifest.get("shards_committed") == len(plan.shards)
-    )
-    if not finished:
-        return None
-    errors = check_invariants(plan.run_dir, manifest)
-    return RunResult(manifest=manifest, output=plan.run_dir.location, invariant_errors=errors)
 
 
 def discard_spools(plan: RunPlan) -> None:

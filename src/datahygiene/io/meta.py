@@ -13,7 +13,9 @@ One reader for every stage that looks at embedded metadata (``rights.copyright``
   walked directly so the image data chunks are skipped, not inflated; JPEG and GIF comments;
 * C2PA manifests through c2pa-python (only when the bytes hold a JUMBF/C2PA marker), with the
   ``c2pa.training-mining`` / ``cawg.training-mining`` entries, ``c2pa.actions`` digital source
-  types and software agents, and the claim generators. Remote manifests and OCSP are never fetched.
+  types and software agents, the claim generators, the signer and the validation result. Remote manifests
+  (an XMP ``dcterms:provenance`` URL) are recorded, never fetched; OCSP is never queried. An embedded store
+  that cannot be read is reported as such (``C2paInfo.read_error``), not as "no manifest".
 
 :func:`read_metadata` never raises on bad input: what could not be parsed is listed in
 ``ImageMetadata.errors`` and the rest is still returned. :func:`batch_metadata` reads a
@@ -128,6 +130,14 @@ class C2paInfo:
     claim_generators: tuple[str, ...] = ()
     validation_state: str | None = None
     signature_issuer: str | None = None
+    #: The signing certificate's common name (the active manifest's signer).
+    signer: str | None = None
+    #: Validation failure codes of the active manifest (``assertion.dataHash.mismatch`` ...).
+    validation_failures: tuple[str, ...] = ()
+    #: Where the manifest lives when the image only points at one (XMP ``dcterms:provenance``); never fetched.
+    remote_url: str | None = None
+    #: Why an embedded manifest store could not be read (it is then neither valid nor trusted).
+    read_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -395,12 +405,16 @@ class _C2paCollector:
     agents: list[str] = field(default_factory=list)
     generators: list[str] = field(default_factory=list)
     issuer: str | None = None
+    signer: str | None = None
 
     def add_manifest(self, manifest: dict[str, Any], *, active: bool) -> None:
         """One manifest: its signer (the active one's), claim generators and assertions."""
         signature = manifest.get("signature_info")
-        if active and isinstance(signature, dict) and isinstance(signature.get("issuer"), str):
-            self.issuer = signature["issuer"]
+        if active and isinstance(signature, dict):
+            if isinstance(signature.get("issuer"), str):
+                self.issuer = signature["issuer"]
+            if isinstance(signature.get("common_name"), str):
+                self.signer = signature["common_name"]
         for info in manifest.get("claim_generator_info") or []:
             _append_new(self.generators, _agent_name(info))
         _append_new(self.generators, manifest.get("claim_generator"))
@@ -452,7 +466,21 @@ def summarise_c2pa(store: dict[str, Any], validation_state: str | None = None) -
         claim_generators=tuple(collector.generators),
         validation_state=validation_state,
         signature_issuer=collector.issuer,
+        signer=collector.signer,
+        validation_failures=_failure_codes(store),
     )
+
+
+def _failure_codes(store: dict[str, Any]) -> tuple[str, ...]:
+    """The active manifest's validation failure codes (``validation_results``, else ``validation_status``)."""
+    results = store.get("validation_results")
+    active = results.get("activeManifest") if isinstance(results, dict) else None
+    failures = active.get("failure") if isinstance(active, dict) else store.get("validation_status")
+    codes: list[str] = []
+    for failure in failures if isinstance(failures, list) else []:
+        if isinstance(failure, dict):
+            _append_new(codes, failure.get("code"))
+    return tuple(codes)
 
 
 _c2pa_context: tuple[int, Any] | None = None
@@ -489,7 +517,10 @@ def read_c2pa(data: bytes, mime: str | None) -> tuple[C2paInfo | None, str | Non
             state = reader.get_validation_state()
         return summarise_c2pa(store, state if isinstance(state, str) else None), None
     except Exception as error:  # noqa: BLE001 - a broken manifest is a property of the input
-        return None, f"c2pa: {type(error).__name__}: {error}"[:500]
+        message = f"c2pa: {type(error).__name__}: {error}"[:500]
+        if mime is None or "NotSupported" in type(error).__name__:
+            return None, message  # not an image format the SDK reads: no store was found to judge
+        return C2paInfo(read_error=message), message
 
 
 def _from_info(info: dict[Any, Any], fmt: str | None, exif: Image.Exif | None, errors: list[str]) -> dict[str, Any]:
@@ -579,6 +610,9 @@ def _read_metadata(data: bytes | None, image: Image.Image | None, *, c2pa: bool)
         manifest, c2pa_error = read_c2pa(data, _MIME.get(fmt or ""))
         if c2pa_error is not None:
             errors.append(c2pa_error)
+    remote = found["xmp"].get("dcterms:provenance")
+    if c2pa and manifest is None and remote:
+        manifest = C2paInfo(remote_url=remote[0])  # a manifest stored elsewhere: offline, it is not fetched
     return ImageMetadata(
         format=fmt,
         exif=found["exif"],

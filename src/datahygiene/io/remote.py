@@ -96,6 +96,18 @@ def fingerprint(seed: str, url: str, members: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
+def total_size(url: str, members: tuple[str, ...]) -> int:
+    """Bytes of a remote shard's objects (the data file, or ``members`` under the folder ``url``); 0 if unknown."""
+    fs, path = filesystem(url)
+    try:
+        if not members:
+            return int(fs.info(path).get("size") or 0)
+        listed: dict[str, Any] = fs.find(path, detail=True)
+        return sum(int((listed.get(f"{path}/{name}") or {}).get("size") or 0) for name in members)
+    except OSError:
+        return 0  # reading the shard reports the problem
+
+
 def member_bytes(root: str, relative: str) -> bytes:
     """Read ``relative`` under the folder URL ``root``, refusing names that leave it."""
     normal = posixpath.normpath(relative)

@@ -188,6 +188,8 @@ class RunDir:
             raise NotARunError(f"{self.name} is not a directory (not a run's output?)") from None
         except (UnicodeDecodeError, ValueError) as error:
             raise NotARunError(f"{where} is not a valid manifest: {error}") from None
+        except OSError as error:  # a folder of that name, no permission, an unreachable store
+            raise NotARunError(f"{where} cannot be read: {error.strerror or error}") from None
         if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
             raise NotARunError(f"{where} is not a datahygiene manifest")
         return manifest

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datahygiene.core import columns as C
+from datahygiene.io.lease import LockLostError
 from datahygiene.io.rundir import (
     ROUTES,
     NotARunError,
@@ -44,8 +45,10 @@ from datahygiene.io.rundir import (
     atomic_write_bytes,
     atomic_write_json,
     fsync_dir,
+    json_bytes,
     sha256_file,
 )
+from datahygiene.io.storage import Store
 
 __all__ = [
     "ROUTES",
@@ -65,6 +68,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _ROW_GROUP_ROWS = 65_536
+#: A row group is also cut at this many bytes of Arrow data (long documents: memory stays bounded).
+_ROW_GROUP_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ class _BackgroundWrites:
     At most ``limit`` row groups wait, which bounds memory.
     """
 
-    def __init__(self, limit: int = 2) -> None:
+    def __init__(self, limit: int = 1) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._pending: deque[Future[None]] = deque()
         self._limit = limit
@@ -129,21 +134,23 @@ class _RouteWriter:
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
         self.rows += batch.num_rows
-        if self._pending_rows >= _ROW_GROUP_ROWS:
+        if self._pending_rows >= _ROW_GROUP_ROWS or self._pending_bytes >= _ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if not self._pending:
             return
         table = pa.Table.from_batches(self._pending)
-        self._pending, self._pending_rows = [], 0
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         if self._writer is None:
             schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.metadata})
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +183,11 @@ class _RouteWriter:
         except Exception:  # noqa: BLE001 - the shard is being dropped anyway
             log.debug("discarding a failed background write of %s", self.path)
         if self._writer is not None:
-            self._writer.close()
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - e.g. the disk is still full; the file is removed next
+                log.debug("discarding an unfinished %s", self.path)
         self.path.unlink(missing_ok=True)
 
 
@@ -194,6 +205,7 @@ class ShardWriter:
     tag: str = ""
     writers: dict[str, _RouteWriter] = field(init=False)
     background: _BackgroundWrites = field(init=False)
+    _finished: tuple[dict[str, list[dict[str, Any]]], list[tuple[Path, str]]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         staging = self.staging
@@ -221,20 +233,10 @@ class ShardWriter:
         path.mkdir(exist_ok=True)
         return path
 
-    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Publish the files, then the commit record; returns the record with file entries."""
-        record = self.publish(record)
-        self.run.write_commit_record(self.index, record)
-        if self.run.store is not None:
-            self.run.remember_state(self.index, record["state"])
-        return record
-
-    def publish(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Put every file and state file under its final name; returns the commit record naming them, unwritten.
-
-        The shard is committed only once the record is written (:meth:`RunDir.write_commit_record`); a commit
-        task on a worker publishes and the committing process writes the records, in input order.
-        """
+    def finish(self) -> None:
+        """Finish the staged files (last row groups, close, fsync) and hash them; ``commit`` publishes them."""
+        if self._finished is not None:
+            return
         files: dict[str, list[dict[str, Any]]] = {}
         moves: list[tuple[Path, str]] = []
         try:
@@ -248,30 +250,126 @@ class ShardWriter:
             relative = f"{route}/{self.run.part_name(self.index)}"
             files[route].append({"path": relative, "rows": writer.rows, "sha256": sha256_file(writer.path)})
             moves.append((writer.path, relative))
-        record = {**record, "files": files}
+        self._finished = files, moves
+
+    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Publish the files (finishing them first if needed), then the commit record; returns the record.
+
+        Raises when any step fails (a full disk on the last flush, a rename, the record): whatever was published
+        locally is taken back first, so the shard stays uncommitted and :meth:`abort` cleans up the rest (in an
+        object store, files no record names are swept by the next resume).
+        """
+        self.finish()
+        assert self._finished is not None
+        files, moves = self._finished
         if self.run.store is not None:
-            for source, relative in moves:
-                self.run.store.put_file(source, relative)
-            record["state"] = self.run.upload_state(self.index, self.staging / "state")
-        else:
-            for source, relative in moves:
-                target = self.run.root / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source.replace(target)
-                fsync_dir(target.parent)
-        self._move_state()
+            return self._commit_to_store({**record, "files": files}, moves, write_record=True)
+        published: list[Path] = []
+        try:
+            self._publish(moves, published)
+            record = {**record, "files": files}
+            atomic_write_json(self.run.commit_path(self.index), record)
+        except BaseException:
+            self._unpublish(published, record=True)
+            raise
         shutil.rmtree(self.staging, ignore_errors=True)
         return record
 
-    def _move_state(self) -> None:
-        """The snapshot becomes the committed state of this shard in the (work) folder."""
+    def publish(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Put every file and state file under its final name; returns the commit record naming them, unwritten.
+
+        The shard is committed only once the record is written (:meth:`RunDir.write_commit_record`); a commit
+        task on a worker publishes and the committing process writes the records, in input order. A failed
+        step takes back what it published, as :meth:`commit` does.
+        """
+        self.finish()
+        assert self._finished is not None
+        files, moves = self._finished
+        if self.run.store is not None:
+            return self._commit_to_store({**record, "files": files}, moves, write_record=False)
+        published: list[Path] = []
+        try:
+            self._publish(moves, published)
+        except BaseException:
+            self._unpublish(published, record=False)
+            raise
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return {**record, "files": files}
+
+    def _publish(self, moves: list[tuple[Path, str]], published: list[Path]) -> None:
+        """Rename the files and the stage state into place, noting each path as it lands."""
+        for source, relative in moves:
+            target = self.run.root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+            published.append(target)
+            fsync_dir(target.parent)
+        moved = self._move_state()
+        if moved is not None:
+            published.append(moved)
+
+    def _unpublish(self, published: list[Path], *, record: bool) -> None:
+        """Take back what :meth:`_publish` put in place, and (``record``) a commit record that may have landed."""
+        if record:
+            self.run.commit_path(self.index).unlink(missing_ok=True)
+        for path in reversed(published):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+    def _move_state(self) -> Path | None:
+        """The snapshot becomes the committed state of this shard in the (work) folder; returns where, if any."""
         state = self.staging / "state"
         final_state = self.run.state_dir(self.index)
         if final_state.exists():
             shutil.rmtree(final_state)
-        if state.exists():
-            final_state.parent.mkdir(parents=True, exist_ok=True)
-            state.replace(final_state)
+        if not state.exists():
+            return None
+        final_state.parent.mkdir(parents=True, exist_ok=True)
+        state.replace(final_state)
+        return final_state
+
+    def _commit_to_store(
+        self, record: dict[str, Any], moves: list[tuple[Path, str]], *, write_record: bool
+    ) -> dict[str, Any]:
+        """Object store: PUT every part and state file, then (``write_record``) the commit record naming them
+        (the commit point); a commit task of the partitioned flow leaves the record to the committing process."""
+        store = self.run.store
+        assert store is not None
+        put: list[str] = []
+        try:
+            for source, relative in moves:
+                store.put_file(source, relative)
+                put.append(relative)
+            named = self.run.upload_state(self.index, self.staging / "state")
+            put += [key for key in named.values() if key.startswith(f"_state/{self.index:05d}/")]
+            record = {**record, "state": named}
+            if write_record:
+                self.run.check_lock()
+                put.append(self.run.commit_name(self.index))  # a PUT that raised may still have landed
+                store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
+            self._move_state()
+            if write_record:
+                self.run.remember_state(self.index, named)
+        except LockLostError:
+            raise  # another run may own these names now: leave them
+        except BaseException:
+            self._take_back(store, put)
+            raise
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return record
+
+    @staticmethod
+    def _take_back(store: Store, keys: list[str]) -> None:
+        """Remove what a failed commit PUT, the record first; stop at the first error (the next resume sweeps)."""
+        for key in reversed(keys):
+            try:
+                store.remove([key])
+            except FileNotFoundError:
+                continue
+            except Exception:  # noqa: BLE001 - the commit's own error is the one to report
+                return
 
     def abort(self) -> None:
         """Drop everything written for this shard."""

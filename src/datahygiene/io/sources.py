@@ -1,35 +1,44 @@
-"""Input shards: discovery from ``--input`` arguments and streaming readers.
+"""Input shards: discovery from ``--input`` arguments, identity, size, and the reader of each kind.
 
 A shard is the unit of progress and of exactly-once commits: one input file,
 one chunk of an image folder, or one shard of a Hugging Face dataset. Every
-reader yields :class:`SourceBatch` objects in input order and never drops a
-row: a line that cannot be parsed becomes a row with ``failure`` set.
+reader (:mod:`.readers`; WebDataset tars in :mod:`.webdataset`, ``hf:`` datasets
+in :mod:`.hf`) yields :class:`SourceBatch` objects in input order, bounded in
+rows and bytes, and never drops a row: a line that cannot be parsed becomes a
+row with ``failure`` set.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
-import gzip
 import hashlib
-import tarfile
+import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
-import orjson
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datahygiene.io import remote
+from datahygiene.io import hf, remote
+from datahygiene.io.batches import DEFAULT_BATCH_BYTES as DEFAULT_BATCH_BYTES
+from datahygiene.io.batches import IMAGE_SUFFIXES as IMAGE_SUFFIXES
+from datahygiene.io.batches import ByteMeter as ByteMeter
+from datahygiene.io.batches import RowFailure as RowFailure
+from datahygiene.io.batches import SourceBatch as SourceBatch
+from datahygiene.io.batches import parse_json_line as parse_json_line
+from datahygiene.io.readers import READERS
 from datahygiene.io.storage import is_url, open_binary
 
-ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
+log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+ShardKind = Literal["parquet", "jsonl", "csv", "webdataset", "images", "hf"]
+#: How a shard's identity is taken: ``stat`` (path, size, mtime: free) or ``content`` (a hash of every byte).
+FingerprintMode = Literal["stat", "content"]
+
 _DATA_SUFFIXES: dict[str, ShardKind] = {
     ".parquet": "parquet",
     ".jsonl": "jsonl",
@@ -37,40 +46,13 @@ _DATA_SUFFIXES: dict[str, ShardKind] = {
     ".ndjson": "jsonl",
     ".csv": "csv",
     ".tar": "webdataset",
+    ".tar.gz": "webdataset",
+    ".tgz": "webdataset",
 }
 
 
 class InputError(ValueError):
     """An ``--input`` argument that names nothing readable."""
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    """Why a row could not be parsed, with its original bytes."""
-
-    reason: str
-    raw: bytes
-
-
-@dataclass
-class SourceBatch:
-    """Rows as read. ``records`` is columnar; ``rows`` is used by row-based formats.
-
-    Exactly one of ``records`` and ``rows`` is set. In ``rows``, a failed row is a
-    :class:`RowFailure`; in columnar batches failures are listed in ``failures``
-    as (row index, failure) and their record values are null.
-    """
-
-    records: pa.RecordBatch | None = None
-    rows: list[dict[str, Any] | RowFailure] | None = None
-    failures: list[tuple[int, RowFailure]] = field(default_factory=list)
-
-    @property
-    def num_rows(self) -> int:
-        if self.records is not None:
-            rows: int = self.records.num_rows
-            return rows
-        return len(self.rows or [])
 
 
 @dataclass(frozen=True)
@@ -89,6 +71,7 @@ class ShardSource:
     #: An object-store shard: the data file's URL, or the image folder's URL with ``members`` under it.
     url: str | None = None
     members: tuple[str, ...] = ()
+    fingerprint_mode: FingerprintMode = "stat"
 
     @property
     def location(self) -> Path | str:
@@ -98,18 +81,36 @@ class ShardSource:
         return location
 
     def fingerprint(self) -> str:
-        """Identity of the shard's content: path, size and mtime of every file (size and ETag for URLs)."""
+        """Identity of the shard's content: path, size and mtime of every file (size and ETag for URLs), or
+        (``content``) path, size and an xxh3-128 hash of each local file's bytes, which also sees an edit that
+        kept size and mtime but ignores a touch."""
         seed = f"{self.kind}|{self.shard_id}|{self.hf_args}|{self.hf_shard}"
         if self.url is not None:
             return remote.fingerprint(seed, self.url, self.members)
         digest = hashlib.sha256(seed.encode())
         for path in self.files or ((self.path,) if self.path is not None else ()):
             stat = path.stat()
-            digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            if self.fingerprint_mode == "content":
+                key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+                digest.update(f"|{path}|{stat.st_size}|xxh3_128:{_content_hash(*key)}".encode())
+            else:
+                digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
+    def size(self) -> int:
+        """Bytes of the shard's input files or objects (0 for a ``datasets`` shard): the progress bar's total."""
+        if self.url is not None:
+            return remote.total_size(self.url, self.members)
+        paths = self.files or ((self.path,) if self.path is not None and self.path.is_file() else ())
+        return sum(path.stat().st_size for path in paths)
+
     def known_rows(self) -> int | None:
-        """The row count where the format stores it (Parquet footer), else None; a hint, not checked."""
+        """The row count where it is known up front (Parquet footer, files of an image folder), else None.
+
+        A hint (the id table's size, the progress bar's total), not checked.
+        """
+        if self.kind == "images":
+            return len(self.members) if self.url is not None else len(self.files)
         if self.kind != "parquet" or (self.path is None and self.url is None):
             return None
         try:
@@ -119,17 +120,25 @@ class ShardSource:
             return None  # reading the shard reports the problem
         return rows
 
-    def read(self, batch_size: int) -> Iterator[SourceBatch]:
-        """Stream the shard's rows in batches of at most ``batch_size``."""
-        readers = {
-            "parquet": _read_parquet,
-            "jsonl": _read_jsonl,
-            "csv": _read_csv,
-            "webdataset": _read_webdataset,
-            "images": _read_images,
-            "hf": _read_hf,
-        }
-        return readers[self.kind](self, batch_size)
+    def read(
+        self, batch_size: int, batch_bytes: int = DEFAULT_BATCH_BYTES, meter: ByteMeter | None = None
+    ) -> Iterator[SourceBatch]:
+        """Stream the shard's rows in batches of at most ``batch_size`` rows and about ``batch_bytes`` bytes
+        (see :mod:`.readers`); ``meter`` counts the bytes read from the shard's files."""
+        return READERS[self.kind](self, batch_size, batch_bytes, meter)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _content_hash(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """xxh3-128 of a file's bytes, streamed; cached per process while the file's stat stays the same."""
+    import xxhash
+
+    del size, mtime_ns, ctime_ns, inode  # the cache key: any write changes ctime
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:  # noqa: PTH123 - a str path from the cache key
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _kind_of_name(name: str) -> ShardKind | None:
@@ -176,11 +185,15 @@ def _expand_directory(
 ) -> list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]]:
     data_files: list[Path] = []
     images: list[Path] = []
+    skipped: list[Path] = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         if _kind_of(path) is not None:
             data_files.append(path)
         elif _is_image(path):
             images.append(path)
+        else:
+            skipped.append(path)
+    _report_skipped(directory, skipped)
     found: list[tuple[ShardKind, str, Path, Path, tuple[Path, ...]]] = []
     for path in data_files:
         kind = _kind_of(path)
@@ -193,6 +206,20 @@ def _expand_directory(
     return found
 
 
+def _report_skipped(directory: Path, skipped: list[Path]) -> None:
+    """Say which files of an input folder are not read (unknown types), so none is skipped in silence."""
+    if not skipped:
+        return
+    suffixes = sorted({"".join(path.suffixes[-2:]).lower() or "(none)" for path in skipped})
+    log.warning(
+        "input folder %s: %d file(s) of unknown type not read (suffixes: %s; e.g. %s)",
+        directory,
+        len(skipped),
+        ", ".join(suffixes[:10]),
+        skipped[0].relative_to(directory),
+    )
+
+
 def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
     """``hf:PATH?name=..&split=..&data_files=..`` -> one shard per HF dataset shard."""
     parts = urlsplit(spec[len("hf:") :])
@@ -200,7 +227,7 @@ def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
     args = tuple(sorted(parse_qsl(parts.query)))
     if not path:
         raise InputError(f"{spec}: expected hf:PATH[?split=...&name=...&data_files=...]")
-    dataset = _load_hf(path, dict(args))
+    dataset = hf.load(path, dict(args))
     count = max(1, int(getattr(dataset, "num_shards", getattr(dataset, "n_shards", 1))))
     return [
         ShardSource(
@@ -216,11 +243,14 @@ def _hf_shards(spec: str, start_index: int) -> list[ShardSource]:
     ]
 
 
-def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[ShardSource]:
+def discover(
+    inputs: list[str], *, images_per_shard: int = 10_000, fingerprint: FingerprintMode = "stat"
+) -> list[ShardSource]:
     """Turn ``--input`` arguments (files, folders, globs, ``hf:`` specs) into shards.
 
     Order is deterministic: arguments in the order given, files sorted within
-    each argument. A file named twice is read once.
+    each argument. A file named twice is read once. ``fingerprint`` is how
+    each shard's :meth:`ShardSource.fingerprint` is taken.
     """
     shards: list[ShardSource] = []
     seen: set[Path] = set()
@@ -258,207 +288,10 @@ def discover(inputs: list[str], *, images_per_shard: int = 10_000) -> list[Shard
                 if kind != "images" and resolved <= seen:
                     continue
                 seen |= resolved
-                shards.append(ShardSource(len(shards), kind, shard_id, path, root, files))
+                shards.append(ShardSource(len(shards), kind, shard_id, path, root, files, fingerprint_mode=fingerprint))
     if not shards:
         raise InputError("no input shards found")
     return shards
-
-
-# --- readers -----------------------------------------------------------------
-
-
-@contextmanager
-def _arrow_source(shard: ShardSource) -> Iterator[str | IO[bytes]]:
-    """What pyarrow opens: a local path as is (its native reader), a URL as an fsspec file."""
-    if shard.url is None:
-        assert shard.path is not None
-        yield str(shard.path)
-        return
-    with open_binary(shard.url) as handle:
-        yield handle
-
-
-def _read_parquet(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    with _arrow_source(shard) as source, pq.ParquetFile(source) as parquet:
-        for records in parquet.iter_batches(batch_size=batch_size):
-            yield SourceBatch(records=records)
-
-
-def _open_lines(handle: IO[bytes], name: str) -> IO[bytes]:
-    if name.lower().endswith(".gz"):
-        return cast(IO[bytes], gzip.open(handle, "rb"))
-    return handle
-
-
-def parse_json_line(line: bytes) -> dict[str, Any] | RowFailure:
-    """Parse one JSONL line; failures say whether the bytes or the JSON are bad."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            return RowFailure("invalid_utf8", line)
-        try:
-            value = orjson.loads(text.encode("utf-8", "surrogatepass"))
-        except orjson.JSONDecodeError:
-            import json
-
-            try:
-                json.loads(text)
-            except ValueError:
-                return RowFailure("malformed_json", line)
-            # Valid JSON that orjson refuses: lone surrogates in \u escapes.
-            return RowFailure("lone_surrogate", line)
-    if not isinstance(value, dict):
-        return RowFailure("malformed_json", line)
-    return value
-
-
-def _read_jsonl(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    rows: list[dict[str, Any] | RowFailure] = []
-    with open_binary(shard.location) as raw, _open_lines(raw, str(shard.location)) as handle:
-        for line in handle:
-            content = line.rstrip(b"\r\n")
-            if not content.strip():
-                continue  # blank lines are separators, not rows
-            rows.append(parse_json_line(content))
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows)
-                rows = []
-    if rows:
-        yield SourceBatch(rows=rows)
-
-
-def _csv_header(location: Path | str) -> list[str]:
-    import csv
-    import io
-
-    with open_binary(location) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as handle:
-        return next(csv.reader(handle), [])
-
-
-def _read_csv(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    header = _csv_header(shard.location)
-    if not header:
-        return
-    with _arrow_source(shard) as source:
-        yield from _csv_batches(source, header, batch_size)
-
-
-def _csv_batches(source: str | IO[bytes], header: list[str], batch_size: int) -> Iterator[SourceBatch]:
-    bad_rows: list[RowFailure] = []
-
-    def on_invalid(row: Any) -> str:
-        bad_rows.append(RowFailure("malformed_csv", str(row.text).encode("utf-8", "surrogateescape")))
-        return "skip"
-
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(block_size=1 << 22),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()), check_utf8=False, strings_can_be_null=False
-        ),
-    )
-    for records in reader:
-        for start in range(0, records.num_rows, batch_size):
-            yield SourceBatch(records=records.slice(start, batch_size))
-    if bad_rows:
-        empty = pa.RecordBatch.from_pydict(
-            {name: pa.nulls(len(bad_rows), pa.string()) for name in header},
-        )
-        yield SourceBatch(records=empty, failures=list(enumerate(bad_rows)))
-
-
-def _read_webdataset(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    """WebDataset tar: members ``KEY.EXT`` grouped by key into one sample each."""
-    rows: list[dict[str, Any] | RowFailure] = []
-    current_key: str | None = None
-    sample: dict[str, Any] = {}
-    with open_binary(shard.location) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            directory, _, base = member.name.rpartition("/")
-            key, dot, extension = base.partition(".")
-            if not dot:
-                continue
-            key = f"{directory}/{key}" if directory else key
-            if key != current_key:
-                if sample:
-                    rows.append(_webdataset_sample(sample))
-                current_key, sample = key, {"__key__": key}
-            handle = archive.extractfile(member)
-            sample[extension.lower()] = handle.read() if handle is not None else b""
-            if len(rows) >= batch_size:
-                yield SourceBatch(rows=rows)
-                rows = []
-    if sample:
-        rows.append(_webdataset_sample(sample))
-    if rows:
-        yield SourceBatch(rows=rows)
-
-
-_WDS_TEXT = ("txt", "text", "caption")
-
-
-def _webdataset_sample(members: dict[str, Any]) -> dict[str, Any] | RowFailure:
-    """Name a sample's members by role: the first image extension becomes ``image``,
-    the first text member ``text``, and a ``json`` member's fields are merged in."""
-    sample: dict[str, Any] = {"__key__": members.pop("__key__")}
-    for extension in list(members):
-        if "." + extension.rsplit(".", 1)[-1] in IMAGE_SUFFIXES and "image" not in sample:
-            sample["image"] = members.pop(extension)
-        elif extension in _WDS_TEXT and "text" not in sample:
-            sample["text"] = members.pop(extension)
-    if "json" in members:
-        parsed = parse_json_line(members.pop("json"))
-        if isinstance(parsed, RowFailure):
-            return parsed
-        sample.update({k: v for k, v in parsed.items() if k not in sample})
-    sample.update(members)
-    return sample
-
-
-def _read_images(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    if shard.url is not None:
-        for start in range(0, len(shard.members), batch_size):
-            names = shard.members[start : start + batch_size]
-            yield SourceBatch(rows=[{"id": name, "image": {"path": name}} for name in names])
-        return
-    assert isinstance(shard.root, Path)
-    for start in range(0, len(shard.files), batch_size):
-        chunk = shard.files[start : start + batch_size]
-        rows: list[dict[str, Any] | RowFailure] = [
-            {"id": path.relative_to(shard.root).as_posix(), "image": {"path": str(path.relative_to(shard.root))}}
-            for path in chunk
-        ]
-        yield SourceBatch(rows=rows)
-
-
-def _load_hf(path: str, args: dict[str, str]) -> Any:
-    import datasets
-
-    options: dict[str, Any] = {"streaming": True, "split": args.get("split", "train")}
-    if "name" in args:
-        options["name"] = args["name"]
-    if "data_files" in args:
-        options["data_files"] = args["data_files"].split(",")
-    if "data_dir" in args:
-        options["data_dir"] = args["data_dir"]
-    return datasets.load_dataset(path, **options)
-
-
-def _read_hf(shard: ShardSource, batch_size: int) -> Iterator[SourceBatch]:
-    args = dict(shard.hf_args)
-    dataset = _load_hf(args.pop("path"), args)
-    if shard.hf_shard is not None and shard.hf_shard[1] > 1:
-        number, count = shard.hf_shard
-        dataset = dataset.shard(num_shards=count, index=number)
-    for table in dataset.with_format("arrow").iter(batch_size=batch_size):
-        for records in table.to_batches():
-            yield SourceBatch(records=records)
 
 
 def file_bytes(root: Path | str, relative: str) -> bytes:

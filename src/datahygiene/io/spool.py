@@ -26,9 +26,11 @@ from datahygiene.core.columns import BASE_SCHEMA
 from datahygiene.core.config import RunConfig
 from datahygiene.core.reasons import Reasons
 from datahygiene.core.stage import ArtifactKind, ChainSummary, ScoredBatch
+from datahygiene.core.timing import StageTimes
 from datahygiene.io.decode import decode_batch_images
 
 _REASONS = b"datahygiene.core.reasons"
+_TIMES = b"datahygiene.times"
 _ARRAY_ARTIFACT = b"datahygiene.artifact.array."
 _ROWS_ARTIFACT = b"datahygiene.artifact.rows."
 _SUMMARY = b"datahygiene.scoring"
@@ -148,6 +150,7 @@ def write_spool(path: Path, batches: Iterable[ScoredBatch], summary: ChainSummar
                 writer = pa.ipc.new_file(sink, schema)
             batch_metadata = {
                 _REASONS: orjson.dumps(scored.reasons.to_dict()),
+                _TIMES: orjson.dumps(scored.times.raw_records()),
                 **_encode_artifacts(scored.artifacts, declared, records.num_rows),
             }
             writer.write_batch(records.replace_schema_metadata(schema.metadata), custom_metadata=batch_metadata)
@@ -198,5 +201,21 @@ def read_spool(path: Path, config: RunConfig, *, decode_images: bool) -> Iterato
             batch_metadata = dict(batch_metadata or {})
             reasons = Reasons.from_dict(orjson.loads(batch_metadata[_REASONS]))
             artifacts = _decode_artifacts(batch_metadata)
-            images = decode_batch_images(records, Reasons(records.num_rows), config) if decode_images else None
-            yield ScoredBatch(records=records, reasons=reasons, images=images, artifacts=artifacts)
+            times = StageTimes.from_records(orjson.loads(batch_metadata.get(_TIMES, b"[]")))
+            images = None
+            if decode_images:  # the scoring side decoded too: this second decode is its own step
+                with times.measure("redecode", records.num_rows, records.nbytes, kind="engine"):
+                    images = decode_batch_images(records, Reasons(records.num_rows), config)
+            yield ScoredBatch(records=records, reasons=reasons, images=images, artifacts=artifacts, times=times)
+
+
+@dataclass(frozen=True)
+class SpooledBatches:
+    """The scored batches of a spool file as an iterable that can be read more than once (each pass rereads)."""
+
+    path: Path
+    config: RunConfig
+    decode_images: bool
+
+    def __iter__(self) -> Iterator[ScoredBatch]:
+        return read_spool(self.path, self.config, decode_images=self.decode_images)

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from datahygiene.core import columns as C
 from datahygiene.io.sink import ROUTES, file_provenance
-from datahygiene.io.sources import InputError, discover
+from datahygiene.io.sources import FingerprintMode, InputError, discover
 
 
 @dataclass
@@ -35,7 +35,7 @@ class TracedRow:
     input_status: str
 
 
-def input_status(shard: dict[str, Any], images_per_shard: int) -> str:
+def input_status(shard: dict[str, Any], images_per_shard: int, fingerprint: FingerprintMode = "stat") -> str:
     """``unchanged``, ``changed``, ``missing`` or ``not checked (...)`` for the input shard a file names."""
     shard_id = shard.get("id")
     if not isinstance(shard_id, str):
@@ -44,7 +44,7 @@ def input_status(shard: dict[str, Any], images_per_shard: int) -> str:
         return "not checked (Hugging Face dataset)"
     spec = shard_id.rsplit("#", 1)[0] if shard.get("kind") == "images" else shard_id
     try:
-        candidates = discover([spec], images_per_shard=images_per_shard)
+        candidates = discover([spec], images_per_shard=images_per_shard, fingerprint=fingerprint)
     except InputError:
         return "missing"
     for candidate in candidates:
@@ -66,6 +66,7 @@ def trace(output: Path, row_id: str) -> list[TracedRow]:
     config_path = output / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     images_per_shard = int(config.get("limits", {}).get("images_per_shard", 10_000))
+    fingerprint: FingerprintMode = "content" if config.get("fingerprint") == "content" else "stat"
     found: list[TracedRow] = []
     for route in ROUTES:
         for path in sorted((output / route).glob("*.parquet")):
@@ -73,7 +74,7 @@ def trace(output: Path, row_id: str) -> list[TracedRow]:
             if not rows:
                 continue
             provenance = file_provenance(path)
-            status = input_status(provenance.get("shard") or {}, images_per_shard)
+            status = input_status(provenance.get("shard") or {}, images_per_shard, fingerprint)
             stage_columns = _stage_columns(provenance)
             for row in rows:
                 found.append(

@@ -1,10 +1,14 @@
-"""``blocklist``: whole-word term and phrase matching on text, captions and URLs, robust to evasion."""
+"""``blocklist``: severity-aware lexicon matching on text, captions and URLs, robust to evasion.
+
+Columns: ``blocklist_hits`` (matched terms, normalised), ``blocklist_lists`` (lists hit, e.g. ``surge_ai``,
+``ldnoobw_de``), ``blocklist_categories`` (``race``, ``gender_sexuality``, ``religion``, ``disability``, ``sexual``,
+``excrement``, ``insult``, ... ``unrated`` for lists without categories, ``user`` for your files) and
+``blocklist_severity`` (float32, the highest counted severity on Surge AI's 1-3 scale, 0 without a hit), so a policy
+can reject slurs and severe terms (``blocklist_severity >= 2.5``) while only tagging mild profanity.
+"""
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,122 +17,93 @@ from pydantic import Field
 
 from datahygiene.core.registry import register
 from datahygiene.core.stage import Batch, StageBase, StageContext, StageParams
+from datahygiene.stages.lexicon.index import Hits
+from datahygiene.stages.lexicon.lexicon import SHIPPED_LISTS, Lexicon, LexiconSpec
+from datahygiene.stages.lexicon.normalise import clean_text, normalise_tokens
+from datahygiene.stages.weights import sha256_file
 
-_LEET = str.maketrans(
-    {
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "8": "b",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "i",
-        "+": "t",
-    }
-)
-_TOKEN = re.compile(r"[a-z0-9@$!|+]+")
-SHIPPED_LISTS: tuple[str, ...] = ("profanity", "sexual")
-
-
-def normalise_tokens(text: str) -> list[str]:
-    """Lower-case, strip accents, undo leetspeak and re-join letters split by spaces or symbols."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    raw = _TOKEN.findall(folded)
-    tokens: list[str] = []
-    run: list[str] = []
-    for token in raw:
-        if len(token) == 1:
-            run.append(token)
-            continue
-        if run:
-            tokens.append("".join(run))
-            run = []
-        tokens.append(token)
-    if run:
-        tokens.append("".join(run))
-    return [token.translate(_LEET) for token in tokens]
-
-
-def load_terms(lines: list[str]) -> list[tuple[str, ...]]:
-    """Parse a list file's lines (``#`` comments, blank lines ignored) into normalised token tuples."""
-    terms: list[tuple[str, ...]] = []
-    for line in lines:
-        stripped = line.split("#", 1)[0].strip()
-        if stripped:
-            terms.append(tuple(normalise_tokens(stripped)))
-    return terms
+__all__ = ["BlocklistParams", "BlocklistStage", "normalise_tokens"]
 
 
 class BlocklistParams(StageParams):
-    """Which shipped lists and user files to match, and on which columns."""
+    """Shipped lists, languages, user files (and the severity their entries count), matched columns."""
 
     lists: list[str] = Field(default_factory=lambda: list(SHIPPED_LISTS))
+    #: LDNOOBW languages applied besides English; ``null`` guesses each text's language (script, function words).
+    languages: list[str] | None = None
     files: list[Path] = Field(default_factory=list)
+    #: Severity of an entry of a user file without its own severity column (3: a user list blocks by default).
+    file_severity: float = Field(default=3.0, ge=0.0, le=3.0)
+    #: Count the shipped ambiguous entries (ordinary words such as ``peter`` or ``nonce``) as severity 1 at most.
+    ambiguous: bool = True
     columns: list[str] = Field(default_factory=lambda: ["text", "url"])
 
 
 @register("blocklist")
 class BlocklistStage(StageBase[BlocklistParams]):
-    """Adds ``blocklist_hits`` (matched terms) and ``blocklist_lists`` (names of lists hit)."""
+    """Adds ``blocklist_hits``, ``blocklist_lists``, ``blocklist_categories`` and ``blocklist_severity``."""
+
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
 
     Params: ClassVar[type[StageParams]] = BlocklistParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
-        self.lists: dict[str, dict[tuple[str, ...], str]] = {}
-        root = resources.files("datahygiene.data.blocklists")
-        for name in self.params.lists:
-            lines = root.joinpath(f"{name}.txt").read_text(encoding="utf-8").splitlines()
-            self._add(name, lines)
-        for path in self.params.files:
-            self._add(path.stem, path.read_text(encoding="utf-8").splitlines())
-
-    def _add(self, name: str, lines: list[str]) -> None:
-        entries = self.lists.setdefault(name, {})
-        for line, term in zip((ln for ln in lines if ln.split("#", 1)[0].strip()), load_terms(lines), strict=True):
-            if term:
-                entries[term] = line.split("#", 1)[0].strip()
+        spec = LexiconSpec(
+            lists=self.params.lists,
+            languages=self.params.languages,
+            files=self.params.files,
+            file_severity=self.params.file_severity,
+            ambiguous=self.params.ambiguous,
+        )
+        self.lexicon = Lexicon(spec)
 
     def output_schema(self) -> pa.Schema:
-        """Two list<string> columns."""
-        return pa.schema([("blocklist_hits", pa.list_(pa.string())), ("blocklist_lists", pa.list_(pa.string()))])
+        """Three list<string> columns and the float32 severity."""
+        strings = pa.list_(pa.string())
+        return pa.schema(
+            [
+                ("blocklist_hits", strings),
+                ("blocklist_lists", strings),
+                ("blocklist_categories", strings),
+                ("blocklist_severity", pa.float32()),
+            ]
+        )
+
+    def hits(self, text: str) -> Hits:
+        """Everything one string matched."""
+        return self.lexicon.match(text)
 
     def match(self, text: str) -> tuple[list[str], list[str]]:
         """Matched terms and the names of the lists they come from, for one string."""
-        tokens = normalise_tokens(text)
-        joined = " " + " ".join(tokens) + " "
-        hits: list[str] = []
-        names: list[str] = []
-        for list_name, terms in self.lists.items():
-            for term, original in terms.items():
-                if " " + " ".join(term) + " " in joined:
-                    if original not in hits:
-                        hits.append(original)
-                    if list_name not in names:
-                        names.append(list_name)
-        return hits, names
+        found = self.lexicon.match(text)
+        return found.terms, found.lists
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        """Match every configured column of every row; empty lists where nothing matched or no value."""
+        """Match every configured column of every row; empty lists and severity 0 where nothing matched."""
         columns = [batch.column(name) for name in self.params.columns]
         values = [col.to_pylist() if col is not None else [None] * batch.num_rows for col in columns]
-        all_hits: list[list[str]] = []
-        all_lists: list[list[str]] = []
+        is_url = [name == "url" for name in self.params.columns]
+        rows: list[Hits] = []
         for row in zip(*values, strict=True) if values else [()] * batch.num_rows:
-            text = " | ".join(v for v in row if isinstance(v, str))
-            hits, names = self.match(text) if text else ([], [])
-            all_hits.append(hits)
-            all_lists.append(names)
+            parts = [v if url else clean_text(v) for v, url in zip(row, is_url, strict=True) if isinstance(v, str)]
+            text = " | ".join(parts)
+            rows.append(self.lexicon.match(text, clean=False) if text else Hits())
+        strings = pa.list_(pa.string())
         return {
-            "blocklist_hits": pa.array(all_hits, pa.list_(pa.string())),
-            "blocklist_lists": pa.array(all_lists, pa.list_(pa.string())),
+            "blocklist_hits": pa.array([h.terms for h in rows], strings),
+            "blocklist_lists": pa.array([h.lists for h in rows], strings),
+            "blocklist_categories": pa.array([h.categories for h in rows], strings),
+            "blocklist_severity": pa.array([h.severity for h in rows], pa.float32()),
         }
 
     def describe(self) -> dict[str, Any]:
-        """List names and term counts."""
-        return {"name": self.name, "version": self.version, "lists": {k: len(v) for k, v in self.lists.items()}}
+        """Lexicons (with licences), entry counts per list, and the sha256 of every file loaded."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model": "lexicons: Surge AI profanity_en (MIT), LDNOOBW (CC-BY-4.0), datahygiene lists (CC0)",
+            "lists": dict(sorted(self.lexicon.counts.items())),
+            "languages": self.params.languages or "guessed per text (script, function words); English always",
+            "files": {str(path): sha256_file(path) for path in self.lexicon.sources},
+        }

@@ -34,4 +34,5 @@ def fallback_artifacts(fallback: Stage) -> dict[str, ArtifactKind]:
 
 def describe_fallback(owner: Stage, missing: str, fallback: Stage) -> dict[str, Any]:
     """Manifest entry of a stage that runs its fallback: what was missing and what the fallback runs."""
-    return {"name": owner.name, "version": owner.version, "missing": missing, "fallback": fallback.describe()}
+    ran = {"name": fallback.name, "version": fallback.version, **fallback.describe()}
+    return {"name": owner.name, "version": owner.version, "missing": missing, "fallback": ran}

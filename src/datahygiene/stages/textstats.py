@@ -19,6 +19,8 @@ class TextStatsParams(StageParams):
 class TextStats(StageBase[TextStatsParams]):
     """Characters, words and the share of alphabetic characters of each text."""
 
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
+
     Params: ClassVar[type[StageParams]] = TextStatsParams
 
     def output_schema(self) -> pa.Schema:
@@ -38,8 +40,9 @@ class TextStats(StageBase[TextStatsParams]):
         # trailing empty "word" for text ending in whitespace.
         words = pc.count_substring_regex(text, r"\S+")
         letters = pc.utf8_length(pc.replace_substring_regex(text, r"[^\p{L}]", ""))
+        # float64: float32 holds integers exactly only up to 2**24, and a longer text must not fail the cast
         ratio = pc.if_else(
-            pc.greater(chars, 0), pc.divide(pc.cast(letters, pa.float32()), pc.cast(chars, pa.float32())), None
+            pc.greater(chars, 0), pc.divide(pc.cast(letters, pa.float64()), pc.cast(chars, pa.float64())), None
         )
         return {
             "text_chars": chars.cast(pa.int32()),

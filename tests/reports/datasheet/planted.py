@@ -71,7 +71,12 @@ class Planted(StageBase[PlantedParams]):
         }
 
     def describe(self) -> dict[str, Any]:
-        return {"model": "planted-markers", "weights": "/models/planted.bin", "sha256": "ab" * 32}
+        return {
+            "model": "planted-markers",
+            "weights": "/models/planted.bin",
+            "sha256": "ab" * 32,
+            "heads": [{"label": "toxic", "path": "/models/heads/planted_head.json", "trained_on": "planted seed rows"}],
+        }
 
 
 POLICY = [

@@ -86,7 +86,14 @@ def test_run_with_nothing_kept(tmp_path: Path) -> None:
     assert sheet["counts"]["rows_kept"] == 0
     assert sheet["counts"]["rows_rejected"] == 2
     assert sheet["card"]["size_categories"] == ["n<1K"]
-    assert sheet["warnings"] == []
+    assert sheet["warnings"] == [
+        "the run kept no rows (of 2 read): there is nothing to train on; the removal reasons below say why"
+    ]
+    for name in ("README.md", "datasheet.md"):  # no document promises data that is safer to train on
+        document = (tmp_path / "out" / name).read_text()
+        assert "safer to train on" not in document
+        assert "the run kept no rows" in document
+    assert "kept <strong>no rows</strong>" in (tmp_path / "out" / "datasheet.html").read_text()
 
 
 def test_audit_options(planted_run: Path, tmp_path: Path) -> None:

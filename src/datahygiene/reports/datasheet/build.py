@@ -45,14 +45,6 @@ def size_category(rows: int) -> str:
     return "10B<n<100B" if rows < 10**11 else "100B<n<1T"
 
 
-def _task_categories(modalities: dict[str, int]) -> list[str]:
-    if modalities.get("text_and_image"):
-        return ["image-to-text", "text-to-image"]
-    if modalities.get("image_only"):
-        return ["unconditional-image-generation"]
-    return ["text-generation"]
-
-
 def _thresholds(policy: list[dict[str, Any]]) -> dict[str, list[Threshold]]:
     found: dict[str, list[Threshold]] = {}
     for entry in policy:
@@ -66,11 +58,11 @@ def _thresholds(policy: list[dict[str, Any]]) -> dict[str, list[Threshold]]:
     return found
 
 
-def _card(answered: dict[str, Any], rows_kept: int, modalities: dict[str, int]) -> dict[str, Any]:
+def _card(answered: dict[str, Any], rows_kept: int) -> dict[str, Any]:
+    """The card's metadata: what a person answered, else "unknown" (the task is never guessed from the data)."""
     card: dict[str, Any] = {
         "license": answered.get("license", "unknown"),
-        "task_categories": answered.get("task_categories") or _task_categories(modalities),
-        "task_categories_inferred": "task_categories" not in answered,
+        "task_categories": list(answered.get("task_categories") or []),
         "size_categories": [size_category(rows_kept)],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "kept/*.parquet"}]}],
     }
@@ -103,12 +95,24 @@ def build_datasheet(
     ]
     if manifest.get("shards_failed"):
         warnings.append(f"{manifest['shards_failed']} input shard(s) failed and are not in the outputs")
+    if counts["rows_kept"] == 0:
+        warnings.append(
+            f"the run kept no rows (of {counts['rows_in']} read): there is nothing to train on; "
+            "the removal reasons below say why"
+        )
+    if result.uninherited:
+        warnings.append(
+            f"{result.uninherited} removed duplicate(s) carry rights or provenance signals that their kept copy "
+            "(committed in an earlier shard or run) lacks; find them in rejected/ by dup_of (docs/dedup.md)"
+        )
     families: dict[str, int] = {}
     for reason, count in manifest["reject_reasons"].items():
         families[reason_family(reason)] = families.get(reason_family(reason), 0) + int(count)
     thresholds = _thresholds(manifest.get("policy", []))
     for name, histogram in result.histograms.items():
         histogram.thresholds = thresholds.get(name, [])
+    scored = {name: h for name, h in result.histograms.items() if sum(h.kept) + sum(h.removed)}
+    unscored = sorted(set(result.histograms) - set(scored))
     run = {key: manifest.get(key) for key in _RUN_KEYS}
     run["stages"] = config.get("stages", [])
     sources = [
@@ -129,14 +133,16 @@ def build_datasheet(
         policy=list(manifest.get("policy", [])),
         modalities=result.modalities,
         licenses=dict(sorted(result.licenses.items(), key=lambda item: (-item[1], item[0]))),
-        histograms=[result.histograms[name] for name in sorted(result.histograms)],
+        histograms=[scored[name] for name in sorted(scored)],
+        unscored=unscored,
+        c2pa=dict(sorted(result.c2pa.items())),
         numbers=[result.numbers[name] for name in sorted(result.numbers)],
         duplicates=dict(sorted(result.duplicates.items())),
         tags=[result.tags[name] for name in sorted(result.tags)],
         faces=result.faces,
         audit=result.audit.result(factor=disparity_factor, min_rows=min_group_rows),
         questions=questions(answered),
-        card=_card(card_answers, counts["rows_kept"], result.modalities),
+        card=_card(card_answers, counts["rows_kept"]),
         warnings=warnings,
         gallery=sample_removed(run_dir, blur=blur),
     )

@@ -59,10 +59,27 @@ def reason_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def model_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
-    """(stage, version, model, weights, sha256) of every stage in the run."""
+#: Header of the models table.
+MODEL_HEADER = ("stage", "version", "model that ran", "weights", "sha256", "note")
+
+
+def what_ran(entry: dict[str, Any]) -> dict[str, Any]:
+    """A manifest ``models`` entry as what actually ran: the fallback's model when the stage fell back.
+
+    Adds ``fallback_note`` ("Detoxify original weights not found; toxicity.embedding ran instead") to the
+    entries of stages that ran their fallback (``stages/fallback.describe_fallback`` records them).
+    """
+    fallback = entry.get("fallback")
+    if not isinstance(fallback, dict):
+        return entry
+    note = f"fallback: {entry.get('missing') or 'its'} weights not found; {fallback.get('name') or '?'} ran instead"
+    return {**fallback, "stage": entry.get("stage"), "version": entry.get("version"), "fallback_note": note}
+
+
+def model_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str, str]]:
+    """(stage, version, model that ran, weights, sha256, note) of every stage in the run."""
     rows = []
-    for entry in sheet.models:
+    for entry in map(what_ran, sheet.models):
         weights = entry.get("weights") or entry.get("weights_path") or entry.get("path")
         rows.append(
             (
@@ -71,8 +88,45 @@ def model_rows(sheet: Datasheet) -> list[tuple[str, str, str, str, str]]:
                 str(entry.get("model") or "none"),
                 str(weights) if weights else DASH,
                 str(entry.get("sha256") or entry.get("weights_sha256") or DASH),
+                str(entry.get("fallback_note") or DASH),
             )
         )
+    return rows
+
+
+def fallback_lines(sheet: Datasheet) -> list[str]:
+    """One sentence per stage that ran its fallback instead of its configured model."""
+    return [
+        f"{entry['stage']} did not run its configured model: {entry['fallback_note']} "
+        f"(model {entry.get('model') or 'none'})."
+        for entry in map(what_ran, sheet.models)
+        if entry.get("fallback_note")
+    ]
+
+
+def training_rows(sheet: Datasheet) -> list[tuple[str, str, str]]:
+    """(stage, file or lexicon, what it was trained on / its licence) for the heads, models and lexicons of every stage.
+
+    Reads the ``trained_on`` of any file entry a stage's manifest entry holds (also inside a ``fallback``), and the
+    ``model`` line of lexicon stages, which names the lexicons and their licences.
+    """
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(stage: str, entry: Any) -> None:
+        if isinstance(entry, dict):
+            if entry.get("trained_on") and entry.get("path"):
+                rows.append((stage, str(entry["path"]).rsplit("/", 1)[-1], str(entry["trained_on"])))
+            for value in entry.values():
+                walk(stage, value)
+        elif isinstance(entry, list):
+            for value in entry:
+                walk(stage, value)
+
+    for entry in sheet.models:
+        stage = str(entry.get("stage"))
+        if str(entry.get("model", "")).startswith("lexicons:"):
+            rows.append((stage, "lexicons", str(entry["model"]).removeprefix("lexicons: ")))
+        walk(stage, entry)
     return rows
 
 
@@ -111,5 +165,7 @@ def group_rows(audit: Audit) -> list[tuple[str, str, str, str, str, str]]:
 
 
 def describe_model(entry: dict[str, Any]) -> str:
-    """One line naming a stage's model."""
-    return f"{entry.get('stage')} v{entry.get('version', '?')}: {entry.get('model') or 'no model'}"
+    """One line naming the model a stage ran (its fallback's, when it fell back)."""
+    ran = what_ran(entry)
+    fallback = f" ({ran['fallback_note']})" if ran.get("fallback_note") else ""
+    return f"{ran.get('stage')} v{ran.get('version', '?')}: {ran.get('model') or 'no model'}{fallback}"

@@ -89,6 +89,7 @@ def sample_removed(run_dir: Path, *, per_family: int = 4, limit: int = 24, blur:
                             reasons=list(row.get(C.REJECT_REASONS) or []),
                             text=None if text is None else text[:TEXT_CHARS] + ("…" if len(text) > TEXT_CHARS else ""),
                             thumbnail=thumbnail(data, blur=blur) if data else None,
+                            has_image=bool(data),
                         )
                     )
             offset += batch.num_rows

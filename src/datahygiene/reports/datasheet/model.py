@@ -115,6 +115,8 @@ class GalleryItem:
     reasons: list[str]
     text: str | None
     thumbnail: str | None = None
+    #: The row has an image (shown as a thumbnail when it decodes).
+    has_image: bool = False
 
 
 @dataclass
@@ -141,6 +143,10 @@ class Datasheet:
     card: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     gallery: list[GalleryItem] = field(default_factory=list)
+    #: Score columns that hold no value in any row (e.g. image scores of a text-only run): not plotted.
+    unscored: list[str] = field(default_factory=list)
+    #: C2PA manifest state (``valid``, ``invalid``, ``unverifiable``) -> kept and removed rows.
+    c2pa: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (the gallery keeps only ids and reasons: no removed text or images)."""

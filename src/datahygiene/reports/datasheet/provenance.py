@@ -37,6 +37,9 @@ def _rules(policy: list[dict[str, Any]]) -> list[tuple[re.Pattern[str], Rule]]:
 def _stage_of(models: list[dict[str, Any]], column: str) -> dict[str, Any] | None:
     for entry in models:
         if column in (entry.get("columns") or []):
+            fallback = entry.get("fallback")
+            if isinstance(fallback, dict):  # what ran: the fallback's model (see fmt.what_ran)
+                return {**entry, "model": f"{fallback.get('model') or 'no model'}, fallback of {entry.get('stage')}"}
             return entry
     return None
 

@@ -13,18 +13,16 @@ _HEADER = ("pretty_name", "license", "language", "task_categories", "size_catego
 
 
 def card_header(sheet: Datasheet) -> dict[str, object]:
-    """The YAML metadata of the card."""
-    return {key: sheet.card[key] for key in _HEADER if key in sheet.card}
+    """The YAML metadata of the card (keys nobody answered and the run cannot know, like the task, are left out)."""
+    return {key: sheet.card[key] for key in _HEADER if sheet.card.get(key)}
 
 
 def render_card(sheet: Datasheet) -> str:
     """The dataset card: YAML header, summary of the filtering, models, audit flags, pointers to the datasheet."""
     header = yaml.safe_dump(card_header(sheet), sort_keys=False, allow_unicode=True)
     name = sheet.card.get("pretty_name") or "Dataset filtered with datahygiene"
-    inferred = (
-        " (inferred from the modalities; set `card.task_categories` in the answers file)"
-        if sheet.card.get("task_categories_inferred")
-        else ""
+    tasks = ", ".join(sheet.card["task_categories"]) or (
+        "unknown (say which with `card.task_categories` in the answers file)"
     )
     purpose = next((q.answer for q in sheet.questions if q.id == "motivation.purpose" and q.answer), None)
     lines = [
@@ -36,9 +34,10 @@ def render_card(sheet: Datasheet) -> str:
         "",
         purpose or f"> **❓ {fmt.TO_ANSWER}** `motivation.purpose`: what is this dataset for?",
         "",
+        *[line for warning in sheet.warnings for line in (f"> **⚠ Warning:** {warning}", "")],
         f"This card was written by datahygiene {sheet.run.get('datahygiene_version')} from the run that produced "
         f"the data. The training data is `kept/*.parquet` ({fmt.num(sheet.counts['rows_kept'])} rows); task "
-        f"categories: {', '.join(sheet.card['task_categories'])}{inferred}. The full datasheet is "
+        f"categories: {tasks}. The full datasheet is "
         "[datasheet.md](datasheet.md) (plots and samples: `datasheet.html`; numbers: `datasheet.json`).",
         "",
         "> **Before pushing this folder:** `rejected/` and `quarantined/` hold the removed rows, which may be "
@@ -56,7 +55,8 @@ def render_card(sheet: Datasheet) -> str:
         *summary(sheet),
         "Models:",
         "",
-        *table(("stage", "version", "model", "weights", "sha256"), fmt.model_rows(sheet)),
+        *[f"> **⚠ Fallback:** {line}\n" for line in fmt.fallback_lines(sheet)],
+        *table(fmt.MODEL_HEADER, fmt.model_rows(sheet)),
         "Policy rules:",
         "",
         *table(("condition", "action", "reason"), fmt.policy_rows(sheet)),

@@ -63,15 +63,12 @@ def _questions(sheet: Datasheet, section: str) -> str:
 
 
 def _item(item: GalleryItem) -> str:
+    """A gallery tile: the blurred picture and the text, each only when the row has one."""
     if item.thumbnail:
         picture = f'<img alt="blurred image of removed row" src="data:image/jpeg;base64,{item.thumbnail}">'
     else:
-        picture = '<p class="noimg">no image</p>'
-    text = (
-        f"<details><summary>show text</summary>{escape(item.text)}</details>"
-        if item.text
-        else '<p class="noimg">no text</p>'
-    )
+        picture = '<p class="noimg">image not shown (it does not decode)</p>' if item.has_image else ""
+    text = f"<details><summary>show text</summary>{escape(item.text)}</details>" if item.text else ""
     reasons = ", ".join(item.reasons) or item.route
     return f'<div class="item">{picture}<p><code>{escape(item.id)}</code><br>{escape(reasons)}</p>{text}</div>'
 
@@ -95,7 +92,10 @@ def _body(sheet: Datasheet) -> dict[str, str]:
         for s in sheet.sources
     ]
     return {
-        "Motivation": "<p>Output of a datahygiene run that scored, deduplicated and filtered its inputs.</p>",
+        "Motivation": (
+            "<p>Output of a datahygiene run that scored, deduplicated and filtered its inputs"
+            + (" and kept <strong>no rows</strong>: nothing to train on.</p>" if kept == 0 else ".</p>")
+        ),
         "Composition": (
             _table(
                 ("modality (kept)", "rows"), [(k.replace("_", " "), fmt.num(v)) for k, v in sheet.modalities.items()]
@@ -104,6 +104,15 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             + "<h3>Representation in the kept data</h3>"
             + _table(("axis", "group", "kept rows mentioning", "share of kept"), representation)
             + _table(("faces", "value"), [(k.replace("_", " "), fmt.num(v)) for k, v in sorted(sheet.faces.items())])
+            + (
+                "<h3>C2PA manifests</h3>"
+                + _table(
+                    ("C2PA state", "kept rows", "removed rows"),
+                    [(state, fmt.num(c["kept"]), fmt.num(c["removed"])) for state, c in sheet.c2pa.items()],
+                )
+                if sheet.c2pa
+                else ""
+            )
             + "<h3>Tags</h3>"
             + _table(("column", "value", "kept rows", "removed rows"), tags)
         ),
@@ -113,7 +122,10 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             f"{escape(str(sheet.run.get('started_at')))} to {escape(str(sheet.run.get('finished_at')))} "
             f"({fmt.num(sheet.run.get('duration_seconds'))} s).</p>"
             + "<h3>Models</h3>"
-            + _table(("stage", "version", "model", "weights", "sha256"), fmt.model_rows(sheet))
+            + "".join(f'<p class="warn">Fallback: {escape(line)}</p>' for line in fmt.fallback_lines(sheet))
+            + _table(fmt.MODEL_HEADER, fmt.model_rows(sheet))
+            + "<h3>What the heads and lexicons were trained on or come from</h3>"
+            + _table(("stage", "file", "trained on / source"), fmt.training_rows(sheet))
             + "<h3>Policy rules</h3>"
             + _table(("condition", "action", "reason"), fmt.policy_rows(sheet))
             + "<h3>Rejection reasons</h3>"
@@ -122,6 +134,7 @@ def _body(sheet: Datasheet) -> dict[str, str]:
             + "<h3>Score distributions</h3>"
             + _legend()
             + f'<div class="charts">{histograms}</div>'
+            + (f"<p>Not shown (no row has a value): {escape(', '.join(sheet.unscored))}.</p>" if sheet.unscored else "")
             + "<h3>Duplicates by kind</h3>"
             + (svg.bars(duplicates) if duplicates else "<p><em>(no duplicate column)</em></p>")
             + "<h3>Filter-disparity audit</h3>"

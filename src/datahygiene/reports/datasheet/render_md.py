@@ -114,6 +114,16 @@ def _composition(sheet: Datasheet) -> list[str]:
             ],
         ),
     ]
+    if sheet.c2pa:
+        lines += [
+            "Images with a C2PA manifest, by validation state (signer, claim generator and source types: "
+            "the `c2pa_*` tags below):",
+            "",
+            *table(
+                ("C2PA state", "kept rows", "removed rows"),
+                [(state, fmt.num(c["kept"]), fmt.num(c["removed"])) for state, c in sheet.c2pa.items()],
+            ),
+        ]
     if sheet.faces:
         lines += [
             "Faces:",
@@ -142,7 +152,11 @@ def _preprocessing(sheet: Datasheet) -> list[str]:
         "",
         "Models:",
         "",
-        *table(("stage", "version", "model", "weights", "sha256"), fmt.model_rows(sheet)),
+        *[f"> **⚠ Fallback:** {line}\n" for line in fmt.fallback_lines(sheet)],
+        *table(fmt.MODEL_HEADER, fmt.model_rows(sheet)),
+        "What the heads and lexicons were trained on or come from (with licences):",
+        "",
+        *table(("stage", "file", "trained on / source"), fmt.training_rows(sheet)),
         "Policy rules:",
         "",
         *table(("condition", "action", "reason"), fmt.policy_rows(sheet)),
@@ -154,6 +168,7 @@ def _preprocessing(sheet: Datasheet) -> list[str]:
         "Score distributions (full histograms in `datasheet.html` and `datasheet.json`):",
         "",
         *table(("column", "kept rows scored", "removed rows scored", "null", "thresholds"), _score_rows(sheet)),
+        *_unscored(sheet),
         "Duplicates by kind:",
         "",
         *table(
@@ -163,6 +178,27 @@ def _preprocessing(sheet: Datasheet) -> list[str]:
         *audit_section(sheet),
     ]
     return lines
+
+
+def _unscored(sheet: Datasheet) -> list[str]:
+    """The score columns that hold no value (a stage with nothing to score, e.g. image scores on text)."""
+    if not sheet.unscored:
+        return []
+    names = ", ".join(f"`{name}`" for name in sheet.unscored)
+    return [f"Not shown: {names} (no row has a value: nothing of the kind to score in this data).", ""]
+
+
+def motivation(sheet: Datasheet) -> str:
+    """What the data is for, as far as the run knows (no promise when it kept nothing)."""
+    if sheet.counts["rows_kept"] == 0:
+        return (
+            "This is the output of a datahygiene run that scored, deduplicated and filtered its inputs, and kept "
+            "**no rows**: there is nothing here to train on. What was removed and why is documented below."
+        )
+    return (
+        "This dataset is the output of a datahygiene run that scored, deduplicated and filtered its inputs "
+        "so that it is safer to train on; what was removed and why is documented below."
+    )
 
 
 def render_markdown(sheet: Datasheet) -> str:
@@ -181,11 +217,7 @@ def render_markdown(sheet: Datasheet) -> str:
         lines += [f"> **⚠ Warning:** {warning}", ""]
     lines += summary(sheet)
     known = {
-        "Motivation": [
-            "This dataset is the output of a datahygiene run that scored, deduplicated and filtered its inputs "
-            "so that it is safer to train on; what was removed and why is documented below.",
-            "",
-        ],
+        "Motivation": [motivation(sheet), ""],
         "Composition": _composition(sheet),
         "Collection process": [
             "Inputs of the run:",

@@ -17,6 +17,7 @@ from datahygiene.core.stage import ColumnRole
 from datahygiene.io.sink import ROUTES
 from datahygiene.reports.datasheet.audit import AuditCounter, IdentityTerms
 from datahygiene.reports.datasheet.model import Histogram, NumberSummary, ValueCounts
+from datahygiene.reports.datasheet.uninherited import DuplicateSignals
 
 BINS = 20
 BATCH_ROWS = 8192
@@ -115,6 +116,10 @@ class ScanResult:
     modalities: dict[str, int] = field(default_factory=dict)
     licenses: dict[str, int] = field(default_factory=dict)
     audit: AuditCounter | None = None
+    #: C2PA manifest state -> {"kept": rows, "removed": rows}.
+    c2pa: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Removed duplicates whose signals their kept copy lacks (see :mod:`.uninherited`).
+    uninherited: int = 0
 
 
 def _add(counter: dict[str, int], key: str, n: int) -> None:
@@ -138,6 +143,8 @@ class Scanner:
         self.lists = [f.name for f in schema if _is_tag_list(f.type) and f.name != C.REJECT_REASONS]
         self.face_column = _column_with_role(schema, roles or {}, ColumnRole.FACE_COUNT)
         self.dup_column = _column_with_role(schema, roles or {}, ColumnRole.DUPLICATE_KIND)
+        self.c2pa_column = _column_with_role(schema, roles or {}, ColumnRole.C2PA_STATE)
+        self.lineage = DuplicateSignals(schema, _column_with_role(schema, roles or {}, ColumnRole.DUPLICATE_OF))
         for name in self.floats:
             lo, hi = _float_range(files, name)
             self.result.histograms[name] = Histogram(name, lo, hi, [0] * BINS, [0] * BINS)
@@ -146,7 +153,8 @@ class Scanner:
             c
             for c in (C.TEXT, C.IMAGE, C.LICENSE, C.REJECT_REASONS, *self.floats, *self.ints, *self.lists)
             if c in schema.names
-        ] + ([self.dup_column] if self.dup_column else [])
+        ] + [c for c in (self.dup_column, self.c2pa_column, *self.lineage.columns) if c and c not in self.lists]
+        self.columns = list(dict.fromkeys(self.columns))
 
     def add(self, route: str, batch: pa.RecordBatch) -> None:
         """Count one batch of ``route``'s rows."""
@@ -185,6 +193,12 @@ class Scanner:
             for item in pc.value_counts(pc.drop_null(batch.column(self.dup_column))).to_pylist():
                 kind = result.duplicates.setdefault(str(item["values"]), {"kept": 0, "removed": 0})
                 kind[side] += int(item["counts"])
+        if self.c2pa_column is not None:
+            for item in pc.value_counts(pc.drop_null(batch.column(self.c2pa_column))).to_pylist():
+                state = result.c2pa.setdefault(str(item["values"]), {"kept": 0, "removed": 0})
+                state[side] += int(item["counts"])
+        if route != "kept":
+            self.lineage.add(batch)
         for name in self.lists:
             tags = result.tags.setdefault(name, ValueCounts(name, 0, 0))
             column = batch.column(name)
@@ -247,7 +261,9 @@ def scan(run_dir: Path, terms: IdentityTerms, roles: dict[str, str] | None = Non
         present = [_read_name(c) for c in scanner.columns if c in parquet.schema_arrow.names]
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
             scanner.add(route, _conform(batch, schema, scanner.columns))
-    return scanner.finish()
+    result = scanner.finish()
+    result.uninherited = scanner.lineage.count([path for _, path in files])
+    return result
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, columns: list[str]) -> pa.RecordBatch:

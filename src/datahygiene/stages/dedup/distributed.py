@@ -26,15 +26,18 @@ of earlier runs (``--dedup-index``, :mod:`.partition_index`). Sources and global
    ``members/NAME.npz`` says, per source, which of its rows go where. Rows that share no key with any other
    row never become duplicates and are not carried further.
 4. ``scatter`` (one task per source): the features of its candidate rows, moved to their partitions.
-5. ``resolve`` (one task per partition): the stage's matcher over the partition's rows in global input order,
-   with the index's representatives in them as the committed state: each candidate is verified (estimated
+5. ``resolve`` (one task per partition): the stage's matcher over the partition's rows, shard by shard and each
+   shard's rows in ``keep`` order (:mod:`datahygiene.stages.dedup.keep`; input order for ``first``), with the
+   index's representatives in them as the committed state: each candidate is verified (estimated
    Jaccard >= ``threshold``, Hamming distance <= ``radius``), a row matches only earlier *representatives*
    (rows that are not duplicates themselves), exact beats near, the most similar wins, ties go to the
    earliest. Rows of other components cannot interfere, so this is the streaming stage's answer. Verifying
    only member -> earliest edges would not be: with A ~/~ B (band collision, J < threshold) and B ~ C, C is a
    duplicate of B, an edge the star lacks. Decisions go to ``decisions/NAME/PPPP.parquet`` (duplicates only).
 6. :func:`shard_decisions` (per shard, in the task that commits it): the three columns for every row of the
-   shard, aligned with its input.
+   shard, aligned with its input. :func:`filter_shard` (``run``'s last step) also writes the shard's ``inherit``
+   columns with the kept rows' inherited signals (:mod:`datahygiene.stages.dedup.inherit`, within the shard, as
+   the stage does); the flow's phase does neither ``keep`` rules nor inheritance (it then commits serially).
 
 Memory: a task holds one shard (features, scatter), one partition's keys (buckets), one partition's inserts
 plus one shard's probes in chunks (image edges), the candidate edges (clusters: 16 B per edge, only rows that
@@ -58,8 +61,13 @@ from datahygiene.core.stage import Batch
 from datahygiene.io.decode import decode_images
 from datahygiene.io.workarea import WorkArea
 from datahygiene.stages.dedup import partition_images as images
-from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, resolve_rows
+from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA
+from datahygiene.stages.dedup.inherit import InheritedColumn, inherit
+from datahygiene.stages.dedup.keep import PRIORITY_COLUMNS, visit_rank
 from datahygiene.stages.dedup.layout import Layout, key_file, partition_of, partition_params
+from datahygiene.stages.dedup.lookahead import take_features
+from datahygiene.stages.dedup.matcher import Match
+from datahygiene.stages.dedup.matcher import resolve as match_rows
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.partition_index import committed_state
 from datahygiene.stages.dedup.spill import duplicates_of, load_candidates, scatter, spill_batches
@@ -89,19 +97,21 @@ def text_params(params: DedupParams) -> DedupParams:
     return DedupParams.model_validate(data)
 
 
-def _batches(source: Source, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(source: Source, batch_rows: int, params: DedupParams) -> Iterator[pa.RecordBatch]:
+    """The columns the text and image kinds and the ``keep`` rule read."""
+    wanted = dict.fromkeys((*_COLUMNS, *PRIORITY_COLUMNS, *((params.keep_score,) if params.keep_score else ())))
     if isinstance(source, pa.Table):
-        yield from source.select([c for c in _COLUMNS if c in source.column_names]).to_batches(batch_rows)
+        yield from source.select([c for c in wanted if c in source.column_names]).to_batches(batch_rows)
         return
     parquet = pq.ParquetFile(str(source))
-    columns = [c for c in _COLUMNS if c in parquet.schema_arrow.names]
+    columns = [c for c in wanted if c in parquet.schema_arrow.names]
     yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
 
-def _decoded(source: Source) -> Iterator[Batch]:
+def _decoded(source: Source, params: DedupParams) -> Iterator[Batch]:
     """A source's rows as batches, pictures decoded as the runner decodes them (same function, default limits)."""
     limits = InputLimits()
-    for records in _batches(source, 8192):
+    for records in _batches(source, 8192, params):
         decoded = None
         if "image" in records.schema.names and records.column("image").null_count < records.num_rows:
             decoded = decode_images(
@@ -115,7 +125,7 @@ def _decoded(source: Source) -> Iterator[Batch]:
 
 def signatures(source: Source, shard: int, work: WorkArea, params: DedupParams, partitions: int) -> int:
     """Step 1 (per shard of Parquet or a table): features, keys and inserts of its rows; returns rows."""
-    return spill_batches(_decoded(source), f"{shard:05d}", work, params, partitions)
+    return spill_batches(_decoded(source, params), f"{shard:05d}", work, params, partitions)
 
 
 def buckets(work: WorkArea, part: int, layout: Layout) -> int:
@@ -185,18 +195,31 @@ def resolve(work: WorkArea, part: int, layout: Layout, params: DedupParams) -> i
     if earlier.any():
         state = committed_state(candidates.take(earlier), tparams)
     rows = candidates.take(~earlier)
-    matches = resolve_rows(state, tparams, rows.feats, rows.ids)
-    dup = np.array([i for i, m in enumerate(matches) if m is not None], dtype=np.int64)
-    found = [matches[i] for i in dup.tolist()]
-    dup_rows = rows.rows[dup]
     bounds = [*layout.starts, layout.starts[-1] + layout.rows[-1]] if layout.names else [0]
-    source = np.searchsorted(np.asarray(bounds), dup_rows, side="right") - 1
+    source_of = np.searchsorted(np.asarray(bounds), rows.rows, side="right") - 1
+    # the stage visits shards in input order and each shard's rows in ``keep`` order (dedup.keep.visit_order)
+    order = np.lexsort((visit_rank(rows.priorities, source_of), source_of))
+    visited = match_rows(state, tparams, take_features(rows.feats, order), [rows.ids[i] for i in order.tolist()])
+    # representatives found here (state index -> global row); those of the index have no row of this run
+    row_of_rep = {index: int(rows.rows[order[position]]) for position, index in visited.rep_of_row.items()}
+    matches: list[Match | None] = [None] * len(rows.rows)
+    rep_rows = np.full(len(rows.rows), -1, dtype=np.int64)
+    for position, match, rep in zip(order.tolist(), visited.matches, visited.reps, strict=True):
+        matches[position] = match
+        if match is not None:
+            rep_rows[position] = row_of_rep.get(rep, -1)
+    dup = np.array([i for i, m in enumerate(matches) if m is not None], dtype=np.int64)
+    found = [m for m in matches if m is not None]
+    dup_rows, dup_reps, source = rows.rows[dup], rep_rows[dup], source_of[dup]
     for position in np.unique(source).tolist():
-        name, start = layout.names[position], layout.starts[position]
+        name, start, count = layout.names[position], layout.starts[position], layout.rows[position]
         mine = np.flatnonzero(source == position).tolist()
+        reps = dup_reps[mine]
+        local = np.where((reps >= start) & (reps < start + count), reps - start, -1)  # inherit within a shard only
         table = pa.table(
             {
                 "row": pa.array(dup_rows[mine] - start, type=pa.int64()),
+                "rep_row": pa.array(local, type=pa.int64()),
                 "dup_of": pa.array([found[i][0] for i in mine], type=pa.string()),
                 "dup_kind": pa.array([found[i][1] for i in mine], type=pa.string()),
                 "dup_similarity": pa.array([found[i][2] for i in mine], type=pa.float32()),
@@ -219,13 +242,46 @@ def shard_decisions(work: WorkArea, name: str, rows: int) -> pa.Table:
     return pa.table(columns)
 
 
-def filter_shard(work: WorkArea, shard: int, rows: int) -> str:
-    """``out/NNNNN.parquet``: ``id`` and the stage's three columns, one row per input row; returns its name."""
+def _inherited_values(source: Source, params: DedupParams) -> tuple[list[InheritedColumn], dict[str, pa.ChunkedArray]]:
+    """The ``inherit`` columns (and their evidence) that ``source`` has, read whole (one shard)."""
+    specs = [InheritedColumn.named(name) for name in params.inherit]
+    wanted = list(dict.fromkeys(name for spec in specs for name in spec.names))
+    if isinstance(source, pa.Table):
+        table = source.select([c for c in wanted if c in source.column_names])
+    else:
+        present = pq.ParquetFile(str(source)).schema_arrow.names
+        table = pq.read_table(str(source), columns=[c for c in wanted if c in present])
+    return specs, {name: table.column(name) for name in table.column_names}
+
+
+def filter_shard(
+    work: WorkArea, shard: int, rows: int, source: Source | None = None, params: DedupParams | None = None
+) -> str:
+    """``out/NNNNN.parquet``: ``id`` and the stage's three columns, one row per input row; returns its name.
+
+    With ``source`` and ``params``, also the source's ``params.inherit`` columns (and their evidence columns),
+    each kept row extended with the signals of its duplicates in the same shard, as the stage does
+    (:mod:`datahygiene.stages.dedup.inherit`).
+    """
     name = f"{shard:05d}"
     ids = work.read_table(f"shards/{name}/ids.parquet").column("id")
-    table = shard_decisions(work, name, rows)
+    table = shard_decisions(work, name, rows).add_column(0, "id", ids)
+    if source is not None and params is not None and params.inherit:
+        found = duplicates_of(work, name)
+        rep_local = np.full(rows, -1, dtype=np.int64)
+        rep_local[np.asarray(found.column("row").to_numpy(), dtype=np.int64)] = found.column("rep_row").to_numpy()
+        specs, inherited = _inherited_values(source, params)
+        amended = inherit(ids.to_pylist(), rep_local, inherited, specs)
+        for column_name, column in inherited.items():
+            changed = amended.get(column_name, {})
+            if changed:
+                items = column.to_pylist()
+                for row, value in changed.items():
+                    items[row] = value
+                column = pa.chunked_array([pa.array(items, type=column.type)])
+            table = table.append_column(column_name, column)
     out = f"out/{name}.parquet"
-    work.write_table(out, table.add_column(0, "id", ids))
+    work.write_table(out, table)
     return out
 
 
@@ -291,7 +347,8 @@ def run(
     counts = _map(client, signatures, [(s, i, area, params, partitions) for i, s in enumerate(sources)])
     layout = Layout.of([], counts)
     summary = decide(client, area, layout, params, partitions)
-    names = _map(client, filter_shard, [(area, i, n) for i, n in enumerate(counts)])
+    calls = [(area, i, n, source, params) for i, (n, source) in enumerate(zip(counts, sources, strict=True))]
+    names = _map(client, filter_shard, calls)
     if not keep_spill:
         cleanup(area)
     outputs: list[Path | str] = [f"{area.location}/{n}" if area.remote else area.path(n) for n in names]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,8 +13,8 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from datahygiene.core.stage import Batch
-from datahygiene.stages.dedup import minhash, phash
-from datahygiene.stages.dedup.normalize import analyse, digest64
+from datahygiene.io.decode import REDUCED_MARK, decode_pool
+from datahygiene.stages.dedup import minhash, phash, textbytes
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.semantic import clean_embeddings
 
@@ -35,6 +36,8 @@ class Features:
     pixel_key: npt.NDArray[np.uint64] | None = None
     ph: npt.NDArray[np.uint64] | None = None
     ph_flip: npt.NDArray[np.uint64] | None = None
+    #: Rows whose pHash takes part in near-image matching (decoded, and not smaller than ``min_side``).
+    ph_ok: Mask | None = None
     image_ok: Mask = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     emb: npt.NDArray[np.float32] | None = None
     emb_ok: Mask | None = None
@@ -63,23 +66,12 @@ def compute(batch: Batch, params: DedupParams) -> Features:
     if texts is None:
         texts = pa.nulls(n, pa.string())
     near = params.near_text
-    word_tokens = near.enabled and near.shingle == "word"
-    if params.exact.text or near.enabled:
-        exact, hashes, offsets = analyse(texts)
-        if params.exact.text:
-            keys, ok = digest64(exact)
-            feats.text_key, feats.text_ok = keys, ok & text_rows
-        if near.enabled:
-            if word_tokens:
-                sigs, ok = minhash.signatures_from_tokens(
-                    hashes, offsets, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
-                )
-            else:
-                sigs, ok = minhash.signatures(
-                    texts, unit=near.shingle, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
-                )
-            feats.sigs, feats.sig_ok = sigs, ok & text_rows
-            feats.bands = minhash.band_keys(sigs, near.bands, near.num_perm // near.bands)
+    _text_features(feats, texts, params)
+    if feats.text_ok is not None:
+        feats.text_ok &= text_rows
+    if feats.sigs is not None and feats.sig_ok is not None:
+        feats.sig_ok &= text_rows
+        feats.bands = minhash.band_keys(feats.sigs, near.bands, near.num_perm // near.bands)
     _image_features(feats, batch, images, params)
     sem = params.semantic
     raw = batch.artifacts.get(sem.artifact) if sem.enabled else None
@@ -88,9 +80,44 @@ def compute(batch: Batch, params: DedupParams) -> Features:
     return feats
 
 
+def _text_features(feats: Features, texts: pa.Array, params: DedupParams) -> None:
+    """Exact keys and word-shingle signatures, chunk by chunk (char shingles: whole batch, see minhash)."""
+    n, near = feats.rows, params.near_text
+    word_tokens = near.enabled and near.shingle == "word"
+    if near.enabled and not word_tokens:
+        feats.sigs, feats.sig_ok = minhash.signatures(
+            texts, unit=near.shingle, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed
+        )
+    elif word_tokens:
+        feats.sigs, feats.sig_ok = np.zeros((n, near.num_perm), dtype=np.uint32), np.zeros(n, dtype=np.bool_)
+    if params.exact.text:
+        feats.text_key, feats.text_ok = np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.bool_)
+    elif not word_tokens:
+        return
+    exact = params.exact.text
+
+    def work(chunk: textbytes.Chunk) -> tuple[Any, Any]:
+        keys = chunk.exact_keys() if exact else None
+        if not word_tokens:
+            return keys, None
+        hashes, counts = chunk.near_tokens()
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        sigs = minhash.signatures_from_tokens(hashes, offsets, ngram=near.ngram, num_perm=near.num_perm, seed=near.seed)
+        return keys, sigs
+
+    for lo, hi, (keys, sigs) in textbytes.map_chunks(texts, work):
+        if keys is not None and feats.text_key is not None and feats.text_ok is not None:
+            feats.text_key[lo:hi], feats.text_ok[lo:hi] = keys
+        if sigs is not None and feats.sigs is not None and feats.sig_ok is not None:
+            feats.sigs[lo:hi], feats.sig_ok[lo:hi] = sigs
+
+
 def _image_features(feats: Features, batch: Batch, images: list[Image.Image | None], params: DedupParams) -> None:
     n = batch.num_rows
     ok = feats.image_ok
+    if not ok.any():
+        return  # no usable picture: no image feature can match or be kept
     raw: list[bytes | None] = _image_bytes(batch) if (params.exact.image_bytes or params.near_image.from_bytes) else []
     if params.exact.image_bytes:
         feats.bytes_key = np.zeros(n, dtype=np.uint64)
@@ -100,22 +127,38 @@ def _image_features(feats: Features, batch: Batch, images: list[Image.Image | No
             if data:
                 feats.bytes_key[i] = _digest(data)
                 feats.bytes_ok[i] = True
+    rows = np.flatnonzero(ok).tolist()
+    pool = decode_pool()  # Pillow and hashlib release the GIL: one picture per core
     if params.exact.image_pixels:
         feats.pixel_key = np.zeros(n, dtype=np.uint64)
-        for i in np.flatnonzero(ok).tolist():
-            image = images[i]
-            assert image is not None
-            header = f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode()
-            feats.pixel_key[i] = _digest(header + image.tobytes())
+        feats.pixel_key[rows] = list(pool.map(_pixel_key, [images[i] for i in rows]))
     if params.near_image.enabled:
         thumbs = np.zeros((n, 32, 32), dtype=np.float64)
-        for i in np.flatnonzero(ok).tolist():
-            thumbs[i] = phash.grey_thumbnail(_hash_source(images[i], raw, i, params), params.near_image.trim_borders)
+
+        def thumbnail(i: int) -> npt.NDArray[np.float64]:
+            return phash.grey_thumbnail(_hash_source(images[i], raw, i, params), params.near_image.trim_borders)
+
+        for i, thumb in zip(rows, pool.map(thumbnail, rows), strict=True):
+            thumbs[i] = thumb
         feats.ph, feats.ph_flip = phash.phash_batch(thumbs)
+        side = params.near_image.min_side
+        feats.ph_ok = ok & np.array([im is not None and min(im.size) >= side for im in images], dtype=np.bool_)
+
+
+def _pixel_key(image: Image.Image | None) -> int:
+    """Digest of the decoded pixels with mode and size (equal pictures in different files match)."""
+    assert image is not None
+    header = f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode()
+    return _digest(header + image.tobytes())
 
 
 def _hash_source(image: Image.Image | None, raw: list[bytes | None], i: int, params: DedupParams) -> Image.Image:
-    """The picture to hash: a reduced-size decode of the bytes when asked for (and possible), else the decoded one."""
+    """The picture to hash: a reduced-size decode of the bytes when asked for (and possible), else the decoded one.
+
+    The runner's own reduced decode (when no stage needs full pixels) is that same decode: it is reused.
+    """
+    if params.near_image.from_bytes and image is not None and image.info.get(REDUCED_MARK) == phash.WORK_SIDE:
+        return image
     if params.near_image.from_bytes and raw and raw[i]:
         data = raw[i]
         assert data is not None

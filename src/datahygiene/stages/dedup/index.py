@@ -97,9 +97,20 @@ class KeyIndex:
         if not found_q:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty.copy()
-        q, r = np.concatenate(found_q), np.concatenate(found_r)
-        pairs = np.unique(np.stack([q, r], axis=1), axis=0)
-        return pairs[:, 0], pairs[:, 1]
+        return unique_pairs(np.concatenate(found_q), np.concatenate(found_r))
+
+
+def unique_pairs(first: I64, second: I64) -> tuple[I64, I64]:
+    """The distinct ``(first, second)`` pairs in lexicographic order (``np.unique(axis=0)``), by one int64 sort."""
+    if len(first) == 0:
+        return first.astype(np.int64), second.astype(np.int64)
+    span = int(second.max()) + 1
+    if int(first.min()) >= 0 and int(second.min()) >= 0 and int(first.max()) < (2**63 - 1) // span:
+        codes = np.sort(first.astype(np.int64) * span + second)
+        codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
+        return codes // span, codes % span
+    pairs = np.unique(np.stack([first, second], axis=1), axis=0)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def group_pairs(rows: I64, values: npt.NDArray[Any]) -> dict[int, list[Any]]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import rensa
 
-from datahygiene.stages.dedup.normalize import analyse, mix64, near_normal_form, shingles, tokens
+from datahygiene.stages.dedup.normalize import mix64, near_normal_form, shingles, tokens
+from datahygiene.stages.dedup.textbytes import analyse
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
@@ -20,7 +19,8 @@ def signatures(
 ) -> tuple[U32, npt.NDArray[np.bool_]]:
     """MinHash signatures ``[rows, num_perm]`` of the shingle sets, and a mask of rows that have shingles."""
     if unit == "word":
-        _exact, hashes, offsets = analyse(texts)
+        analysed = analyse(texts, exact=False)
+        hashes, offsets = analysed.token_hashes, analysed.token_offsets
     else:
         hashes, offsets = tokens(near_normal_form(texts), unit)
     return signatures_from_tokens(hashes, offsets, ngram=ngram, num_perm=num_perm, seed=seed)
@@ -32,20 +32,16 @@ def signatures_from_tokens(
     """MinHash signatures from token hashes and row offsets (rows without tokens get ``ok = False``)."""
     grams, gram_offsets = shingles(hashes, offsets, ngram)
     per_row = np.diff(gram_offsets)
-    valid = (np.diff(offsets) > 0) & (per_row > 0)
+    valid = per_row > 0  # a row has shingles exactly when it has tokens
     sigs = np.zeros((len(per_row), num_perm), dtype=np.uint32)
     rows = np.flatnonzero(valid)
     if len(rows) == 0:
         return sigs, valid
-    # rensa hashes only rows with shingles: rebuild the flat buffer for those rows.
-    keep = np.repeat(valid, per_row)
+    # rensa hashes only rows with shingles: their shingles are the whole flat buffer, in order
     sub_offsets = np.zeros(len(rows) + 1, dtype=np.uint64)
     np.cumsum(per_row[rows], out=sub_offsets[1:])
-    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        np.ascontiguousarray(grams[keep]), sub_offsets, num_perm, seed
-    )
-    flat = np.fromiter(itertools.chain.from_iterable(matrix.to_rows()), dtype=np.uint32, count=len(rows) * num_perm)
-    sigs[rows] = flat.reshape(len(rows), num_perm)
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(grams, sub_offsets, num_perm, seed)
+    sigs[rows] = np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(rows), num_perm)
     return sigs, valid
 
 

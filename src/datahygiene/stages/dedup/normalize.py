@@ -68,13 +68,14 @@ def near_normal_form(texts: pa.Array) -> pa.Array:
 
 def mix64(values: U64) -> U64:
     """SplitMix64 finaliser: a cheap bijective scrambler for uint64 arrays."""
+    z = values.astype(np.uint64, copy=True)
+    t = np.empty_like(z)
     with np.errstate(over="ignore"):
-        z = values.astype(np.uint64, copy=True)
-        z ^= z >> np.uint64(30)
-        z *= _C1
-        z ^= z >> np.uint64(27)
-        z *= _C2
-        z ^= z >> np.uint64(31)
+        for shift, factor in ((30, _C1), (27, _C2), (31, None)):
+            np.right_shift(z, np.uint64(shift), out=t)
+            np.bitwise_xor(z, t, out=z)
+            if factor is not None:
+                np.multiply(z, factor, out=z)
     return z
 
 
@@ -140,33 +141,40 @@ def tokens(texts: pa.Array, unit: str) -> tuple[U64, I64]:
 
 
 def shingles(token_hashes: U64, row_offsets: I64, ngram: int) -> tuple[U64, I64]:
-    """Hashes of every run of ``ngram`` consecutive tokens per row (whole row when shorter), plus offsets."""
+    """Hashes of every run of ``ngram`` consecutive tokens per row (whole row when shorter), plus offsets.
+
+    One rolling polynomial over the whole token buffer (slices, no gathers); the runs that cross a row's
+    end are dropped, and each row shorter than ``ngram`` gets one zero-padded hash of all its tokens.
+    """
     counts = np.diff(row_offsets)
     per_row = np.where(counts >= ngram, counts - ngram + 1, np.minimum(counts, 1))
     out_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(per_row, out=out_offsets[1:])
-    total = int(out_offsets[-1])
-    row_of = np.repeat(np.arange(len(counts)), per_row)
-    starts = row_offsets[:-1][row_of] + (np.arange(total) - out_offsets[:-1][row_of])
-    width = np.minimum(counts[row_of], ngram)
-    acc = np.zeros(total, dtype=np.uint64)
-    long_rows = (width == ngram) if total else np.zeros(0, dtype=np.bool_)
     span = len(token_hashes) - ngram + 1
     with np.errstate(over="ignore"):
-        if span > 0 and long_rows.any():
-            # rolling polynomial over the whole token buffer with slices (no gathers), then pick row starts
+        if span > 0:
             rolling = token_hashes[:span].copy()
             for j in range(1, ngram):
-                rolling = rolling * _GOLD + token_hashes[j : j + span]
-            acc[long_rows] = rolling[starts[long_rows]]
-        short = np.flatnonzero(~long_rows)
+                rolling *= _GOLD
+                rolling += token_hashes[j : j + span]
+            valid = np.ones(span, dtype=np.bool_)
+            ends = row_offsets[1:][counts > 0]
+            crossing = (ends[:, None] - np.arange(1, ngram)[None, :]).reshape(-1)
+            valid[crossing[(crossing >= 0) & (crossing < span)]] = False
+            long_hashes = rolling[valid]
+        else:
+            long_hashes = np.empty(0, dtype=np.uint64)
+        short = np.flatnonzero((counts > 0) & (counts < ngram))
         if len(short):  # rows shorter than ngram: one shingle of the whole row, zero-padded
             padded = np.append(token_hashes, np.uint64(0))
             part = np.zeros(len(short), dtype=np.uint64)
+            starts, widths = row_offsets[short], counts[short]
             for j in range(ngram):
-                idx = np.where(j < width[short], starts[short] + j, -1)
-                part = part * _GOLD + padded[idx]
-            acc[short] = part
+                part = part * _GOLD + padded[np.where(j < widths, starts + j, -1)]
+            long_before = out_offsets[short] - np.arange(len(short))
+            acc = np.insert(long_hashes, long_before, part)
+        else:
+            acc = long_hashes
     return mix64(acc), out_offsets
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from datahygiene.core.stage import StageParams
+from datahygiene.stages.dedup.keep import KeepRule
 
 
 class ExactParams(StageParams):
@@ -43,6 +44,9 @@ class NearImageParams(StageParams):
     trim_borders: bool = True
     mirror: bool = True
     from_bytes: bool = False
+    #: Images with a side shorter than this (pixels) are matched exactly only (bytes, pixels), never by pHash:
+    #: below the hash's own 32x32 grid, different small pictures (28x28 digits) hash alike.
+    min_side: int = Field(default=32, ge=0)
 
 
 class SemanticParams(StageParams):
@@ -62,6 +66,18 @@ class DedupParams(StageParams):
     semantic: SemanticParams = Field(default_factory=SemanticParams)
     #: Text kinds also apply to rows that carry an image (captions); off by default.
     text_on_image_rows: bool = False
+    #: Which copy of a cluster is kept (see ``dedup.keep``): first | largest | most_metadata | score.
+    keep: KeepRule = "first"
+    #: With ``keep: score``: the numeric column whose highest value is kept.
+    keep_score: str | None = None
+    #: Signal columns whose values the kept copy inherits from its duplicates (evidence columns go along).
+    inherit: list[str] = Field(default_factory=lambda: ["copyright_signals", "synthetic_signals"])
+
+    @model_validator(mode="after")
+    def _score_column(self) -> DedupParams:
+        if (self.keep == "score") != (self.keep_score is not None):
+            raise ValueError("keep: score needs keep_score (a numeric column), and keep_score needs keep: score")
+        return self
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings that change index keys; a saved index must have been built with the same ones."""

@@ -7,7 +7,8 @@ task per shard), the segments of ``--dedup-index`` too (:meth:`DedupPhase.spill_
 shard's three columns (:meth:`DedupPhase.columns`). Once every shard is committed,
 :meth:`DedupPhase.segment` (per shard) and :meth:`DedupPhase.publish` add this run's representatives to
 the index. The decisions are the streaming stage's, row for row; semantic dedup is not partitioned, so
-:meth:`DedupPhase.applies` says no when the run has embeddings for it.
+:meth:`DedupPhase.applies` says no when the run has embeddings for it, and so it does when the stage would
+look at whole shards (``keep`` other than ``first``, or signals to inherit): the flow then commits serially.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datahygiene.core.stage import ColumnRole, StageParams
 from datahygiene.io.workarea import WorkArea
 from datahygiene.stages.dedup import distributed, partition_index
 from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, DedupStage, describe
+from datahygiene.stages.dedup.inherit import InheritedColumn
 from datahygiene.stages.dedup.layout import Layout, shard_name
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.spill import SourceSpill
@@ -46,9 +48,17 @@ class DedupPhase:
         """The stage's column roles."""
         return DedupStage.column_roles
 
-    def applies(self, artifacts: Mapping[str, str]) -> bool:
-        """Whether the phase decides as the stage would: not when semantic dedup has its embeddings."""
-        return not (self.params.semantic.enabled and self.params.semantic.artifact in artifacts)
+    def applies(self, artifacts: Mapping[str, str], upstream: frozenset[str]) -> bool:
+        """Whether the phase decides as the stage would (``upstream``: the columns produced before the stage).
+
+        Not when semantic dedup has its embeddings, nor when the stage looks at whole shards
+        (:meth:`DedupStage.looks_ahead`: a ``keep`` rule other than ``first``, or signals in ``upstream`` to
+        inherit): the phase neither visits rows in ``keep`` order nor amends earlier stages' columns.
+        """
+        if self.params.semantic.enabled and self.params.semantic.artifact in artifacts:
+            return False
+        inherits = any(InheritedColumn.named(name).signals in upstream for name in self.params.inherit)
+        return self.params.keep == "first" and not inherits
 
     def describe(self, earlier: int) -> dict[str, Any]:
         """What the stage records in the manifest (``earlier``: representatives the index held at the start)."""

@@ -16,6 +16,7 @@ U64 = npt.NDArray[np.uint64]
 _SIDE = 32  # the picture is reduced to 32x32 grey levels before the DCT
 _LOW = 8  # the 8x8 lowest frequencies give the 64 bits
 _WORK = 128  # the grey picture is first reduced to at most this side (cheap), trimmed, then resized
+WORK_SIDE = _WORK
 
 
 @cache

@@ -1,10 +1,12 @@
-"""Semantic near-duplicates: cosine similarity of L2-normalised embeddings with faiss range search."""
+"""Semantic near-duplicates: cosine similarity of L2-normalised embeddings with faiss range search.
+
+faiss is imported where an index is built: a run with no embeddings never loads it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -28,6 +30,8 @@ class EmbeddingIndex:
     """Exact inner-product index of the representatives' embeddings (faiss ``IndexFlatIP``)."""
 
     def __init__(self, dim: int) -> None:
+        import faiss
+
         self.dim = dim
         self.index = faiss.IndexFlatIP(dim)
         self.reps: list[I64] = []
@@ -49,6 +53,8 @@ class EmbeddingIndex:
 
     def vectors(self) -> F32:
         """All stored embeddings in insertion order."""
+        import faiss
+
         if len(self) == 0:
             return np.empty((0, self.dim), dtype=np.float32)
         out: F32 = faiss.rev_swig_ptr(self.index.get_xb(), len(self) * self.dim).reshape(len(self), self.dim).copy()
@@ -70,6 +76,8 @@ def in_batch_pairs(emb: F32, valid: npt.NDArray[np.bool_], threshold: float) -> 
     rows = np.flatnonzero(valid)
     if len(rows) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+    import faiss
+
     index = faiss.IndexFlatIP(emb.shape[1])
     index.add(np.ascontiguousarray(emb[rows]))
     q, j, sim = range_pairs(index, emb[rows], threshold, rows)

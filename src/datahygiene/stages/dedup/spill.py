@@ -5,7 +5,8 @@ A *source* is an input shard (``00000``, ``00001`` ...) or a segment of the cros
 numbers, in index order), then the shards' rows in input order. A source's files in the work area:
 
 * ``shards/NAME/`` its features, one array per kind, one entry per row (``flags.npy``: which kinds a row has;
-  ``text_key``, ``sigs``, ``bytes_key``, ``pixel_key``, ``ph``, ``ph_flip``; ``ids.parquet``);
+  ``text_key``, ``sigs``, ``bytes_key``, ``pixel_key``, ``ph``, ``ph_flip``; ``priority.npy``: how strongly the
+  ``keep`` rule wants the row kept; ``ids.parquet``);
 * ``keys/NAME-PPPP.npy`` every exact and band key a row carries, as ``(key, local row)`` records (12 B), in the
   partition the key hashes to; ``inserts/NAME-PPPP.npy`` the pHash substrings a picture is indexed under;
 * ``cands/NAME-PPPP.npz`` (:func:`scatter`, after ``clusters``): the features of the source's candidate rows
@@ -29,6 +30,7 @@ from datahygiene.stages.dedup import minhash
 from datahygiene.stages.dedup import partition_images as images
 from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA
 from datahygiene.stages.dedup.features import Features, compute
+from datahygiene.stages.dedup.keep import priority
 from datahygiene.stages.dedup.layout import (
     BYTES_OK,
     IMAGE_OK,
@@ -67,7 +69,9 @@ class SourceSpill:
     def __init__(self, work: WorkArea, name: str, params: DedupParams, partitions: int) -> None:
         self.work, self.name, self.partitions = work, name, partitions
         self.params = partition_params(params)
+        self.keep, self.keep_score = params.keep, params.keep_score
         self.rows = 0
+        self.priorities: list[npt.NDArray[np.float64]] = []
         self.ids: list[pa.Array] = []
         self.flags: list[npt.NDArray[np.uint8]] = []
         self.arrays: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in _ARRAYS}
@@ -76,11 +80,13 @@ class SourceSpill:
 
     def add(self, batch: Batch) -> None:
         """The features of the next batch of the source (pictures decoded as the runner decodes them)."""
-        self.add_features(compute(batch, self.params), _ids(batch))
+        rank = priority(batch.records, batch.images, self.keep, self.keep_score)
+        self.add_features(compute(batch, self.params), _ids(batch), rank)
 
-    def add_features(self, feats: Features, ids: pa.Array) -> None:
-        """Rows given as features (the index's representatives come this way)."""
+    def add_features(self, feats: Features, ids: pa.Array, rank: npt.NDArray[np.float64] | None = None) -> None:
+        """Rows given as features (the index's representatives come this way); ``rank``: their ``keep`` priority."""
         n = feats.rows
+        self.priorities.append(np.zeros(n, np.float64) if rank is None else np.asarray(rank, np.float64))
         if self.rows + n > 1 << 32:
             raise ValueError(f"dedup source {self.name} has over 2**32 rows; split it")
         flags = flags_of(feats)
@@ -119,6 +125,8 @@ class SourceSpill:
         """Write the source's files; returns its row count."""
         work, folder = self.work, f"shards/{self.name}"
         work.save_array(f"{folder}/flags.npy", np.concatenate(self.flags) if self.flags else np.zeros(0, np.uint8))
+        ranks = np.concatenate(self.priorities) if self.priorities else np.zeros(0, np.float64)
+        work.save_array(f"{folder}/priority.npy", ranks)
         for name, parts in self.arrays.items():
             if parts:
                 work.save_array(f"{folder}/{name}.npy", np.concatenate(parts))
@@ -174,6 +182,7 @@ def scatter(work: WorkArea, name: str, start: int, partitions: int) -> int:
     present = set(work.names(folder))
     flags = work.load_array(f"{folder}/flags.npy")
     arrays = {n: work.load_array(f"{folder}/{n}.npy") for n in _ARRAYS if f"{folder}/{n}.npy" in present}
+    ranks = work.load_array(f"{folder}/priority.npy")
     ids = work.read_table(f"{folder}/ids.parquet").column("id").combine_chunks()
     for p in range(partitions):
         rows = local[parts == p]
@@ -185,6 +194,7 @@ def scatter(work: WorkArea, name: str, start: int, partitions: int) -> int:
         payload: dict[str, npt.NDArray[Any]] = {
             "rows": rows + start,
             "flags": flags[rows],
+            "priority": ranks[rows],
             "ids_offsets": offsets.astype(np.int64) - int(offsets[0]),
             "ids_data": np.frombuffer(data, np.uint8)[int(offsets[0]) : int(offsets[-1])]
             if data is not None
@@ -197,11 +207,12 @@ def scatter(work: WorkArea, name: str, start: int, partitions: int) -> int:
 
 @dataclass
 class Candidates:
-    """The candidate rows of one partition (global numbers, ascending), their features and ids."""
+    """The candidate rows of one partition (global numbers, ascending), their features, ids and ``keep`` priority."""
 
     rows: I64
     feats: Features
     ids: list[str]
+    priorities: npt.NDArray[np.float64]
 
     def take(self, mask: npt.NDArray[np.bool_]) -> Candidates:
         """The rows where ``mask`` holds."""
@@ -211,7 +222,7 @@ class Candidates:
             if spec.name != "rows":
                 setattr(feats, spec.name, None if value is None else value[mask])
         chosen = np.flatnonzero(mask).tolist()
-        return Candidates(self.rows[mask], feats, [self.ids[i] for i in chosen])
+        return Candidates(self.rows[mask], feats, [self.ids[i] for i in chosen], self.priorities[mask])
 
 
 def load_candidates(work: WorkArea, part: int, layout: Layout, params: DedupParams) -> Candidates:
@@ -223,6 +234,7 @@ def load_candidates(work: WorkArea, part: int, layout: Layout, params: DedupPara
     ]
     rows = np.concatenate([f["rows"] for f in found]) if found else np.zeros(0, np.int64)
     flags = np.concatenate([f["flags"] for f in found]) if found else np.zeros(0, np.uint8)
+    ranks = np.concatenate([f["priority"] for f in found]) if found else np.zeros(0, np.float64)
     ids: list[str] = []
     for f in found:
         data, offsets = f["ids_data"].tobytes(), f["ids_offsets"].tolist()
@@ -237,14 +249,16 @@ def load_candidates(work: WorkArea, part: int, layout: Layout, params: DedupPara
             arrays[name] = np.concatenate(
                 [f[name] if name in f else np.zeros((len(f["rows"]), *example.shape[1:]), example.dtype) for f in found]
             )
-    return Candidates(rows, _features(flags, arrays, params), ids)
+    return Candidates(rows, _features(flags, arrays, params), ids, ranks)
 
 
 def duplicates_of(work: WorkArea, name: str) -> pa.Table:
-    """Every duplicate row of source ``name``: ``row`` (in the source), ``dup_of``, ``dup_kind``, ``dup_similarity``."""
+    """Every duplicate row of source ``name``: ``row`` (in the source), ``rep_row`` (its representative's row in
+    the source, -1 when that is elsewhere), ``dup_of``, ``dup_kind``, ``dup_similarity``."""
     tables = [work.read_table(file) for file in work.names(f"decisions/{name}") if file.endswith(".parquet")]
     if not tables:
-        return pa.table({"row": pa.array([], pa.int64()), **{f.name: pa.array([], f.type) for f in OUTPUT_SCHEMA}})
+        empty = {"row": pa.array([], pa.int64()), "rep_row": pa.array([], pa.int64())}
+        return pa.table({**empty, **{f.name: pa.array([], f.type) for f in OUTPUT_SCHEMA}})
     return pa.concat_tables(tables)
 
 

@@ -7,6 +7,7 @@ The image embeddings (L2-normalised, one row per batch row, zeros where there is
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -16,10 +17,11 @@ import pyarrow as pa
 from PIL import Image
 from pydantic import Field
 
+from datahygiene.core.config import ConfigError
 from datahygiene.core.registry import register
 from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
 from datahygiene.stages.fallback import build_fallback, describe_fallback, fallback_artifacts
-from datahygiene.stages.weights import network_allowed, pick_device, resolve_file, sha256_file
+from datahygiene.stages.weights import load_checkpoint, network_allowed, pick_device, resolve_file, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +217,7 @@ class Head:
 
 
 def _torch_layers(path: Path) -> list[tuple[F32, F32]]:
-    import torch
-
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    loaded = load_checkpoint(path)
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict of Linear layers")
@@ -244,9 +244,12 @@ class ClipModel:
         for key in ("mean", "std", "interpolation", "resize_mode"):
             if key in cfg:
                 extra["image_" + key] = cfg[key]
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=str(weights), device=device, weights_only=True, **extra
-        )
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=str(weights), device=device, weights_only=True, **extra
+            )
+        except pickle.UnpicklingError:
+            raise ConfigError(f"{weights}: refused: not a weights-only checkpoint") from None
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)

@@ -189,6 +189,11 @@ class SyntheticStage(StageBase[SyntheticParams]):
 
     Params: ClassVar[type[StageParams]] = SyntheticParams
 
+    @classmethod
+    def full_images(cls, params: StageParams) -> bool:
+        """Only the watermark decoder reads pixels (at full resolution); the other signals read bytes and text."""
+        return bool(getattr(params, "watermark", True))
+
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
         self.generators = PhraseMatcher(list(self.params.generators))

@@ -156,6 +156,8 @@ def _columns(n: int, found: dict[int, list[Finding]]) -> dict[str, pa.Array]:
 class CopyrightStage(StageBase[CopyrightParams]):
     """Tags copyright risk and missing training consent; see the module docstring for every signal."""
 
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
+
     Params: ClassVar[type[StageParams]] = CopyrightParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:

@@ -68,8 +68,8 @@ def xmp_jpeg(packet: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def iptc_jpeg(datasets: dict[tuple[int, int], str]) -> bytes:
-    """A JPEG with an APP13 Photoshop segment holding IPTC IIM datasets."""
+def iptc_jpeg(datasets: dict[tuple[int, int], str], image: Image.Image | None = None) -> bytes:
+    """A JPEG (of ``image``, else a small flat one) with an APP13 Photoshop segment holding IPTC IIM datasets."""
     iim = b"".join(
         b"\x1c" + bytes([record, number]) + struct.pack(">H", len(value.encode())) + value.encode()
         for (record, number), value in datasets.items()
@@ -80,7 +80,7 @@ def iptc_jpeg(datasets: dict[tuple[int, int], str]) -> bytes:
     payload = b"Photoshop 3.0\x00" + resource
     segment = b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload
     buffer = io.BytesIO()
-    _image().save(buffer, "JPEG")
+    (image or _image()).save(buffer, "JPEG")
     data = buffer.getvalue()
     return data[:2] + segment + data[2:]
 
@@ -167,8 +167,11 @@ def _test_signer() -> Any:
     return c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, private, None))
 
 
-def c2pa_jpeg(training: dict[str, str] | None = None, source_type: str | None = None) -> bytes:
-    """A JPEG signed offline with a C2PA manifest: training-mining entries and a created action."""
+def c2pa_jpeg(
+    training: dict[str, str] | None = None, source_type: str | None = None, image: bytes | None = None
+) -> bytes:
+    """A JPEG (``image``, else a small flat one) signed offline with a C2PA manifest: training-mining entries and
+    a created action."""
     import c2pa
 
     assertions: list[dict[str, Any]] = []
@@ -191,10 +194,52 @@ def c2pa_jpeg(training: dict[str, str] | None = None, source_type: str | None = 
         "format": "image/jpeg",
         "assertions": assertions,
     }
-    source = io.BytesIO()
-    _image(colour="orange").save(source, "JPEG")
+    source = io.BytesIO(image) if image is not None else io.BytesIO()
+    if image is None:
+        _image(colour="orange").save(source, "JPEG")
     source.seek(0)
     signed = io.BytesIO()
     with c2pa.Builder(manifest) as builder:
+        builder.sign(_test_signer(), "image/jpeg", source, signed)
+    return signed.getvalue()
+
+
+def c2pa_tampered_jpeg() -> bytes:
+    """A signed JPEG whose pixels changed after signing: the manifest's data hash no longer matches."""
+    signed = bytearray(c2pa_jpeg())
+    signed[-20] ^= 0xFF  # inside the entropy-coded data, before the EOI marker
+    signed[-30] ^= 0x55
+    return bytes(signed)
+
+
+def c2pa_remote_jpeg(url: str = "https://example.com/manifests/photo.c2pa") -> bytes:
+    """A JPEG signed with its manifest stored elsewhere: the file only carries the URL (XMP dcterms:provenance)."""
+    import c2pa
+
+    manifest = {
+        "claim_generator_info": [{"name": "datahygiene-tests", "version": "1"}],
+        "title": "remote.jpg",
+        "format": "image/jpeg",
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture",
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    source = io.BytesIO()
+    _image(colour="purple").save(source, "JPEG")
+    source.seek(0)
+    signed = io.BytesIO()
+    with c2pa.Builder(manifest) as builder:
+        builder.set_no_embed()
+        builder.set_remote_url(url)
         builder.sign(_test_signer(), "image/jpeg", source, signed)
     return signed.getvalue()

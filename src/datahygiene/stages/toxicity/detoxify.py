@@ -10,12 +10,16 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from datahygiene.core import progress
 from datahygiene.core.registry import register
 from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
 from datahygiene.stages.fallback import build_fallback, describe_fallback, fallback_artifacts
+from datahygiene.stages.lexicon.lexicon import Lexicon, LexiconSpec
+from datahygiene.stages.toxicity.runtime import OnnxModel, Runtime, load_onnx, resolve_runtime
 from datahygiene.stages.toxicity.textbatch import label_columns, score_rows, text_rows
 from datahygiene.stages.weights import (
     describe_packaged,
+    load_checkpoint,
     network_allowed,
     pick_device,
     resolve_file,
@@ -35,6 +39,8 @@ class ProfanityParams(StageParams):
 @register("toxicity.profanity")
 class ProfanityStage(StageBase[ProfanityParams]):
     """Offline text fallback: alt-profanity-check probability as ``toxicity`` (and ``tox_profanity``)."""
+
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
 
     Params: ClassVar[type[StageParams]] = ProfanityParams
 
@@ -74,9 +80,15 @@ class DetoxifyParams(StageParams):
     max_length: int = 256
     #: ``bf16`` runs the model under bfloat16 autocast (faster on GPUs and AMX CPUs; scores move by ~1e-3).
     precision: Literal["fp32", "bf16"] = "fp32"
+    #: ``auto``: ONNX Runtime (fp32) on CPU when installed, torch on GPU or with ``precision: bf16``; ``onnx-int8``
+    #: is opt-in (docs/scoring.md).
+    runtime: Runtime = "auto"
     #: Stage built when no weights resolve: MiniLM + heads (HateCheck ROC-AUC 0.855 held out, see docs/scoring.md).
     fallback: str | None = "toxicity.embedding"
     fallback_params: dict[str, Any] = Field(default_factory=dict)
+    #: With Detoxify weights: ``toxicity`` is raised to this where the lexicon finds an unambiguous term of severity
+    #: >= 2 outside a self-reference or quotation (the same floor as ``toxicity.embedding``); ``null`` turns it off.
+    lexicon_floor: float | None = Field(default=0.9, ge=0.0, le=1.0)
 
 
 _CKPT_FILES = {
@@ -87,13 +99,24 @@ _CKPT_FILES = {
 
 
 class DetoxifyModel:
-    """A Detoxify checkpoint loaded with ``weights_only=True`` and a fast batched ``predict``."""
+    """A Detoxify checkpoint loaded with ``weights_only=True`` and a fast batched ``predict`` on torch or ONNX Runtime.
 
-    def __init__(self, checkpoint: Path, hf_config: Path | None, device: str, max_length: int) -> None:
-        import torch
+    With an ONNX runtime the classifier is exported once (cached by the checkpoint's sha256) and the torch model is
+    dropped after export, so only the onnxruntime session stays in memory.
+    """
+
+    def __init__(
+        self,
+        checkpoint: Path,
+        hf_config: Path | None,
+        device: str,
+        max_length: int,
+        runtime: Literal["onnx", "onnx-int8", "torch"] = "torch",
+        sha256: str | None = None,
+    ) -> None:
         import transformers
 
-        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        loaded = load_checkpoint(checkpoint)
         if "config" not in loaded or "state_dict" not in loaded:
             raise ValueError(f"{checkpoint} is not a Detoxify checkpoint (needs 'config' and 'state_dict')")
         arch = loaded["config"]["arch"]["args"]
@@ -102,36 +125,72 @@ class DetoxifyModel:
         local = hf_config is not None
         model_cls = getattr(transformers, arch["model_name"])
         config = model_cls.config_class.from_pretrained(source, num_labels=arch["num_classes"], local_files_only=local)
-        self.model = model_cls.from_pretrained(None, config=config, state_dict=loaded["state_dict"])
         self.tokenizer = getattr(transformers, arch["tokenizer_name"]).from_pretrained(source, local_files_only=local)
-        self.model.to(device).eval()
         self.device = device
         self.max_length = max_length
+        self.runtime = runtime
+        self.onnx: OnnxModel | None = None
+        self.model: Any = None
+        attention = "sdpa" if runtime == "torch" else "eager"  # eager attention exports to plain ONNX ops
+        model = model_cls.from_pretrained(
+            None, config=config, state_dict=loaded["state_dict"], attn_implementation=attention
+        )
+        del loaded
+        if runtime == "torch":
+            self.model = model.to(device).eval()
+            return
+        from datahygiene.stages.toxicity.modules import Logits
+
+        def export_source() -> tuple[Any, dict[str, np.ndarray]]:
+            sample = self.tokenizer(
+                ["a short text", "a slightly longer text to pad"], padding=True, return_tensors="np"
+            )
+            return Logits(model).eval(), dict(sample)
+
+        kind = f"detoxify-{arch['model_name']}".lower()
+        self.onnx = load_onnx(runtime, kind, sha256 or sha256_file(checkpoint), export_source, None)
 
     def predict(self, texts: list[str], batch_size: int, precision: str = "fp32") -> np.ndarray:
         """Sigmoid scores, shape (len(texts), labels).
 
         Texts are tokenized once (truncated to ``max_length``), sorted by token count and cut into batches that
-        pad little (``length_batches``); the order is restored. ``precision="bf16"`` runs under bfloat16 autocast.
+        pad little (``length_batches``); the order is restored. ``precision="bf16"`` runs under bfloat16 autocast
+        (torch only).
         """
-        import torch
-
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         lengths = np.array([len(ids) for ids in enc["input_ids"]], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        batches = length_batches(lengths[order], batch_size)
+        if self.onnx is not None:
+            for rows in batches:
+                chunk = order[rows]
+                features = {key: [values[i] for i in chunk] for key, values in enc.items()}
+                logits = self.onnx(self.tokenizer.pad(features, return_tensors="np"))
+                out[chunk] = 1.0 / (1.0 + np.exp(-logits))
+                progress.scored(rows.stop, len(texts))
+            return out
+        import torch
+
         device_type = self.device.split(":")[0]
         with (
             torch.inference_mode(),
             torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"),
         ):
-            for rows in length_batches(lengths[order], batch_size):
+            for rows in batches:
                 chunk = order[rows]
                 features = {key: [values[i] for i in chunk] for key, values in enc.items()}
                 padded = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
                 logits = self.model(**padded).logits
                 out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
+                progress.scored(rows.stop, len(texts))
         return out
+
+    def describe_runtime(self) -> dict[str, Any]:
+        """Which runtime ran (torch + device, or the ONNX file and its sha256), for the manifest."""
+        if self.onnx is not None:
+            return self.onnx.describe()
+        return {"runtime": "torch", "device": self.device}
 
 
 def length_batches(sorted_lengths: np.ndarray, batch_size: int) -> list[slice]:
@@ -185,23 +244,33 @@ def resolve_detoxify(params: DetoxifyParams, context: StageContext) -> tuple[Pat
 class DetoxifyStage(StageBase[DetoxifyParams]):
     """Detoxify scores ``tox_<label>`` plus ``toxicity`` (max); delegates to the fallback when weights are absent."""
 
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
+
     Params: ClassVar[type[StageParams]] = DetoxifyParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
         self.model: DetoxifyModel | None = None
+        self.lexicon: Lexicon | None = None
         self.fallback: Any = None
         self.weights: Path | None = None
         self.sha256: str | None = None
         resolved = resolve_detoxify(self.params, context)
         if resolved is not None:
             self.weights, hf_config = resolved
-            self.model = DetoxifyModel(self.weights, hf_config, pick_device(context.device), self.params.max_length)
+            device = pick_device(context.device)
             self.sha256 = sha256_file(self.weights)
+            self.model = DetoxifyModel(
+                self.weights, hf_config, device, self.params.max_length, self._runtime(device), self.sha256
+            )
+            self.lexicon = Lexicon(LexiconSpec()) if self.params.lexicon_floor is not None else None
             log.info("toxicity: using Detoxify %s from %s", self.params.variant, self.weights)
         else:
+            fallback_params = dict(self.params.fallback_params)
+            if self.params.fallback == "toxicity.embedding":  # the fallback runs where the model would have run
+                fallback_params.setdefault("runtime", self.params.runtime)
             self.fallback = build_fallback(
-                self.name, f"Detoxify {self.params.variant}", self.params.fallback, context, self.params.fallback_params
+                self.name, f"Detoxify {self.params.variant}", self.params.fallback, context, fallback_params
             )
 
     def output_schema(self) -> pa.Schema:
@@ -221,7 +290,15 @@ class DetoxifyStage(StageBase[DetoxifyParams]):
         scores = score_rows(
             batch, len(model.labels), lambda texts: model.predict(texts, self.params.batch_size, precision)
         )
-        return label_columns(scores, model.labels)
+        columns = label_columns(scores, model.labels)
+        floor = self.params.lexicon_floor
+        if self.lexicon is not None and floor is not None:
+            texts = batch.texts()
+            raised = [isinstance(t, str) and self.lexicon.match(t).floor for t in texts]
+            toxicity = np.asarray(columns["toxicity"].to_numpy(zero_copy_only=False), dtype=np.float32)
+            toxicity = np.where(raised, np.maximum(toxicity, floor), toxicity)
+            columns["toxicity"] = pa.array(toxicity, pa.float32(), mask=np.isnan(scores[:, 0]))
+        return columns
 
     def artifacts(self) -> dict[str, ArtifactKind]:
         """Detoxify leaves none; the fallback's declaration when it runs."""
@@ -239,4 +316,14 @@ class DetoxifyStage(StageBase[DetoxifyParams]):
             "sha256": self.sha256,
             "labels": self.model.labels,
             "precision": self.params.precision,
+            "lexicon_floor": self.params.lexicon_floor,
+            **self.model.describe_runtime(),
         }
+
+    def _runtime(self, device: str) -> Literal["onnx", "onnx-int8", "torch"]:
+        """``auto`` keeps torch for bf16 (a torch autocast feature); bf16 with an explicit ONNX runtime is an error."""
+        if self.params.precision == "bf16":
+            if self.params.runtime in ("onnx", "onnx-int8"):
+                raise ValueError(f"{self.name}: precision bf16 runs on torch only, not runtime {self.params.runtime}")
+            return "torch"
+        return resolve_runtime(self.params.runtime, device)

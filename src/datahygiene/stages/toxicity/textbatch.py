@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from datahygiene.core import progress
 from datahygiene.core.stage import Batch
 
 
@@ -17,10 +18,14 @@ def text_rows(texts: list[str | None]) -> list[int]:
 
 
 def length_sorted_chunks(texts: list[str], batch_size: int) -> Iterator[np.ndarray]:
-    """Index arrays of ``batch_size`` texts of similar length (shortest first), so padding stays small."""
+    """Index arrays of ``batch_size`` texts of similar length (shortest first), so padding stays small.
+
+    When the caller asks for the next chunk, the last one is done: that is reported as progress.
+    """
     order = np.argsort([len(t) for t in texts], kind="stable")
     for start in range(0, len(texts), batch_size):
         yield order[start : start + batch_size]
+        progress.scored(min(start + batch_size, len(texts)), len(texts))
 
 
 def score_rows(batch: Batch, width: int, predict: Callable[[list[str]], np.ndarray]) -> np.ndarray:

@@ -1,0 +1,188 @@
+"""Lexicon entries (severity, categories, ambiguity) and the indexes that find them in normalised text."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datahygiene.stages.lexicon.normalise import fold, normalise_tokens
+
+#: Surge AI category names -> the short names used in ``blocklist_categories``.
+SURGE_CATEGORIES = {
+    "racial / ethnic slurs": "race",
+    "sexual orientation / gender": "gender_sexuality",
+    "religious offense": "religion",
+    "mental disability": "disability",
+    "physical disability": "disability",
+    "sexual anatomy / sexual acts": "sexual",
+    "bodily fluids / excrement": "excrement",
+    "other / general insult": "insult",
+    "animal references": "animal",
+    "physical attributes": "physical",
+    "political": "political",
+}
+#: Categories that attack people for who they are: a severe hit in one of them is a slur.
+IDENTITY_CATEGORIES = frozenset({"race", "gender_sexuality", "religion", "disability"})
+#: Severity (Surge AI's 1-3 scale) from which an unambiguous hit is severe.
+SEVERE = 2.5
+#: Severity from which an unambiguous hit outside a self-reference or quotation sets the toxicity floor: Surge AI's
+#: "strong" terms (2.0-2.4: ``fucking``, ``hoe``, ``slut``, ``jigaboo``...) as well as the severe ones.
+FLOOR = 2.0
+#: Words near a hit that make it a self-reference (reclaimed use: "we call ourselves ...", "my ...").
+_SELF = frozenset({"i", "im", "me", "my", "we", "us", "our", "ourselves", "myself", "proud"})
+
+
+@dataclass(frozen=True)
+class Term:
+    """One entry: display form, severity (1 mild .. 3 severe), categories, list, and whether it is ambiguous."""
+
+    text: str
+    severity: float
+    categories: tuple[str, ...]
+    list_name: str
+    ambiguous: bool = False
+
+    @property
+    def weight(self) -> float:
+        """The severity that counts: an ambiguous entry (ordinary word, name, clinical word) counts 1 at most."""
+        return min(self.severity, 1.0) if self.ambiguous else self.severity
+
+
+@dataclass
+class Hits:
+    """What one text matched: terms, lists, categories, the highest counted severity, and the floor flag."""
+
+    terms: list[str] = field(default_factory=list)
+    lists: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    severity: float = 0.0
+    #: The highest counted severity among hits in an identity category (race, gender/sexuality, religion, disability).
+    identity: float = 0.0
+    slur: bool = False
+    #: An unambiguous hit of severity >= :data:`FLOOR` outside a mitigating context (self-reference, quotation).
+    floor: bool = False
+
+    def add(self, term: Term, mitigated: bool = False) -> None:
+        """Record one matched entry."""
+        if term.text not in self.terms:
+            self.terms.append(term.text)
+        if term.list_name not in self.lists:
+            self.lists.append(term.list_name)
+        for category in term.categories:
+            if category not in self.categories:
+                self.categories.append(category)
+        weight = term.weight
+        self.severity = max(self.severity, weight)
+        if IDENTITY_CATEGORIES.intersection(term.categories):
+            self.identity = max(self.identity, weight)
+        if weight >= SEVERE:
+            self.slur = self.slur or bool(IDENTITY_CATEGORIES.intersection(term.categories))
+        if weight >= FLOOR:
+            self.floor = self.floor or not mitigated
+
+
+def _junk_key(key: tuple[str, ...], surface: str) -> bool:
+    """A one-token key that is a number, under three letters, or a three-letter stub of an obfuscated form.
+
+    ``sh! +`` and ``shi+`` normalise to ``sh`` and ``shi``, ``69`` is a number: as whole words in ordinary text these
+    are shell names, syllables and page numbers far more often than insults.
+    """
+    if len(key) != 1:
+        return False
+    token = key[0]
+    return token.isdigit() or len(token) < 3 or (len(token) == 3 and token != fold(surface).strip())
+
+
+def _mitigated(tokens: list[str], i: int, quoted: frozenset[int]) -> bool:
+    """A self-reference within three tokens before or two after position ``i``, or ``i`` inside quotes."""
+    return i in quoted or any(t in _SELF for t in tokens[max(0, i - 3) : i + 3])
+
+
+class TokenIndex:
+    """Normalised token sequences -> entries; one entry per list and key (the most severe surface form wins)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, ...], list[Term]] = {}
+        self.first: set[str] = set()
+        self.longest = 1
+
+    def add(self, term: Term, ambiguous: frozenset[str] = frozenset()) -> None:
+        """Index ``term`` under its normalised tokens; its display form becomes the normalised key."""
+        key = tuple(normalise_tokens(term.text))
+        if not key:
+            return
+        display = " ".join(key)
+        flagged = term.ambiguous or display in ambiguous or _junk_key(key, term.text)
+        term = Term(display, term.severity, term.categories, term.list_name, flagged)
+        bucket = self.entries.setdefault(key, [])
+        same = [t for t in bucket if t.list_name == term.list_name]
+        if same and same[0].weight >= term.weight:
+            return
+        if same:
+            bucket.remove(same[0])
+        bucket.append(term)
+        self.first.add(key[0])
+        self.longest = max(self.longest, len(key))
+
+    def scan(self, tokens: list[str], hits: Hits, quoted: frozenset[int] = frozenset()) -> None:
+        """Add every entry whose token sequence occurs in ``tokens``; a plural ``-s`` also finds the singular.
+
+        A hit is mitigated (it sets no floor) when a self-reference stands within three tokens before or two after
+        it, or when it is inside a quotation (``quoted`` positions).
+        """
+        entries, first, longest, count = self.entries, self.first, self.longest, len(tokens)
+        for i, token in enumerate(tokens):
+            if token not in first:
+                singular = entries.get((token[:-1],)) if len(token) > 4 and token[-1] == "s" else None
+                for term in singular or ():
+                    hits.add(term, _mitigated(tokens, i, quoted))
+                continue
+            for k in range(1, min(longest, count - i) + 1):
+                for term in entries.get(tuple(tokens[i : i + k]), ()):
+                    hits.add(term, _mitigated(tokens, i, quoted))
+
+
+class ScriptIndex:
+    """Entries of a non-Latin script, matched on folded text: whole words, or substrings for CJK and Thai."""
+
+    def __init__(self, terms: list[Term], substring: bool) -> None:
+        self.terms = {fold(t.text): t for t in terms}
+        alternation = "|".join(re.escape(k) for k in sorted(self.terms, key=len, reverse=True))
+        self.pattern = re.compile(alternation if substring else rf"(?<!\w)(?:{alternation})(?!\w)")
+
+    def scan(self, folded: str, hits: Hits) -> None:
+        """Add every entry found in ``folded`` (text passed through :func:`fold`)."""
+        for found in self.pattern.findall(folded):
+            hits.add(self.terms[found])
+
+
+def read_surge(path: Path, list_name: str) -> list[Term]:
+    """Surge AI's CSV (``text``, ``category_1..3``, ``severity_rating``) as terms."""
+    terms: list[Term] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            names = (row.get("category_1"), row.get("category_2"), row.get("category_3"))
+            categories = tuple(dict.fromkeys(SURGE_CATEGORIES.get(c, "other") for c in names if c))
+            terms.append(Term(row["text"].strip(), float(row["severity_rating"]), categories, list_name))
+    return terms
+
+
+def read_flat(lines: Iterable[str], list_name: str, severity: float, category: str) -> list[Term]:
+    """A one-term-per-line list (``#`` comment lines); optional ``term<TAB>severity<TAB>cat1,cat2`` columns."""
+    terms: list[Term] = []
+    for line in lines:
+        parts = [p.strip() for p in line.split("#", 1)[0].split("\t")]
+        if not parts[0]:
+            continue
+        level = float(parts[1]) if len(parts) > 1 and parts[1] else severity
+        categories = tuple(c for c in parts[2].split(",") if c) if len(parts) > 2 else (category,)
+        terms.append(Term(parts[0], level, categories, list_name))
+    return terms
+
+
+def is_latin_term(text: str) -> bool:
+    """True when the term is written in Latin letters (matched by :class:`TokenIndex`, else :class:`ScriptIndex`)."""
+    return bool(normalise_tokens(text)) and all(ord(ch) < 0x250 or not ch.isalpha() for ch in text)
