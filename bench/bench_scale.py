@@ -14,8 +14,11 @@ each in a fresh process:
 * ``cli``: ``datahygiene.engine.run.run`` with ``text.stats`` and ``dedup``
   (scoring stages off: nothing else to do);
 * ``dask-N``: the Prefect flow on a Dask ``LocalCluster`` of N worker
-  processes (same config; the order-free ``text.stats`` runs on the workers,
-  dedup and every write in the flow's own process).
+  processes (same config; the order-free ``text.stats`` runs on the workers).
+  On one worker dedup and every write happen in the flow's own process; on
+  two or more, dedup is the partitioned phase and shards commit as tasks
+  (docs/scale.md). ``dask-Np`` forces the partitioned phase, ``dask-Ns`` the
+  serial commit, whatever N.
 
 The number that matters is the *committing process*: for ``cli`` the run's
 process, for ``dask-N`` the flow's process (the Dask workers are other
@@ -129,10 +132,12 @@ def child(mode: str, inputs: list[str], output: str) -> None:
         manifest = result.manifest
         setup = 0.0
     else:
-        workers = int(mode.split("-")[1])
+        spec = mode.split("-")[1]  # N workers; a trailing p forces the partitioned phase, s the serial commit
+        workers = int(spec.rstrip("ps"))
+        partitioned = {"p": True, "s": False}.get(spec[-1])
         from flows.hygiene import HygieneParams, TaskRunnerSettings, hygiene, shared_temporary_server
 
-        settings = TaskRunnerSettings(kind="dask", workers=workers)
+        settings = TaskRunnerSettings(kind="dask", workers=workers, partitioned=partitioned)
         params = HygieneParams(inputs=inputs, output=output, config=CONFIG, write_datasheet=False, task_runner=settings)
         begun = time.perf_counter()
         with shared_temporary_server(settings):

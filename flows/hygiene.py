@@ -15,7 +15,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 from uuid import UUID
@@ -33,8 +33,12 @@ from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field
 
 from datahygiene.core.config import ConfigError
+from datahygiene.core.stage import ChainSummary
+from datahygiene.engine import phase_run
 from datahygiene.engine import workers as orchestrate
 from datahygiene.engine.options import RunOptions, add_run_arguments, run_values
+from datahygiene.engine.partitioned import PartitionedCommitter
+from datahygiene.engine.plan import RunPlan
 from datahygiene.engine.run import Committer, RunResult
 from datahygiene.engine.workers import ScoredShard, ShardJob
 from datahygiene.reports.summary import summary_markdown
@@ -55,6 +59,21 @@ class TaskRunnerSettings(BaseModel):
     #: Dask LocalCluster only: worker processes (models load once per process) or threads of this process.
     dask_processes: bool = True
     threads_per_worker: int = Field(default=1, gt=0)
+    #: Run the ordered stage (dedup) as a partitioned phase of tasks and commit shards in parallel; default:
+    #: on Dask or Ray with more than one worker (a run that started partitioned resumes partitioned).
+    partitioned: bool | None = None
+    #: Partitions of the phase (default: twice the workers, at least 4).
+    partitions: int | None = Field(default=None, gt=0)
+
+    def wants_phase(self) -> bool:
+        """Whether to commit through the partitioned phase (when the run's stages allow it)."""
+        if self.partitioned is not None:
+            return self.partitioned
+        return self.kind in ("dask", "ray") and (self.workers is None or self.workers > 1)
+
+    def phase_partitions(self) -> int:
+        """How many partitions the phase spreads keys over."""
+        return self.partitions or max(4, 2 * (self.workers or 2))
 
 
 class HygieneParams(RunOptions):
@@ -150,6 +169,68 @@ def commit_shard(committer: Committer, job: ShardJob, scored: ScoredShard, label
     return record
 
 
+@task(name="phase-step", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False)
+def phase_step(func: Callable[..., Any], args: list[Any], label: str) -> Any:
+    """One task of the partitioned phase (spill a shard, resolve a partition, commit a shard ...), on a worker."""
+    return func(*args)
+
+
+class PrefectTasks:
+    """The phase's task client over the flow's task runner: each call becomes a ``phase-step`` task run."""
+
+    def __init__(self, runner: TaskRunner[Any]) -> None:
+        self.runner = runner
+
+    def submit(self, func: Callable[..., Any], *args: Any, **_dask_options: Any) -> PrefectFuture[Any]:
+        """Submit ``func(*args)`` as a task run (Dask's options, such as ``pure``, do not apply)."""
+        name = getattr(func, "__name__", "step")
+        shard = next((arg.shard.index for arg in args if isinstance(arg, ShardJob)), None)
+        number = next((arg for arg in args if isinstance(arg, int)), None) if shard is None else shard
+        label = name if number is None else f"{name} {number:05d}"
+        future: PrefectFuture[Any] = self.runner.submit(phase_step, {"func": func, "args": list(args), "label": label})
+        return future
+
+    def gather(self, futures: list[PrefectFuture[Any]]) -> list[Any]:
+        return [future.result() for future in futures]
+
+
+def commit_partitioned(
+    settings: TaskRunnerSettings,
+    runner: TaskRunner[Any],
+    plan: RunPlan,
+    jobs: list[ShardJob],
+    scored: list[ScoredShard],
+) -> tuple[PartitionedCommitter, list[int]] | None:
+    """Decide with the phase's tasks, commit the shards as tasks, records in input order (None: no phase)."""
+    summary = scored[0].scoring if scored else None
+    phase = phase_run.find_phase(plan, summary or ChainSummary(), settings.phase_partitions())
+    if phase is None:
+        return None
+    logger = get_run_logger()
+    tasks = PrefectTasks(runner)
+    committer = PartitionedCommitter(plan)
+    committer.attach()  # the lock first: nobody else writes into this output while the phase runs
+    try:
+        record = phase_run.run_phase(tasks, plan, scored, phase)
+    except Exception:
+        committer.close()
+        raise
+    phase_run.prepare(committer, phase, record, summary)
+    calls = phase_run.commit_calls(plan, jobs, scored, phase, record)
+    futures = [tasks.submit(phase_run.commit_task, *call) for call in calls]
+    committed_now: list[int] = []
+    for job, future in zip(jobs, futures, strict=True):
+        result = committer.record(job.shard, future.result())
+        if "error" in result:
+            logger.error("shard %s failed: %s", shard_label(job), result["error"])
+        else:
+            committed_now.append(job.shard.index)
+            orchestrate.remove_spool(plan, job)
+    if not committer.failures:
+        phase_run.publish(tasks, plan, phase, record)
+    return committer, committed_now
+
+
 @task(name="finish-run", cache_policy=NO_CACHE, persist_result=False)
 def finish_run(committer: Committer, write_documents: bool) -> RunResult:
     """The global step: publish the dedup index, write the manifest and the datasheet."""
@@ -197,24 +278,43 @@ def hygiene(params: HygieneParams) -> dict[str, Any]:
         key="datahygiene-progress",
         description=f"shards committed into {params.output}",
     )
-    committer = Committer(plan)
+    committer: Committer = Committer(plan)
     scorer = score_shard.with_options(retries=params.retries, retry_delay_seconds=params.retry_delay_seconds)
     scored_shards: list[ScoredShard] = []
     committed_now: list[int] = []
+    partitioned = phase_run.started(plan) or (params.task_runner.wants_phase() and not plan.committed)
     try:
-        if jobs:
+        if jobs or partitioned:
             with task_runner(params.task_runner) as runner:
                 futures = [runner.submit(scorer, {"job": job, "label": shard_label(job)}) for job in jobs]
-                for position, (job, future) in enumerate(zip(jobs, futures, strict=True)):
-                    scored = _scored_or_failed(committer, job, future)
+                outcome = None
+                if partitioned:
+                    for job, future in zip(jobs, futures, strict=True):
+                        scored = _scored_or_failed(committer, job, future)
+                        if scored is not None:
+                            scored_shards.append(scored)
+                    if not committer.failures:
+                        outcome = commit_partitioned(params.task_runner, runner, plan, jobs, scored_shards)
+                    if outcome is not None:
+                        committer, committed_now = outcome
+                by_index = {item.index: item for item in scored_shards}
+                serial = zip(jobs, futures, strict=True) if outcome is None else iter(())
+                for position, (job, future) in enumerate(serial):
+                    scored = by_index.get(job.shard.index) if partitioned else _scored_or_failed(committer, job, future)
                     if scored is not None:
-                        scored_shards.append(scored)
+                        if not partitioned:
+                            scored_shards.append(scored)
                         if "error" not in commit_shard(committer, job, scored, shard_label(job)):
                             committed_now.append(job.shard.index)
                     if isinstance(progress, UUID):  # the sync API returns the id, not a coroutine
                         done = len(plan.shards) - len(jobs) + position + 1
                         update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(plan.shards))
-        result = finish_run(committer, params.write_datasheet)
+                if outcome is not None:
+                    result = finish_run(committer, params.write_datasheet)
+                    if not committer.failures:
+                        plan.run_dir.remove_prefix(phase_run.WORK)
+        if not isinstance(committer, PartitionedCommitter):
+            result = finish_run(committer, params.write_datasheet)
     except ConfigError:
         if not committer.attached:
             orchestrate.discard_spools(plan)
@@ -259,6 +359,13 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--runner", choices=["threads", "processes", "dask", "ray"], default="threads")
     parser.add_argument("--workers", type=int, help="threads, processes or Dask LocalCluster workers")
     parser.add_argument("--address", help="an existing Dask scheduler or Ray cluster")
+    parser.add_argument(
+        "--partitioned",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="dedup as a partitioned phase, shards committed in parallel (default: Dask/Ray with 2+ workers)",
+    )
+    parser.add_argument("--partitions", type=int, help="partitions of the dedup phase (default: 2 per worker, >= 4)")
     parser.add_argument("--retries", type=int, default=2, help=HygieneParams.describe("retries"))
     return parser
 
@@ -268,7 +375,13 @@ def params_from_args(args: argparse.Namespace) -> HygieneParams:
     return HygieneParams(
         **run_values(args),
         retries=args.retries,
-        task_runner=TaskRunnerSettings(kind=args.runner, workers=args.workers, address=args.address),
+        task_runner=TaskRunnerSettings(
+            kind=args.runner,
+            workers=args.workers,
+            address=args.address,
+            partitioned=args.partitioned,
+            partitions=args.partitions,
+        ),
     )
 
 

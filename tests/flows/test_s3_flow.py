@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from flows.hygiene import HygieneParams, TaskRunnerSettings, hygiene
 
 from datahygiene.core.config import load_config
@@ -27,7 +28,10 @@ def _rows(store: Store, inputs: str) -> dict[str, list[dict[str, object]]]:
     return rows
 
 
-def test_flow_from_s3_to_s3_writes_the_cli_rows(prefect_server: str, bucket: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("partitioned", [False, True], ids=["serial", "partitioned"])
+def test_flow_from_s3_to_s3_writes_the_cli_rows(
+    prefect_server: str, bucket: str, tmp_path: Path, partitioned: bool
+) -> None:
     local = tmp_path / "in"
     inputs = make_inputs(local)
     store = Store.open(f"{bucket}/in")
@@ -41,18 +45,18 @@ def test_flow_from_s3_to_s3_writes_the_cli_rows(prefect_server: str, bucket: str
     assert cli.exit_code == 0
     params = HygieneParams(
         inputs=remote_inputs,
-        output=f"{bucket}/flow",
+        output=f"{bucket}/flow-{partitioned}",
         config=config_dict(),
         write_datasheet=False,
-        task_runner=TaskRunnerSettings(kind="threads", workers=2),
+        task_runner=TaskRunnerSettings(kind="threads", workers=2, partitioned=partitioned),
     )
     state = hygiene(params, return_state=True)
     assert state.is_completed()
-    flow_store, cli_store = Store.open(f"{bucket}/flow"), Store.open(f"{bucket}/cli")
+    flow_store, cli_store = Store.open(f"{bucket}/flow-{partitioned}"), Store.open(f"{bucket}/cli")
     names = [n for n in cli_store.listing() if n.split("/")[0] in ("kept", "rejected", "quarantined")]
     assert {n: cli_store.read_bytes(n) for n in names} == {n: flow_store.read_bytes(n) for n in names}
     assert _rows(flow_store, f"{bucket}/in")["rejected"]
-    assert verify_run(RunDir.at(f"{bucket}/flow")) == []
+    assert verify_run(RunDir.at(f"{bucket}/flow-{partitioned}")) == []
     assert not any(name.startswith("_tmp/") for name in flow_store.listing()), "spools are removed"
 
     again = hygiene(params, return_state=True)  # a rerun of the finished run: nothing to do

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,11 @@ class ShardRunner:
         """Load the id index and stage state of already committed shards."""
         self.run_dir.fetch_state(committed)
         directories = [self.run_dir.state_dir(index) for index in sorted(committed)]
+        if any((directory / PARTITIONED_MARK).exists() for directory in directories):
+            raise PartitionedRunError(
+                f"{self.run_dir.name} was committed by the partitioned flow, which keeps no per-shard dedup or id "
+                "state; resume it with the flow on more than one worker (python flows/hygiene.py --runner dask ...)"
+            )
         self.ids.load(directories)
         if directories:
             self.last_state = directories[-1]
@@ -75,19 +80,6 @@ class ShardRunner:
                 empty.mkdir(parents=True, exist_ok=True)
                 stage.load_state(empty)
 
-    def _file_metadata(self, shard: ShardSource, fingerprint: str) -> dict[bytes, bytes]:
-        provenance = {
-            "version": __version__,
-            "config_sha256": self.pipeline.config.sha256(),
-            "shard": {"index": shard.index, "id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
-            "models": self.models,
-            "policy": [rule.model_dump() for rule in self.pipeline.config.policy.rules],
-        }
-        return {
-            b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),
-            **hf_features_metadata(self.pipeline.schema),
-        }
-
     def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
         """Run the ordered stages and the policy over a shard's scored batches, in order, and commit it.
 
@@ -95,7 +87,7 @@ class ShardRunner:
         shard's files and the stages' state are then rolled back).
         """
         fingerprint = shard.fingerprint()
-        writer = ShardWriter(self.run_dir, shard.index, self._file_metadata(shard, fingerprint))
+        writer = ShardWriter(self.run_dir, shard.index, file_metadata(self.pipeline, self.models, shard, fingerprint))
         tally = ShardTally()
         started = time.perf_counter()
         spool: Path | None = None
@@ -104,14 +96,11 @@ class ShardRunner:
             self._reserve_ids(shard)
             look_times = StageTimes()  # added after the batches' own, so the stages keep the pipeline's order
             batches, spool, looked = self._look_ahead(shard, batches, look_times)
+            ids = self._id_check()
             for number, scored in enumerate(batches, start=1):
-                tally.times.absorb(scored.times)
-                records, route = self._decide(scored, tally.times)
-                tally.runner_rejected += int(scored.reasons.any().sum())  # input reasons and duplicate_id
-                with tally.times.measure("write", records.num_rows, records.nbytes, kind="engine"):
-                    self._write_routes(writer, records, route, tally)
+                commit_batch(self.pipeline, writer, scored, ids, tally)
                 if not looked:
-                    self.listener.rows_done(shard, records.num_rows)
+                    self.listener.rows_done(shard, scored.records.num_rows)
                 if number % _RELEASE_EVERY == 0:
                     release_unused_memory()
             tally.times.absorb(look_times)
@@ -178,32 +167,11 @@ class ShardRunner:
         if self.pipeline.config.check_duplicate_ids:
             self.ids.reserve(shard.known_rows() or 0)
 
-    def _decide(self, scored: ScoredBatch, times: StageTimes) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
-        """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes."""
-        records, reasons = scored.records, scored.reasons
-        rows, nbytes = records.num_rows, records.nbytes
-        if self.pipeline.config.check_duplicate_ids:
-            with times.measure("duplicate_ids", rows, nbytes, kind="engine"):
-                reasons.add_mask(self.ids.check_and_add(records.column(C.ID)), "duplicate_id")
-        batch = Batch(records=records, images=scored.images, artifacts=scored.artifacts)
-        batch = self.pipeline.ordered.score(batch, times)
-        with times.measure("policy", rows, batch.records.nbytes, kind="engine"):
-            verdicts = self.pipeline.policy.decide(batch.records, reasons)
-        records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
-        return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
-
-    @staticmethod
-    def _write_routes(
-        writer: ShardWriter, records: pa.RecordBatch, route: npt.NDArray[np.int8], tally: ShardTally
-    ) -> None:
-        """Write each route's rows of the batch to its file and count them."""
-        for route_name, value in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
-            mask = route == value
-            selected = int(mask.sum())
-            if selected:
-                writer.write(route_name, records if selected == records.num_rows else records.filter(pa.array(mask)))
-                tally.rows[route_name] += selected
-        tally.add_reasons(records.column(C.REJECT_REASONS))
+    def _id_check(self) -> IdCheck | None:
+        """The duplicate-id check of a batch's rows against every id seen so far (None when it is off)."""
+        if not self.pipeline.config.check_duplicate_ids:
+            return None
+        return lambda records: self.ids.check_and_add(records.column(C.ID))
 
     def _save_state(self, state_dir: Path) -> None:
         """Stage the id index and every stateful stage's state with the shard's files (moved in by the commit)."""
@@ -225,6 +193,72 @@ class ShardRunner:
         self._rollback()
         log.error("shard %s failed: %s", shard.shard_id, error)
         return failure_record(shard, error, fingerprint)
+
+
+class PartitionedRunError(RuntimeError):
+    """A run committed by the partitioned flow cannot be resumed one shard at a time (no per-shard state)."""
+
+
+#: The state file a commit task of the partitioned flow leaves instead of the id and dedup state.
+PARTITIONED_MARK = "partitioned.json"
+
+
+def file_metadata(
+    pipeline: Pipeline, models: list[dict[str, Any]], shard: ShardSource, fingerprint: str
+) -> dict[bytes, bytes]:
+    """The Parquet key-value metadata of a shard's files: provenance and the HF features."""
+    provenance = {
+        "version": __version__,
+        "config_sha256": pipeline.config.sha256(),
+        "shard": {"index": shard.index, "id": shard.shard_id, "kind": shard.kind, "fingerprint": fingerprint},
+        "models": models,
+        "policy": [rule.model_dump() for rule in pipeline.config.policy.rules],
+    }
+    return {
+        b"datahygiene": json.dumps(provenance, sort_keys=True, default=str).encode(),
+        **hf_features_metadata(pipeline.schema),
+    }
+
+
+#: The ``duplicate_id`` marks of a batch's rows (the runner's id index, or the partitioned flow's answers).
+IdCheck = Callable[[pa.RecordBatch], npt.NDArray[np.bool_]]
+
+
+def decide(
+    pipeline: Pipeline, scored: ScoredBatch, ids: IdCheck | None, times: StageTimes
+) -> tuple[pa.RecordBatch, npt.NDArray[np.int8]]:
+    """Duplicate ids, ordered stages and policy over one batch: rows to write (reasons appended) and routes.
+
+    Each step is timed into ``times`` (the id check and the policy as engine work, the stages by name).
+    """
+    records, reasons = scored.records, scored.reasons
+    rows, nbytes = records.num_rows, records.nbytes
+    if ids is not None:
+        with times.measure("duplicate_ids", rows, nbytes, kind="engine"):
+            reasons.add_mask(ids(records), "duplicate_id")
+    batch = Batch(records=records, images=scored.images, artifacts=scored.artifacts)
+    batch = pipeline.ordered.score(batch, times)
+    with times.measure("policy", rows, batch.records.nbytes, kind="engine"):
+        verdicts = pipeline.policy.decide(batch.records, reasons)
+    records_out = replace_kept_images(batch.records, verdicts.route, batch.artifacts.get(IMAGE_REPLACEMENTS))
+    return records_out.append_column(C.REASONS_FIELD, verdicts.reasons), verdicts.route
+
+
+def commit_batch(
+    pipeline: Pipeline, writer: ShardWriter, scored: ScoredBatch, ids: IdCheck | None, tally: ShardTally
+) -> None:
+    """Decide one batch (:func:`decide`), write each route's rows of it and count them, timing every step."""
+    tally.times.absorb(scored.times)
+    records, route = decide(pipeline, scored, ids, tally.times)
+    tally.runner_rejected += int(scored.reasons.any().sum())  # input reasons and duplicate_id
+    with tally.times.measure("write", records.num_rows, records.nbytes, kind="engine"):
+        for route_name, value in zip(ROUTES, (Route.KEPT, Route.REJECTED, Route.QUARANTINED), strict=True):
+            mask = route == value
+            selected = int(mask.sum())
+            if selected:
+                writer.write(route_name, records if selected == records.num_rows else records.filter(pa.array(mask)))
+                tally.rows[route_name] += selected
+        tally.add_reasons(records.column(C.REJECT_REASONS))
 
 
 @dataclass

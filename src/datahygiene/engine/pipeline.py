@@ -10,7 +10,7 @@ order-free half: read, normalise, decode, score.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import pyarrow as pa
@@ -69,9 +69,17 @@ class StageChain:
         self.stages = stages
 
     @classmethod
-    def build(cls, params: list[tuple[str, StageParams]], context: StageContext) -> StageChain:
-        """Instantiate the named stages (this is where models load)."""
-        return cls([registry.create(name, stage_params, context) for name, stage_params in params])
+    def build(
+        cls,
+        params: list[tuple[str, StageParams]],
+        context: StageContext,
+        stand_ins: Mapping[str, Stage] | None = None,
+    ) -> StageChain:
+        """Instantiate the named stages (this is where models load); a stage named in ``stand_ins`` is replaced."""
+        stand_ins = stand_ins or {}
+        return cls(
+            [stand_ins.get(name) or registry.create(name, stage_params, context) for name, stage_params in params]
+        )
 
     @property
     def stateful(self) -> list[StatefulStage]:
@@ -133,11 +141,18 @@ class Pipeline:
 
     ``scoring`` holds the order-free stages when they are built here (the CLI);
     pass ``scoring_summary`` instead when they run on workers (the flows), so
-    this process loads only the ordered stages' models.
+    this process loads only the ordered stages' models. ``stand_ins`` replace
+    ordered stages by name (the partitioned flow supplies dedup's columns
+    from its phase's decisions).
     """
 
     def __init__(
-        self, config: RunConfig, context: StageContext, *, scoring_summary: ChainSummary | None = None
+        self,
+        config: RunConfig,
+        context: StageContext,
+        *,
+        scoring_summary: ChainSummary | None = None,
+        stand_ins: Mapping[str, Stage] | None = None,
     ) -> None:
         self.config = config
         self.context = context
@@ -148,7 +163,7 @@ class Pipeline:
             scoring_summary = self.scoring.summary()
         #: What the order-free stages add and leave (a spool of scored batches needs it).
         self.scoring_summary = scoring_summary
-        self.ordered = StageChain.build(ordered_params, context)
+        self.ordered = StageChain.build(ordered_params, context, stand_ins)
         upstream = {f.name for f in C.BASE_SCHEMA} | {stage_field.name for _, stage_field in scoring_summary.fields}
         for stage in self.ordered.stages:
             tell_upstream(stage, frozenset(upstream))

@@ -84,8 +84,25 @@ class Committer:
             raise RuntimeError("attach a pipeline before committing")
         return self._runner
 
+    @property
+    def pipeline(self) -> Pipeline:
+        """The stages and policy the shards are committed with."""
+        return self.runner.pipeline
+
+    def _publish(self) -> None:
+        """Every shard committed: the stateful stages publish their cross-run indexes."""
+        for stage in self.runner.pipeline.stateful:
+            stage.commit_run()
+
     def attach(self, pipeline: Pipeline) -> None:
         """Lock and start (or continue) the output directory with a validated pipeline; restore committed state."""
+        self._open_output()
+        self._runner = ShardRunner(pipeline, self.plan.run_dir, self.listener)
+        self._runner.restore(self.committed)
+        self.listener.run_started(self.plan.pending, skipped=len(self.plan.shards) - len(self.plan.pending))
+
+    def _open_output(self) -> None:
+        """Take the output's lock, check nobody else wrote into it, then start it or clean what a crash left."""
         plan = self.plan
         try:
             self._lock = plan.run_dir.lock()
@@ -101,9 +118,6 @@ class Committer:
             plan.run_dir.clean_uncommitted(self.committed)
         else:
             start_output(plan.run_dir, plan.identity, plan.config)
-        self._runner = ShardRunner(pipeline, plan.run_dir, self.listener)
-        self._runner.restore(self.committed)
-        self.listener.run_started(plan.pending, skipped=len(plan.shards) - len(plan.pending))
 
     def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
         """Commit one shard (the next one in input order); returns its commit or error record."""
@@ -128,17 +142,16 @@ class Committer:
 
     def finish(self, *, write_documents: bool = True) -> RunResult:
         """Publish persistent indexes (when every shard committed), write the manifest and the datasheet."""
-        plan, runner = self.plan, self.runner
+        plan = self.plan
         if not self.failures:
-            for stage in runner.pipeline.stateful:
-                stage.commit_run()
+            self._publish()
         manifest = build_manifest(
             config=plan.config,
             shards=plan.shards,
             committed=self.committed,
             failures=self.failures,
-            models=runner.models,
-            column_roles=runner.pipeline.column_roles,
+            models=self.pipeline.models(),
+            column_roles=self.pipeline.column_roles,
             started=plan.started,
             finished=time.time(),
         )

@@ -198,6 +198,14 @@ def commit_scored(committer: Committer, job: ShardJob, scored: ScoredShard) -> d
     return record
 
 
+def remove_spool(plan: RunPlan, job: ShardJob) -> None:
+    """Drop a committed shard's spool."""
+    if plan.run_dir.store is not None:
+        plan.run_dir.store.remove([job.spool_name])
+    else:
+        job.spool_path.unlink(missing_ok=True)
+
+
 def finish(committer: Committer, *, write_documents: bool = True) -> RunResult:
     """The global step: publish the dedup index, write the manifest and the datasheet."""
     plan = committer.plan

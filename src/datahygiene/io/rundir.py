@@ -146,8 +146,8 @@ class RunDir:
     def part_name(self, index: int) -> str:
         return f"part-{index:05d}.parquet"
 
-    def staging(self, index: int) -> Path:
-        return self.root / "_tmp" / f"{index:05d}"
+    def staging(self, index: int, tag: str = "") -> Path:
+        return self.root / "_tmp" / f"{index:05d}{tag}"
 
     def state_dir(self, index: int) -> Path:
         return self.root / "_state" / f"{index:05d}"
@@ -277,6 +277,14 @@ class RunDir:
             raise
         self._lock = _FileLock(descriptor)
         return self._lock
+
+    def write_commit_record(self, index: int, record: dict[str, Any]) -> None:
+        """Write a shard's commit record, the commit point (in a store: only while this run holds the lock)."""
+        if self.store is not None:
+            self.check_lock()
+            self.store.put_bytes(self.commit_name(index), json_bytes(record))
+        else:
+            atomic_write_json(self.commit_path(index), record)
 
     def check_lock(self) -> None:
         """Raise unless this process still holds the lock (before each commit record in a store)."""

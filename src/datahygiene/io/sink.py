@@ -193,17 +193,22 @@ class _RouteWriter:
 
 @dataclass
 class ShardWriter:
-    """Two-phase writer of one input shard's outputs."""
+    """Two-phase writer of one input shard's outputs.
+
+    ``tag`` names the staging folder of this attempt (``_tmp/NNNNN<tag>``): commit tasks running on workers
+    give each attempt its own, so a task left running by a killed run never writes into a newer attempt's files.
+    """
 
     run: RunDir
     index: int
     metadata: dict[bytes, bytes]
+    tag: str = ""
     writers: dict[str, _RouteWriter] = field(init=False)
     background: _BackgroundWrites = field(init=False)
     _finished: tuple[dict[str, list[dict[str, Any]]], list[tuple[Path, str]]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        staging = self.run.staging(self.index)
+        staging = self.staging
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
@@ -212,6 +217,11 @@ class ShardWriter:
             route: _RouteWriter(staging / f"{route}.parquet", self.metadata, self.background) for route in ROUTES
         }
 
+    @property
+    def staging(self) -> Path:
+        """This attempt's staging folder."""
+        return self.run.staging(self.index, self.tag)
+
     def write(self, route: str, batch: pa.RecordBatch) -> None:
         """Append rows to one route's file."""
         self.writers[route].write(batch)
@@ -219,7 +229,7 @@ class ShardWriter:
     @property
     def state_dir(self) -> Path:
         """Where stateful stages save their snapshot for this commit."""
-        path = self.run.staging(self.index) / "state"
+        path = self.staging / "state"
         path.mkdir(exist_ok=True)
         return path
 
@@ -253,17 +263,38 @@ class ShardWriter:
         assert self._finished is not None
         files, moves = self._finished
         if self.run.store is not None:
-            return self._commit_to_store({**record, "files": files}, moves)
+            return self._commit_to_store({**record, "files": files}, moves, write_record=True)
         published: list[Path] = []
         try:
             self._publish(moves, published)
             record = {**record, "files": files}
             atomic_write_json(self.run.commit_path(self.index), record)
         except BaseException:
-            self._unpublish(published)
+            self._unpublish(published, record=True)
             raise
-        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
         return record
+
+    def publish(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Put every file and state file under its final name; returns the commit record naming them, unwritten.
+
+        The shard is committed only once the record is written (:meth:`RunDir.write_commit_record`); a commit
+        task on a worker publishes and the committing process writes the records, in input order. A failed
+        step takes back what it published, as :meth:`commit` does.
+        """
+        self.finish()
+        assert self._finished is not None
+        files, moves = self._finished
+        if self.run.store is not None:
+            return self._commit_to_store({**record, "files": files}, moves, write_record=False)
+        published: list[Path] = []
+        try:
+            self._publish(moves, published)
+        except BaseException:
+            self._unpublish(published, record=False)
+            raise
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return {**record, "files": files}
 
     def _publish(self, moves: list[tuple[Path, str]], published: list[Path]) -> None:
         """Rename the files and the stage state into place, noting each path as it lands."""
@@ -277,9 +308,10 @@ class ShardWriter:
         if moved is not None:
             published.append(moved)
 
-    def _unpublish(self, published: list[Path]) -> None:
-        """Take back what :meth:`_publish` put in place, and a commit record that may have landed."""
-        self.run.commit_path(self.index).unlink(missing_ok=True)
+    def _unpublish(self, published: list[Path], *, record: bool) -> None:
+        """Take back what :meth:`_publish` put in place, and (``record``) a commit record that may have landed."""
+        if record:
+            self.run.commit_path(self.index).unlink(missing_ok=True)
         for path in reversed(published):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -288,7 +320,7 @@ class ShardWriter:
 
     def _move_state(self) -> Path | None:
         """The snapshot becomes the committed state of this shard in the (work) folder; returns where, if any."""
-        state = self.run.staging(self.index) / "state"
+        state = self.staging / "state"
         final_state = self.run.state_dir(self.index)
         if final_state.exists():
             shutil.rmtree(final_state)
@@ -298,8 +330,11 @@ class ShardWriter:
         state.replace(final_state)
         return final_state
 
-    def _commit_to_store(self, record: dict[str, Any], moves: list[tuple[Path, str]]) -> dict[str, Any]:
-        """Object store: PUT every part and state file, then the commit record naming them (the commit point)."""
+    def _commit_to_store(
+        self, record: dict[str, Any], moves: list[tuple[Path, str]], *, write_record: bool
+    ) -> dict[str, Any]:
+        """Object store: PUT every part and state file, then (``write_record``) the commit record naming them
+        (the commit point); a commit task of the partitioned flow leaves the record to the committing process."""
         store = self.run.store
         assert store is not None
         put: list[str] = []
@@ -307,20 +342,22 @@ class ShardWriter:
             for source, relative in moves:
                 store.put_file(source, relative)
                 put.append(relative)
-            named = self.run.upload_state(self.index, self.run.staging(self.index) / "state")
+            named = self.run.upload_state(self.index, self.staging / "state")
             put += [key for key in named.values() if key.startswith(f"_state/{self.index:05d}/")]
             record = {**record, "state": named}
-            self.run.check_lock()
-            put.append(self.run.commit_name(self.index))  # a PUT that raised may still have landed
-            store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
+            if write_record:
+                self.run.check_lock()
+                put.append(self.run.commit_name(self.index))  # a PUT that raised may still have landed
+                store.put_bytes(self.run.commit_name(self.index), json_bytes(record))
             self._move_state()
-            self.run.remember_state(self.index, named)
+            if write_record:
+                self.run.remember_state(self.index, named)
         except LockLostError:
             raise  # another run may own these names now: leave them
         except BaseException:
             self._take_back(store, put)
             raise
-        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
         return record
 
     @staticmethod
@@ -339,7 +376,7 @@ class ShardWriter:
         for writer in self.writers.values():
             writer.abort()
         self.background.shutdown()
-        shutil.rmtree(self.run.staging(self.index), ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 PROVENANCE_KEY = b"datahygiene"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def stage_columns(texts: list[str | None], params: dict[str, Any]) -> dict[str, 
     return out
 
 
-def distributed_columns(outputs: list[Path]) -> dict[str, list[Any]]:
+def distributed_columns(outputs: Sequence[Path | str]) -> dict[str, list[Any]]:
     table = pa.concat_tables([pq.read_table(p) for p in outputs])
     return {c: table.column(c).to_pylist() for c in ("id", *COLUMNS)}
 
@@ -122,7 +123,13 @@ def test_resolve_matters_beyond_member_to_earliest(data: tuple[list[str | None],
     work = tmp_path / "work"
     outputs, _ = distributed.run(paths, work, DedupParams(), partitions=2, keep_spill=True)
     got = distributed_columns(outputs)
-    members = np.concatenate([np.load(work / "members" / f"{p:04d}.npy") for p in range(2)])
+    starts = np.cumsum([0, *SHARD_SIZES[:-1]])
+    members = np.concatenate(
+        [
+            np.load(path)["rows"].astype(np.int64) + starts[int(path.stem)]
+            for path in sorted((work / "members").glob("*.npz"))
+        ]
+    )
     edges = np.concatenate([np.load(work / "edges" / f"{p:04d}.npy") for p in range(2)])
     nodes = np.unique(edges.reshape(-1))
     roots = nodes[

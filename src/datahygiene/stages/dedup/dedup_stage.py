@@ -65,6 +65,8 @@ class DedupStage(StageBase[DedupParams]):
         "dup_kind": ColumnRole.DUPLICATE_KIND,
         "dup_of": ColumnRole.DUPLICATE_OF,
     }
+    #: ``module:function`` that builds this stage as a partitioned phase (the flow's parallel commit).
+    phase: ClassVar[str] = "datahygiene.stages.dedup.phase:dedup_phase"
 
     @classmethod
     def full_images(cls, params: StageParams) -> bool:
@@ -75,14 +77,7 @@ class DedupStage(StageBase[DedupParams]):
 
     def describe(self) -> dict[str, Any]:
         """Settings, libraries and the cross-run index this run matched against."""
-        return {
-            "params": self.params.model_dump(),
-            "fingerprint": self.fingerprint,
-            "minhash": "rensa RMinHash",
-            "semantic_index": "faiss IndexFlatIP",
-            "dedup_index": None if self.context.dedup_index is None else str(self.context.dedup_index),
-            "representatives_from_earlier_runs": self._run_start["ids"],
-        }
+        return describe(self.params, self.context.dedup_index, self._run_start["ids"])
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """Each row's match (``dup_of``, ``dup_kind``, ``dup_similarity``), and inherited signals of kept rows.
@@ -232,6 +227,18 @@ class DedupStage(StageBase[DedupParams]):
         self._index.push(new)
         self._base_segments = [index_dir / n for n in names]
         self._run_start = self.state.marks()
+
+
+def describe(params: DedupParams, dedup_index: Path | str | None, earlier: int) -> dict[str, Any]:
+    """What the stage records in the manifest and the files' metadata (``earlier``: the index's representatives)."""
+    return {
+        "params": params.model_dump(),
+        "fingerprint": params.fingerprint(),
+        "minhash": "rensa RMinHash",
+        "semantic_index": "faiss IndexFlatIP",
+        "dedup_index": None if dedup_index is None else str(dedup_index),
+        "representatives_from_earlier_runs": earlier,
+    }
 
 
 def _ids(batch: Batch) -> list[str]:

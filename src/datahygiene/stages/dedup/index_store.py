@@ -41,6 +41,16 @@ class IndexFolder:
 
     def pull(self) -> None:
         """Mirror the current manifest and the segments it lists (no-op for a local folder)."""
+        self.pull_manifest()
+        store = self.store
+        if store is None or not (self.path / MANIFEST).exists():
+            return
+        for name in json.loads((self.path / MANIFEST).read_bytes())["segments"]:
+            if not (self.path / name).exists():
+                store.get_file(name, self.path / name)
+
+    def pull_manifest(self) -> None:
+        """Mirror the current manifest only (and note its ETag); the segments stay in the store."""
         store = self.store
         if store is None:
             return
@@ -49,11 +59,7 @@ class IndexFolder:
             (self.path / MANIFEST).unlink(missing_ok=True)
             return
         self._etag = str(store.fs.info(store.key(MANIFEST)).get("ETag")) if store.protocol in ("s3", "s3a") else None
-        data = store.read_bytes(MANIFEST)
-        for name in json.loads(data)["segments"]:
-            if not (self.path / name).exists():
-                store.get_file(name, self.path / name)
-        (self.path / MANIFEST).write_bytes(data)
+        (self.path / MANIFEST).write_bytes(store.read_bytes(MANIFEST))
 
     def push(self, segments: list[str]) -> None:
         """Upload ``segments`` (new files in the mirror), then the mirror's manifest (no-op for a local folder)."""

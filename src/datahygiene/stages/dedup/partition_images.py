@@ -15,14 +15,18 @@ every pair the stage could compare ends up in one connected component.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from datahygiene.stages.dedup import phash
+from datahygiene.stages.dedup.layout import IMAGE_OK, Layout, insert_file, partition_of
 from datahygiene.stages.dedup.normalize import mix64
 from datahygiene.stages.dedup.params import DedupParams
+
+if TYPE_CHECKING:
+    from datahygiene.io.workarea import WorkArea
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -31,7 +35,6 @@ SALT_BYTES = np.uint64(0xB17E5_0000_0001)
 SALT_PIXELS = np.uint64(0x919E15_0000_0002)
 _SALT_MIH = np.uint64(0x3141_5926_5358_9793)
 _CHUNK = 4096
-RECORD = np.dtype([("key", "<u8"), ("row", "<u4")])
 
 
 def salted(keys: U64, salt: np.uint64) -> U64:
@@ -49,56 +52,43 @@ def insert_records(ph: U64, rows: npt.NDArray[np.uint32], params: DedupParams) -
     return _mih(keys.reshape(-1)), np.repeat(rows, keys.shape[1])
 
 
-def _partition_of(keys: U64, partitions: int) -> I64:
-    return (mix64(keys) % np.uint64(partitions)).astype(np.int64)
-
-
-def insert_file(work: Path, shard: int, part: int) -> Path:
-    return work / "inserts" / f"{shard:05d}-{part:04d}.npy"
-
-
 def probe_edges(
-    work: Path,
-    shards: list[int],
-    part: int,
-    offsets: list[int],
-    params: DedupParams,
-    partitions: int,
-    shard_dirs: list[Path],
+    work: WorkArea, shards: list[str], part: int, layout: Layout, params: DedupParams, partitions: int
 ) -> int:
-    """Candidate edges between these shards' pictures (as queries) and partition ``part``'s inserts.
+    """Candidate edges between these sources' pictures (as queries) and partition ``part``'s inserts.
 
-    The partition's inserts are read once for the group of shards. Writes ``edges/img-SSSSS-PPPP.npy``
-    (SSSSS: the group's first shard; pairs of global rows, later row first); returns the edge count.
+    The partition's inserts (of every source: index segments and shards) are read once for the group of
+    sources. Writes ``edges/img-NAME-PPPP.npy`` (NAME: the group's first source; pairs of global rows, later
+    row first); returns the edge count.
     """
     keys: list[U64] = []
     rows: list[I64] = []
-    for other in range(len(offsets) - 1):
-        records = np.load(insert_file(work, other, part))
+    for name, start in zip(layout.names, layout.starts, strict=True):
+        records = work.load_array(insert_file(name, part))
         keys.append(records["key"])
-        rows.append(records["row"].astype(np.int64) + offsets[other])
+        rows.append(records["row"].astype(np.int64) + start)
     insert_keys = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     insert_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     order = np.argsort(insert_keys, kind="stable")
     insert_keys, insert_rows = insert_keys[order], insert_rows[order]
+    starts = dict(zip(layout.names, layout.starts, strict=True))
     edges: list[npt.NDArray[np.int64]] = []
-    for shard, shard_dir in zip(shards, shard_dirs, strict=True):
+    for name in shards:
         if len(insert_keys) == 0:
             break
-        image_rows = np.flatnonzero(np.load(shard_dir / "flags.npy") & 4)
+        folder = f"shards/{name}"
+        image_rows = np.flatnonzero(work.load_array(f"{folder}/flags.npy") & IMAGE_OK)
         if len(image_rows) == 0:
             continue
-        ph = np.load(shard_dir / "ph.npy", mmap_mode="r")
-        flip = np.load(shard_dir / "ph_flip.npy", mmap_mode="r")
-        for start in range(0, len(image_rows), _CHUNK):
-            local = image_rows[start : start + _CHUNK]
+        ph, flip = work.load_array(f"{folder}/ph.npy"), work.load_array(f"{folder}/ph_flip.npy")
+        for begin in range(0, len(image_rows), _CHUNK):
+            local = image_rows[begin : begin + _CHUNK]
             queries = np.concatenate([ph[local], flip[local]]) if params.near_image.mirror else ph[local]
             owners = np.concatenate([local, local]) if params.near_image.mirror else local
-            owner = owners.astype(np.int64) + offsets[shard]
+            owner = owners.astype(np.int64) + starts[name]
             edges.append(_hits(queries, owner, insert_keys, insert_rows, params, part, partitions))
     found = np.unique(np.concatenate(edges), axis=0) if edges else np.zeros((0, 2), np.int64)
-    (work / "edges").mkdir(parents=True, exist_ok=True)
-    np.save(work / "edges" / f"img-{shards[0]:05d}-{part:04d}.npy", found)
+    work.save_array(f"edges/img-{shards[0]}-{part:04d}.npy", found)
     return len(found)
 
 
@@ -109,7 +99,7 @@ def _hits(
     probes = phash.probe_keys(np.ascontiguousarray(queries), params.near_image.radius)
     flat = _mih(probes.reshape(-1))
     owners = np.repeat(owner, probes.shape[1])
-    mine = _partition_of(flat, partitions) == part
+    mine = partition_of(flat, partitions) == part
     flat, owners = flat[mine], owners[mine]
     lo = np.searchsorted(insert_keys, flat, side="left")
     hi = np.searchsorted(insert_keys, flat, side="right")
