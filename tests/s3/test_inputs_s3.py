@@ -17,16 +17,9 @@ from datahygiene.engine.run import run
 from datahygiene.io.sources import InputError, discover
 from datahygiene.io.storage import Store
 from tests.conftest import jpeg_bytes
+from tests.s3 import dedup_config
 
-CONFIG = """\
-batch_size: 64
-stages:
-  - name: text.stats
-  - name: dedup
-policy:
-  rules:
-    - {when: "dup_kind not_null", reason: "duplicate:{value}"}
-"""
+CONFIG = dedup_config(64)
 
 
 def _inputs(directory: Path) -> Path:

@@ -11,16 +11,9 @@ from typer.testing import CliRunner
 
 from datahygiene.cli.main import app
 from datahygiene.io.storage import Store
+from tests.s3 import dedup_config
 
-CONFIG = """\
-batch_size: 100
-stages:
-  - name: text.stats
-  - name: dedup
-policy:
-  rules:
-    - {when: "dup_kind not_null", reason: "duplicate:{value}"}
-"""
+CONFIG = dedup_config(100)
 
 
 def _shard(store: Store, name: str, ids: list[str], texts: list[str]) -> None:

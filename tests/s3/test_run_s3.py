@@ -20,20 +20,12 @@ from datahygiene.engine.run import run
 from datahygiene.io.rundir import RunDir
 from datahygiene.io.storage import Store
 from datahygiene.reports.verify import verify_run
+from tests.s3 import dedup_config
 
 REPO = Path(__file__).resolve().parents[2]
 SHARDS = 6
 ROWS = 1000
-CONFIG = """\
-batch_size: 1000
-check_duplicate_ids: true
-stages:
-  - name: text.stats
-  - name: dedup
-policy:
-  rules:
-    - {when: "dup_kind not_null", reason: "duplicate:{value}"}
-"""
+CONFIG = dedup_config(1000, "check_duplicate_ids: true")
 
 
 def _words(row: int) -> str:
