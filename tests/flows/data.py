@@ -151,3 +151,41 @@ class FlakyStage(_SideEffectStage[_FlakyParams]):
                 raise OSError(errno.EIO, "input/output error on the network share")
             raise ValueError("a bug, not a transient error")
         return {}
+
+
+def kill_flow_after_first_commit(
+    config_path: Path, inputs: list[str], output: Path, index: Path, prefect_server: str, *flags: str, wait: float = 120
+) -> dict[str, int]:
+    """Start ``flows/hygiene.py`` on one worker, SIGKILL it once its first shard committed; commit record -> mtime.
+
+    Asserts the kill landed mid-run: at least one shard committed, not all, and no manifest.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    command = [sys.executable, str(REPO / "flows" / "hygiene.py"), "--config", str(config_path), *flags]
+    command += ["--output", str(output), "--workers", "1", "--no-datasheet", "--dedup-index", str(index)]
+    for path in inputs:
+        command += ["--input", path]
+    environment = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
+    }
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + wait
+    while not (output / "_commits" / "00000.json").exists():
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first_commits = {path.name: path.stat().st_mtime_ns for path in (output / "_commits").glob("*.json")}
+    assert 1 <= len(first_commits) < len(inputs), "the kill should land mid-run"
+    assert not (output / "manifest.json").exists()
+    return first_commits

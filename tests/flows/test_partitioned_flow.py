@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +14,14 @@ from flows.hygiene import HygieneParams, TaskRunnerSettings, hygiene
 
 from datahygiene.core.config import load_config
 from datahygiene.engine.run import run
-from tests.conftest import REPO
-from tests.flows.data import comparable_manifest, config_dict, make_inputs, output_files, write_config
+from tests.flows.data import (
+    comparable_manifest,
+    config_dict,
+    kill_flow_after_first_commit,
+    make_inputs,
+    output_files,
+    write_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,25 +84,9 @@ def test_killed_partitioned_flow_resumes_and_commits_every_shard_once(
     index.rename(tmp_path / "reference-index")
 
     killed = tmp_path / "killed"
-    command = [sys.executable, str(REPO / "flows" / "hygiene.py"), "--config", str(config_path), "--partitioned"]
-    command += ["--output", str(killed), "--workers", "1", "--no-datasheet", "--dedup-index", str(index)]
-    for path in inputs:
-        command += ["--input", path]
-    environment = {
-        **os.environ,
-        "PREFECT_API_URL": prefect_server,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
-    }
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while not (killed / "_commits" / "00000.json").exists():
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    first_commits = {path.name: path.stat().st_mtime_ns for path in (killed / "_commits").glob("*.json")}
-    assert 1 <= len(first_commits) < len(inputs), "the kill should land mid-run"
+    first_commits = kill_flow_after_first_commit(
+        config_path, inputs, killed, index, prefect_server, "--partitioned", wait=180
+    )
     assert (killed / "_tmp" / "phase" / "phase.json").exists()
     assert not index.exists()
 
