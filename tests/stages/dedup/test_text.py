@@ -130,3 +130,20 @@ def test_vocabulary_pass_matches_whole_text_normal_forms() -> None:
         ref = ref_hashes[ref_offsets[row] : ref_offsets[row + 1]].tolist()
         empty = hash_strings(pa.array([""])).tolist()
         assert mine == (ref if ref != empty else [])
+
+
+def test_stored_hashes_never_change() -> None:
+    """The cross-run dedup index stores these values: a change to a primitive must be a deliberate index break."""
+    from datahygiene.stages.dedup.normalize import base_form, digest64, mix64, near_from_base
+
+    assert mix64(np.array([0, 1, 2], dtype=np.uint64)).tolist() == [0, 6238072747940578789, 15839785061582574730]
+    assert hash_strings(pa.array(["", "a", "hello world"])).tolist() == [0, 17360999193197444373, 1961651145263324668]
+    assert base_form(pa.array(["\uff26\uff4f\uff4f \u00c9 Bar"])).to_pylist() == ["foo \u00e9 bar"]
+    assert near_from_base(base_form(pa.array(["Don't-stop, NOW!"]))).to_pylist() == ["don t stop  now "]
+    assert digest64(pa.array(["abc", "", None]))[0].tolist() == [6455300059550759896, 0, 0]
+    four = hash_strings(pa.array(["a", "b", "c", "d"]))
+    assert shingles(four, np.array([0, 3, 4], dtype=np.int64), 2)[0].tolist() == [
+        4813439960552123514,
+        12662688581023581802,
+        16933112634560499794,
+    ]
