@@ -130,14 +130,7 @@ def signatures(source: Source, shard: int, work: WorkArea, params: DedupParams, 
 
 def buckets(work: WorkArea, part: int, layout: Layout) -> int:
     """Step 2 (per partition): candidate edges member -> earliest member of each bucket, ``edges/PPPP.npy``."""
-    keys: list[npt.NDArray[np.uint64]] = []
-    rows: list[I64] = []
-    for name, start in zip(layout.names, layout.starts, strict=True):
-        pairs = work.load_array(key_file(name, part))
-        keys.append(pairs["key"])
-        rows.append(pairs["row"].astype(np.int64) + start)
-    key = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
-    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    key, row = layout.gather(work, key_file, part)
     order = np.lexsort((row, key))
     key, row = key[order], row[order]
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=np.bool_)

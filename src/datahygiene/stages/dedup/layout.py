@@ -8,13 +8,18 @@ by a hash, so every row that carries one key meets the others in one partition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from datahygiene.stages.dedup.normalize import mix64
 from datahygiene.stages.dedup.params import DedupParams
+
+if TYPE_CHECKING:
+    from datahygiene.io.workarea import WorkArea
 
 I64 = npt.NDArray[np.int64]
 #: Per-row flags of the kinds a row has: text key, MinHash signature, decoded picture, file bytes.
@@ -86,3 +91,16 @@ class Layout:
     def rows_of(self, name: str) -> int:
         """The row count of source ``name``."""
         return self.rows[self.names.index(name)]
+
+    def gather(
+        self, work: WorkArea, file_of: Callable[[str, int], str], part: int
+    ) -> tuple[npt.NDArray[np.uint64], I64]:
+        """Every source's ``(key, row)`` records of partition ``part`` (``file_of(name, part)``), rows made global."""
+        keys: list[npt.NDArray[np.uint64]] = []
+        rows: list[I64] = []
+        for name, start in zip(self.names, self.starts, strict=True):
+            records = work.load_array(file_of(name, part))
+            keys.append(records["key"])
+            rows.append(records["row"].astype(np.int64) + start)
+        key = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
+        return key, np.concatenate(rows) if rows else np.zeros(0, np.int64)

@@ -61,14 +61,7 @@ def probe_edges(
     sources. Writes ``edges/img-NAME-PPPP.npy`` (NAME: the group's first source; pairs of global rows, later
     row first); returns the edge count.
     """
-    keys: list[U64] = []
-    rows: list[I64] = []
-    for name, start in zip(layout.names, layout.starts, strict=True):
-        records = work.load_array(insert_file(name, part))
-        keys.append(records["key"])
-        rows.append(records["row"].astype(np.int64) + start)
-    insert_keys = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
-    insert_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    insert_keys, insert_rows = layout.gather(work, insert_file, part)
     order = np.argsort(insert_keys, kind="stable")
     insert_keys, insert_rows = insert_keys[order], insert_rows[order]
     starts = dict(zip(layout.names, layout.starts, strict=True))
