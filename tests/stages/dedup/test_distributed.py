@@ -242,10 +242,15 @@ def shard_tables(texts: list[str | None], signals: list[list[str]], scores: list
     return tables
 
 
-def stage_by_shard(tables: list[pa.Table], params: dict[str, Any]) -> dict[str, list[Any]]:
-    """The streaming stage as the committer drives it: it looks at every batch of a shard, decides, then answers."""
+def stage_by_shard(
+    tables: list[pa.Table], params: dict[str, Any], columns: tuple[str, ...] = COLUMNS
+) -> dict[str, list[Any]]:
+    """The streaming stage as the committer drives it: it looks at every batch of a shard, decides, then answers.
+
+    Each of ``columns`` as the stage returned it, or as the batch had it where the stage left it alone.
+    """
     stage = make_stage(**params)
-    out: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    out: dict[str, list[Any]] = {c: [] for c in columns}
     for table in tables:
         batches = [Batch(records=records) for records in table.to_batches(max_chunksize=500)]
         for batch in batches:
@@ -253,8 +258,8 @@ def stage_by_shard(tables: list[pa.Table], params: dict[str, Any]) -> dict[str, 
         stage.decide()
         for batch in batches:
             result = stage.process(batch)
-            for c in COLUMNS:
-                out[c] += result[c].to_pylist()
+            for c in columns:
+                out[c] += (result[c] if c in result else batch.records.column(c)).to_pylist()
     return out
 
 
@@ -308,17 +313,7 @@ def test_partitioned_path_inherits_rights_like_the_stage(tmp_path: Path) -> None
         )
         for table in shard_tables(texts, signals, [None] * len(texts))
     ]
-    stage = make_stage(keep="largest")
-    expected: dict[str, list[Any]] = {c: [] for c in (*COLUMNS, *INHERITED)}
-    for table in tables:
-        batches = [Batch(records=records) for records in table.to_batches(max_chunksize=500)]
-        for batch in batches:
-            stage.look(batch)
-        stage.decide()
-        for batch in batches:
-            result = stage.process(batch)
-            for c in expected:
-                expected[c] += (result[c] if c in result else batch.records.column(c)).to_pylist()
+    expected = stage_by_shard(tables, {"keep": "largest"}, (*COLUMNS, *INHERITED))
     before = [v for table in tables for v in table.column("copyright_signals").to_pylist()]
     amended = sum(a != b for a, b in zip(expected["copyright_signals"], before, strict=True))
     assert amended > 10  # kept copies that gained a duplicate's signals
