@@ -68,8 +68,12 @@ def seaweedfs(data: Path) -> Iterator[str]:
         "-ip.bind=127.0.0.1",
         "-s3",
         "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=256",
-        "-volume.max=0",
+        # Every bucket is a collection that grows ~5 volumes of its own. With -volume.max=0 SeaweedFS
+        # derives the limit from free disk / volume size, so a CI box with less free disk ran out of volumes
+        # part way through the suite (PutObject: InternalError). A fixed, generous count of small volumes
+        # (files are written sparse) does not depend on the disk.
+        "-master.volumeSizeLimitMB=16",
+        "-volume.max=4000",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     log = (data / "weed.log").open("wb")
