@@ -69,3 +69,17 @@ def test_run_help_shows_the_option_table_help() -> None:
     flat = " ".join(printed.replace("│", " ").split())
     for name in ("inputs", "resume", "offline", "dedup_index"):
         assert " ".join(describe(name).split()) in flat, name
+
+
+def test_help_lists_every_command_with_its_whole_first_sentence_and_no_rich() -> None:
+    from datahygiene.cli.main import app
+
+    printed, modules = _modules_after(["--help"])
+    assert not any(name == "rich" or name.startswith("rich.") for name in modules)
+    flat = " ".join(printed.split())
+    for info in app.registered_commands:
+        command = info.callback
+        assert command is not None
+        assert command.__doc__
+        first = " ".join(command.__doc__.split(".")[0].split())
+        assert f"{info.name} {first}." in flat, info.name
