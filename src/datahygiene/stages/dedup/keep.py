@@ -78,7 +78,8 @@ def _score(records: pa.RecordBatch, column: str | None) -> F64:
         raise ValueError(f"keep: score needs the numeric column {column!r}, which this batch does not have")
     if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
         raise ValueError(f"keep: score column {column!r} is {values.type}, not a number")
-    scores = np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    # a copy: a column without nulls converts zero-copy, read-only
+    scores = np.array(values.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     scores[np.isnan(scores)] = -np.inf  # nulls arrive as NaN
     return scores
 
