@@ -79,6 +79,51 @@ def make_inputs(directory: Path, *, demo: bool = True) -> list[str]:
     return inputs
 
 
+NOTICE = " Copyright 2021 Harbour Press. All rights reserved."
+DISCLOSURE = " #aiart"
+
+
+def make_rights_inputs(directory: Path, shards: int = 3) -> list[str]:
+    """Text shards whose duplicate clusters carry rights and provenance signals on some copies only.
+
+    In each shard: a plain text, later a copy with a copyright notice (the longest), later a copy with an AI
+    disclosure; and one text whose plain copy is in this shard and whose noticed copy is in the next one.
+    """
+    import random
+
+    directory.mkdir(parents=True, exist_ok=True)
+    words = [f"tide{i}" for i in range(400)]
+    rng = random.Random(5)
+
+    def text() -> str:
+        return " ".join(rng.choice(words) for _ in range(60))
+
+    carried = text()
+    inputs: list[str] = []
+    for shard in range(shards):
+        base, nxt = text(), text()
+        texts = [text() for _ in range(12)]
+        texts[1], texts[5], texts[9] = base, base + NOTICE, base + DISCLOSURE
+        texts[3], texts[7] = carried + NOTICE, nxt
+        carried = nxt
+        ids = [f"r{shard}-{row}" for row in range(len(texts))]
+        path = directory / f"rights-{shard}.parquet"
+        pq.write_table(pa.table({"id": ids, "text": texts}), path)
+        inputs.append(str(path))
+    return inputs
+
+
+def rights_config(keep: str = "first", **dedup: Any) -> dict[str, Any]:
+    """:func:`config_dict` with the rights and provenance stages before dedup and dedup's ``keep`` rule."""
+    config = config_dict()
+    config["stages"][-1:-1] = [
+        {"name": "rights.copyright"},
+        {"name": "provenance.synthetic", "params": {"watermark": False}},
+    ]
+    config["stages"][-1] = {"name": "dedup", "params": {"keep": keep, **dedup}}
+    return config
+
+
 def config_dict(**extra: Any) -> dict[str, Any]:
     """A fast config with an order-free part (text.stats, blocklist) and an ordered part (dedup)."""
     return {

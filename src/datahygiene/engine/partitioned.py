@@ -47,7 +47,7 @@ from datahygiene.engine.run import Committer
 from datahygiene.engine.workers import ShardJob
 from datahygiene.io.sink import RunDir, ShardWriter, release_unused_memory
 from datahygiene.io.sources import ShardSource
-from datahygiene.io.spool import read_spool
+from datahygiene.io.spool import read_spool, read_spool_columns
 
 log = logging.getLogger(__name__)
 _RELEASE_EVERY = 8
@@ -62,13 +62,21 @@ class StandIn:
     schema: pa.Schema
     description: Mapping[str, Any]
     roles: Mapping[str, str] = field(default_factory=dict)
+    #: Columns of earlier stages the replaced stage amends (dedup's inherited signals and their evidence).
+    amends: tuple[str, ...] = ()
+
+
+#: column -> {shard row: new value}: the values a stand-in gives earlier stages' columns (rows not named keep theirs).
+Amendments = Mapping[str, Mapping[int, Any]]
+#: Works out a shard's amendments from the spool's values of the columns a stand-in amends (those it has).
+Amend = Callable[[Mapping[str, pa.ChunkedArray]], Amendments]
 
 
 class SuppliedStage:
     """Stands in for an ordered stage whose columns were decided before the commit (the dedup phase).
 
-    :meth:`supply` gives it a shard's columns (one row per input row); :meth:`process` hands them out batch by
-    batch in input order.
+    :meth:`supply` gives it a shard's columns (one row per input row) and the new values of the earlier stages'
+    columns it amends; :meth:`process` hands them out batch by batch in input order.
     """
 
     def __init__(self, spec: StandIn) -> None:
@@ -77,6 +85,7 @@ class SuppliedStage:
         self.version = spec.version
         self.column_roles = dict(spec.roles)
         self._table: pa.Table | None = None
+        self._amendments: Amendments = {}
         self._at = 0
 
     def output_schema(self) -> pa.Schema:
@@ -91,9 +100,13 @@ class SuppliedStage:
         """Nothing is left for later stages."""
         return {}
 
-    def supply(self, table: pa.Table) -> None:
-        """The columns of the next shard, aligned with its rows."""
-        self._table, self._at = table, 0
+    def amends(self) -> tuple[str, ...]:
+        """The earlier stages' columns the replaced stage amends."""
+        return self.spec.amends
+
+    def supply(self, table: pa.Table, amendments: Amendments | None = None) -> None:
+        """The columns of the next shard, aligned with its rows, and new values of amended columns by shard row."""
+        self._table, self._amendments, self._at = table, amendments or {}, 0
 
     def process(self, batch: Batch) -> dict[str, pa.Array]:
         """The supplied columns of the batch's rows (the next ``num_rows`` of the shard)."""
@@ -102,12 +115,21 @@ class SuppliedStage:
         part = self._table.slice(self._at, batch.num_rows)
         if part.num_rows != batch.num_rows:
             raise RuntimeError(f"stage {self.name!r}: the supplied columns end before the shard's rows do")
-        self._at += batch.num_rows
-        return {spec.name: part.column(spec.name).combine_chunks() for spec in self.spec.schema}
+        start, self._at = self._at, self._at + batch.num_rows
+        out = {spec.name: part.column(spec.name).combine_chunks() for spec in self.spec.schema}
+        for name, rows in self._amendments.items():
+            mine = {row - start: value for row, value in rows.items() if start <= row < self._at}
+            column = batch.column(name)
+            if mine and column is not None:
+                values = column.to_pylist()
+                for row, value in mine.items():
+                    values[row] = value
+                out[name] = pa.array(values, type=column.type)
+        return out
 
     def release(self) -> None:
         """Forget the shard's columns."""
-        self._table, self._at = None, 0
+        self._table, self._amendments, self._at = None, {}, 0
 
     def finished(self) -> bool:
         """Whether every supplied row was handed out."""
@@ -139,19 +161,21 @@ def commit_shard(
     stand_ins: list[StandIn],
     supplied: Mapping[str, pa.Table],
     duplicate_ids: npt.NDArray[np.bool_] | None,
+    amend: Mapping[str, Amend] | None = None,
 ) -> dict[str, Any]:
     """A commit task: write the shard's files under their final names; returns its commit record, unwritten.
 
     ``supplied``: each stand-in's columns for this shard; ``duplicate_ids``: the shard's ``duplicate_id``
-    marks (None when the check is off). An error record comes back when anything failed (nothing of the
-    shard is then left but its staging folder's removal).
+    marks (None when the check is off); ``amend``: by stand-in, what works out its amendments from the whole
+    shard's values of the columns it amends (read from the spool before the first batch is committed). An
+    error record comes back when anything failed (nothing of the shard is then left but its staging folder's
+    removal).
     """
     started = time.perf_counter()
     shard = job.shard
     pipeline = supplied_pipeline(job.config, job.context, scoring, stand_ins)
     stages = [stage for stage in pipeline.ordered.stages if isinstance(stage, SuppliedStage)]
-    for stage in stages:
-        stage.supply(supplied[stage.name])
+    amend = amend or {}
     run_dir = RunDir.at(job.output)
     fingerprint = shard.fingerprint()
     metadata = file_metadata(pipeline, pipeline.models(), shard, fingerprint)
@@ -164,6 +188,10 @@ def commit_shard(
             if run_dir.store is not None:
                 local = Path(folder) / "spool.arrow"
                 run_dir.store.get_file(job.spool_name, local)
+            for stage in stages:
+                wanted = stage.amends() if stage.name in amend else ()
+                changes = amend[stage.name](read_spool_columns(local, wanted)) if wanted else None
+                stage.supply(supplied[stage.name], changes)
             position = 0
 
             def marks(records: pa.RecordBatch) -> npt.NDArray[np.bool_]:

@@ -18,6 +18,7 @@ phase key names the config and every shard's fingerprint) and commits only the s
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import logging
@@ -35,7 +36,13 @@ from datahygiene.core import registry
 from datahygiene.core.config import RunConfig
 from datahygiene.core.stage import Batch, ChainSummary
 from datahygiene.engine.partition_ids import IdSpill, duplicate_mask, resolve_ids
-from datahygiene.engine.partitioned import PartitionedCommitter, StandIn, commit_shard, supplied_pipeline
+from datahygiene.engine.partitioned import (
+    Amendments,
+    PartitionedCommitter,
+    StandIn,
+    commit_shard,
+    supplied_pipeline,
+)
 from datahygiene.engine.pipeline import StageChain, split_stages
 from datahygiene.engine.plan import RunPlan
 from datahygiene.engine.workers import ScoredShard, ShardJob, shard_key
@@ -73,7 +80,10 @@ class Phase(Protocol):
     @property
     def roles(self) -> Mapping[str, Any]: ...
 
-    def applies(self, artifacts: Mapping[str, str], upstream: frozenset[str]) -> bool: ...
+    @property
+    def amends(self) -> tuple[str, ...]: ...
+
+    def refusal(self, artifacts: Mapping[str, str], upstream: frozenset[str]) -> str | None: ...
 
     def describe(self, earlier: int) -> dict[str, Any]: ...
 
@@ -87,6 +97,8 @@ class Phase(Protocol):
 
     def columns(self, shard: int, rows: int) -> pa.Table: ...
 
+    def amendments(self, shard: int, rows: int, values: Mapping[str, pa.ChunkedArray]) -> Amendments: ...
+
     def representatives(self, shard: int) -> int: ...
 
     def segment(self, shard: int, rep_start: int) -> int: ...
@@ -97,23 +109,31 @@ class Phase(Protocol):
 def find_phase(plan: RunPlan, scoring: ChainSummary, partitions: int) -> Phase | None:
     """The phase of the run's one stateful stage, when it has one and it decides as the stage would.
 
-    None otherwise: the flow then commits one shard at a time (e.g. dedup with a ``keep`` rule other than
-    ``first``, or with signals of the scoring stages to inherit, looks at whole shards; the phase does not).
+    None otherwise, with the reason logged: the flow then commits one shard at a time (e.g. semantic dedup
+    with its embeddings in the run, which the phase does not partition).
     """
     ordered = split_stages(plan.config)[1]
     stateful = [(name, params) for name, params in ordered if registry.is_stateful(name)]
     if len(stateful) != 1:
+        names = ", ".join(name for name, _ in stateful) or "none"
+        level = logging.WARNING if stateful else logging.INFO
+        log.log(level, "no partitioned phase: stateful stages %s (it takes exactly one); committing serially", names)
         return None
     name, params = stateful[0]
     factory = getattr(registry.get(name), "phase", None)  # "module:function", imported only when used
     if not isinstance(factory, str):
+        log.warning("no partitioned phase: stage %r offers none; committing serially", name)
         return None
     module, function = factory.split(":")
     make = getattr(importlib.import_module(module), function)
     phase: Phase = make(params, work_location(plan), partitions, plan.context.dedup_index)
     # the stateful stage leads the ordered ones: before it come the input's columns and the scoring stages'
     upstream = frozenset({f.name for f in C.BASE_SCHEMA} | {stage_field.name for _, stage_field in scoring.fields})
-    return phase if phase.applies(dict(scoring.artifacts), upstream) else None
+    reason = phase.refusal(dict(scoring.artifacts), upstream)
+    if reason is not None:
+        log.warning("no partitioned %s phase: %s; committing serially", name, reason)
+        return None
+    return phase
 
 
 def work_location(plan: RunPlan) -> str:
@@ -165,7 +185,8 @@ def commit_task(
     """Commit one shard with the phase's columns and id marks (``ids``: the id work area, or None)."""
     supplied = {stand_in.name: phase.columns(job.shard.index, rows)}
     marks = duplicate_mask(ids, job.shard.index, rows) if ids is not None else None
-    return commit_shard(job, spool, scoring, [stand_in], supplied, marks)
+    amend = {stand_in.name: functools.partial(phase.amendments, job.shard.index, rows)} if stand_in.amends else None
+    return commit_shard(job, spool, scoring, [stand_in], supplied, marks, amend)
 
 
 # -- the committing process --------------------------------------------------------------------------
@@ -225,7 +246,9 @@ def run_phase(client: TaskClient, plan: RunPlan, scored: Sequence[ScoredShard], 
 
 def stand_in(phase: Phase, record: PhaseRecord) -> StandIn:
     """What the commit tasks run in place of the stage (its name, columns, roles and description)."""
-    return StandIn(phase.name, phase.version, phase.schema, phase.describe(record.earlier), dict(phase.roles))
+    return StandIn(
+        phase.name, phase.version, phase.schema, phase.describe(record.earlier), dict(phase.roles), phase.amends
+    )
 
 
 def prepare(committer: PartitionedCommitter, phase: Phase, record: PhaseRecord, scoring: ChainSummary | None) -> None:

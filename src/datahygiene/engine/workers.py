@@ -102,12 +102,24 @@ def plan_jobs(
 
 
 _chains: dict[str, StageChain] = {}
+#: Each cached chain's summary as built: what every shard's files record, as the CLI's (built once) do, even
+#: where a stage's description changes with the rows it saw (``rights.copyright``'s watermark check).
+_summaries: dict[str, ChainSummary] = {}
 _chains_lock = threading.Lock()
 _builds = 0
 
 
 def scoring_chain(config: RunConfig, context: StageContext) -> StageChain:
     """The order-free stages of ``config``, built once per process and reused by every later shard."""
+    return _cached(config, context)[0]
+
+
+def scoring_summary(config: RunConfig, context: StageContext) -> ChainSummary:
+    """The summary of :func:`scoring_chain` as it was built (the same for every shard the process scores)."""
+    return _cached(config, context)[1]
+
+
+def _cached(config: RunConfig, context: StageContext) -> tuple[StageChain, ChainSummary]:
     global _builds
     key = hashlib.sha256(f"{config.sha256()}|{context!r}".encode()).hexdigest()
     with _chains_lock:
@@ -115,15 +127,17 @@ def scoring_chain(config: RunConfig, context: StageContext) -> StageChain:
         if chain is None:
             chain = StageChain.build(split_stages(config)[0], context)
             _chains[key] = chain
+            _summaries[key] = chain.summary()
             _builds += 1
             log.info("built the scoring stages in %s", worker_name())
-        return chain
+        return chain, _summaries[key]
 
 
 def clear_scoring_cache() -> None:
     """Drop the cached scoring stages of this process (benchmarks; a long-lived worker after a config change)."""
     with _chains_lock:
         _chains.clear()
+        _summaries.clear()
 
 
 def pipelines_built() -> int:
@@ -150,7 +164,9 @@ def score_shard(job: ShardJob) -> ScoredShard:
             info = spool_info(path)
         else:
             chain = scoring_chain(job.config, job.context)
-            info = write_spool(path, score_batches(job.shard, job.config, chain), chain.summary())
+            info = write_spool(
+                path, score_batches(job.shard, job.config, chain), scoring_summary(job.config, job.context)
+            )
     return ScoredShard(
         index=job.shard.index,
         shard_id=job.shard.shard_id,
@@ -173,7 +189,7 @@ def _score_to_store(job: ShardJob, store: Store) -> tuple[bool, SpoolInfo]:
             store.get_file(job.spool_name, local)
             return True, spool_info(local)
         chain = scoring_chain(job.config, job.context)
-        info = write_spool(local, score_batches(job.shard, job.config, chain), chain.summary())
+        info = write_spool(local, score_batches(job.shard, job.config, chain), scoring_summary(job.config, job.context))
         store.put_file(local, job.spool_name)
         return False, info
 

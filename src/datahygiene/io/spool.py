@@ -13,7 +13,7 @@ import base64
 import io
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,19 @@ def read_spool(path: Path, config: RunConfig, *, decode_images: bool) -> Iterato
                 with times.measure("redecode", records.num_rows, records.nbytes, kind="engine"):
                     images = decode_batch_images(records, Reasons(records.num_rows), config)
             yield ScoredBatch(records=records, reasons=reasons, images=images, artifacts=artifacts, times=times)
+
+
+def read_spool_columns(path: Path, names: Sequence[str]) -> dict[str, pa.ChunkedArray]:
+    """The whole shard's values of those of ``names`` the spool has (nothing else is read into memory)."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        present = [name for name in names if reader.schema.get_field_index(name) >= 0]
+        parts: dict[str, list[pa.Array]] = {name: [] for name in present}
+        for position in range(reader.num_record_batches):
+            records = reader.get_batch(position)
+            for name in present:
+                parts[name].append(records.column(name))
+        return {name: pa.chunked_array(parts[name], type=reader.schema.field(name).type) for name in present}
 
 
 @dataclass(frozen=True)

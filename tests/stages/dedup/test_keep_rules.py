@@ -36,7 +36,6 @@ def test_priorities_of_each_rule() -> None:
         priority(records, images, "score", "text")
 
 
-
 @pytest.mark.parametrize("kind", [pa.float32(), pa.float64(), pa.int32()])
 def test_score_column_without_nulls(kind: pa.DataType) -> None:
     """A null-free column converts to numpy without a copy (read-only): NaN still ranks last (text.stats columns)."""
@@ -44,6 +43,7 @@ def test_score_column_without_nulls(kind: pa.DataType) -> None:
     records = pa.record_batch({"ratio": pa.array(values, kind)})
     expected = [0.5, -np.inf, 2.0] if pa.types.is_floating(kind) else [1.0, 0.0, 2.0]
     assert priority(records, None, "score", "ratio").tolist() == expected
+
 
 def test_visit_order_is_stable_and_shard_local() -> None:
     assert visit_order(np.array([1.0, 3.0, 3.0, np.nan, 1.0])).tolist() == [1, 2, 0, 4, 3]

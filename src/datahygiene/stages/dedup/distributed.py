@@ -37,7 +37,7 @@ of earlier runs (``--dedup-index``, :mod:`.partition_index`). Sources and global
 6. :func:`shard_decisions` (per shard, in the task that commits it): the three columns for every row of the
    shard, aligned with its input. :func:`filter_shard` (``run``'s last step) also writes the shard's ``inherit``
    columns with the kept rows' inherited signals (:mod:`datahygiene.stages.dedup.inherit`, within the shard, as
-   the stage does); the flow's phase does neither ``keep`` rules nor inheritance (it then commits serially).
+   the stage does); the flow's phase does the same in each commit task (``DedupPhase.amendments``).
 
 Memory: a task holds one shard (features, scatter), one partition's keys (buckets), one partition's inserts
 plus one shard's probes in chunks (image edges), the candidate edges (clusters: 16 B per edge, only rows that

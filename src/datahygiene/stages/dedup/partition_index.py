@@ -7,10 +7,11 @@ rows in its partition into the committed state the stage would hold (:func:`comm
 this run matches them exactly as the streaming stage matches the representatives it loaded from the index.
 
 Writing: this run's representatives (usable rows that are no duplicate) go to one segment per shard
-(:func:`shard_segment`, numbered on from the index's count), and :func:`publish` adds them to the index the
-way ``DedupStage.commit_run`` does: segments first, then the manifest (on S3 a PUT conditional on the ETag
-read when the run started), refusing an index another run changed, and doing nothing when this run's
-segments are already there (a resume after a crash between publishing and the run's manifest).
+(:func:`shard_segment`, numbered on from the index's count in the order the stage visits the shard's rows),
+and :func:`publish` adds them to the index the way ``DedupStage.commit_run`` does: segments first, then the
+manifest (on S3 a PUT conditional on the ETag read when the run started), refusing an index another run
+changed, and doing nothing when this run's segments are already there (a resume after a crash between
+publishing and the run's manifest).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from datahygiene.io.workarea import WorkArea
 from datahygiene.stages.dedup import phash
 from datahygiene.stages.dedup.features import Features
 from datahygiene.stages.dedup.index_store import IndexFolder
+from datahygiene.stages.dedup.keep import visit_order
 from datahygiene.stages.dedup.layout import USABLE, partition_params
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.spill import Candidates, SourceSpill, duplicates_of, source_rows
@@ -133,6 +135,10 @@ def shard_segment(work: WorkArea, name: str, rep_start: int, params: DedupParams
     rows = representative_rows(work, name)
     if len(rows) == 0:
         return 0
+    # in the order the stage visited them (the ``keep`` rule's, :func:`.keep.visit_order`): that order numbers
+    # them in the index, and a later run's ties go to the lowest number
+    visited = visit_order(work.load_array(f"shards/{name}/priority.npy"))
+    rows = visited[np.isin(visited, rows)]
     feats, ids = source_rows(work, name, rows, tparams)
     state = DedupState(tparams.near_text.num_perm, tparams.fingerprint())
     add_representatives(state, feats, [str(v) for v in ids.to_pylist()], tparams)

@@ -6,9 +6,11 @@ task per shard), the segments of ``--dedup-index`` too (:meth:`DedupPhase.spill_
 :meth:`DedupPhase.decide` runs the steps of :mod:`.distributed` as tasks; each commit task reads its
 shard's three columns (:meth:`DedupPhase.columns`). Once every shard is committed,
 :meth:`DedupPhase.segment` (per shard) and :meth:`DedupPhase.publish` add this run's representatives to
-the index. The decisions are the streaming stage's, row for row; semantic dedup is not partitioned, so
-:meth:`DedupPhase.applies` says no when the run has embeddings for it, and so it does when the stage would
-look at whole shards (``keep`` other than ``first``, or signals to inherit): the flow then commits serially.
+the index. The decisions are the streaming stage's, row for row, ``keep`` rules included (each shard's rows
+are visited in the rule's order, :mod:`.keep`); the commit task also gives each kept row the signals its
+duplicates in the same shard carry (:meth:`DedupPhase.amendments`, :mod:`.inherit`), as the stage does.
+Semantic dedup is not partitioned: :meth:`DedupPhase.refusal` names that reason when the run has the
+embeddings for it, and the flow then commits serially.
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from datahygiene.core.stage import ColumnRole, StageParams
 from datahygiene.io.workarea import WorkArea
 from datahygiene.stages.dedup import distributed, partition_index
 from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, DedupStage, describe
-from datahygiene.stages.dedup.inherit import InheritedColumn
+from datahygiene.stages.dedup.inherit import Amendments, InheritedColumn, inherit
 from datahygiene.stages.dedup.layout import Layout, shard_name
 from datahygiene.stages.dedup.params import DedupParams
-from datahygiene.stages.dedup.spill import SourceSpill
+from datahygiene.stages.dedup.spill import SourceSpill, duplicates_of
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,41 @@ class DedupPhase:
         """The stage's column roles."""
         return DedupStage.column_roles
 
-    def applies(self, artifacts: Mapping[str, str], upstream: frozenset[str]) -> bool:
-        """Whether the phase decides as the stage would (``upstream``: the columns produced before the stage).
+    def refusal(self, artifacts: Mapping[str, str], upstream: frozenset[str]) -> str | None:
+        """Why the phase cannot decide as the stage would (None: it can); ``upstream``: columns before the stage.
 
-        Not when semantic dedup has its embeddings, nor when the stage looks at whole shards
-        (:meth:`DedupStage.looks_ahead`: a ``keep`` rule other than ``first``, or signals in ``upstream`` to
-        inherit): the phase neither visits rows in ``keep`` order nor amends earlier stages' columns.
+        Semantic dedup with its embeddings in the run (``artifacts``) needs the embeddings' range search, which
+        is not partitioned. ``keep`` rules and inherited signals are (``upstream`` is not needed for them: the
+        commit task reads the signal columns the shard's spool has, which are the ones before the stage).
         """
         if self.params.semantic.enabled and self.params.semantic.artifact in artifacts:
-            return False
-        inherits = any(InheritedColumn.named(name).signals in upstream for name in self.params.inherit)
-        return self.params.keep == "first" and not inherits
+            return f"semantic dedup (embeddings {self.params.semantic.artifact!r}) is not partitioned"
+        return None
+
+    @property
+    def amends(self) -> tuple[str, ...]:
+        """The columns the stage may amend: every ``inherit`` signal column and its evidence column."""
+        return tuple(dict.fromkeys(name for spec in self._inherited for name in spec.names))
+
+    @property
+    def _inherited(self) -> list[InheritedColumn]:
+        return [InheritedColumn.named(name) for name in self.params.inherit]
+
+    def amendments(self, shard: int, rows: int, values: Mapping[str, pa.ChunkedArray]) -> Amendments:
+        """New values of the shard's kept rows that inherit signals from duplicates in the same shard.
+
+        ``values``: the shard's columns of :attr:`amends` that it has (an absent signal column is not
+        inherited, as the stage skips columns no earlier stage produces).
+        """
+        specs = [spec for spec in self._inherited if spec.signals in values]
+        if not specs:
+            return {}
+        name = shard_name(shard)
+        found = duplicates_of(self.work, name)
+        rep_row = np.full(rows, -1, dtype=np.int64)
+        rep_row[np.asarray(found.column("row").to_numpy(), dtype=np.int64)] = found.column("rep_row").to_numpy()
+        ids = self.work.read_table(f"shards/{name}/ids.parquet").column("id").to_pylist()
+        return inherit([str(v) for v in ids], rep_row, values, specs)
 
     def describe(self, earlier: int) -> dict[str, Any]:
         """What the stage records in the manifest (``earlier``: representatives the index held at the start)."""

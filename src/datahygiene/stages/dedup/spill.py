@@ -263,7 +263,7 @@ def duplicates_of(work: WorkArea, name: str) -> pa.Table:
 
 
 def source_rows(work: WorkArea, name: str, rows: I64, params: DedupParams) -> tuple[Features, pa.Array]:
-    """The spilled features and ids of some rows of one source (``rows``: local numbers, ascending)."""
+    """The spilled features and ids of some rows of one source (``rows``: local numbers, in the order wanted)."""
     folder = f"shards/{name}"
     present = set(work.names(folder))
     flags = work.load_array(f"{folder}/flags.npy")[rows]
