@@ -69,6 +69,7 @@ def phase_columns(tables: list[pa.Table], params: dict[str, Any], work: Path) ->
             spiller.add(Batch(records=records))
         rows.append(spiller.close())
     phase.decide(InProcess(), [], rows)
+    assert len(phase.work.names("decisions/00002")) > 1  # a shard's clusters were resolved in several partitions
     out: dict[str, list[Any]] = {c: [] for c in (*COLUMNS, *SIGNALS)}
     for index, table in enumerate(tables):
         decided = phase.columns(index, rows[index])
