@@ -19,13 +19,7 @@ def run_command(
     resume: Annotated[bool, typer.Option("--resume", help=describe("resume"))] = default("resume"),
     dedup_index: Annotated[str | None, typer.Option("--dedup-index", help=describe("dedup_index"))] = None,
     offline: Annotated[bool, typer.Option("--offline", help=describe("offline"))] = default("offline"),
-    no_datasheet: Annotated[
-        bool,
-        typer.Option(
-            "--no-datasheet",
-            help="Skip the datasheet, card and HTML report (write them later: `datahygiene datasheet`).",
-        ),
-    ] = False,
+    no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
     from pydantic import ValidationError

@@ -38,7 +38,11 @@ OPTIONS: dict[str, OptionSpec] = {
     "dedup_index": OptionSpec("Persistent dedup index shared across runs (folder or URL)."),
     "resume": OptionSpec("Continue a run found in the output: skip committed shards.", False),
     "offline": OptionSpec("Never touch the network for models.", False),
-    "write_datasheet": OptionSpec("Write the datasheet, card and HTML report (later: `datahygiene datasheet`).", True),
+    "write_datasheet": OptionSpec(
+        "Datasheet, card and HTML report at the end of the run; --no-datasheet skips them "
+        "(later: `datahygiene datasheet`).",
+        True,
+    ),
 }
 
 
