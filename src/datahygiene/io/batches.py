@@ -79,9 +79,13 @@ class _CountingRaw(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self.inner.read(len(buffer))
-        count = len(data)
-        buffer[:count] = data
+        direct = getattr(self.inner, "readinto", None)
+        if direct is not None:  # straight into the caller's buffer: no temporary copy of a batch-sized read
+            count = int(direct(buffer) or 0)
+        else:
+            data = self.inner.read(len(buffer))
+            count = len(data)
+            buffer[:count] = data
         self.meter.bytes += count
         return count
 

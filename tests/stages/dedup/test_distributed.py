@@ -282,13 +282,18 @@ def test_keep_rules_decide_alike_streaming_and_partitioned(tmp_path: Path, keep:
         assert got[c] == expected[c], c
 
 
+@pytest.mark.parametrize("rows", [700, 1_000_000])
 def test_chunked_resolution_decides_like_batches(
-    data: tuple[list[str | None], list[Path]], expected: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch
+    data: tuple[list[str | None], list[Path]],
+    expected: dict[str, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    rows: int,
 ) -> None:
-    """One big batch resolved in chunks (as the stage does past ``CHUNK_ROWS``) gives the same columns."""
+    """One big batch resolved in slices whose features are computed ahead (``keep: first`` past ``AHEAD_ROWS``),
+    or resolved whole, gives the same columns."""
     from datahygiene.stages.dedup import lookahead
 
-    monkeypatch.setattr(lookahead, "CHUNK_ROWS", 700)
+    monkeypatch.setattr(lookahead, "AHEAD_ROWS", rows)
     texts = data[0]
     out = make_stage().process(text_batch([f"r{i}" for i in range(len(texts))], texts))
     for c in COLUMNS:

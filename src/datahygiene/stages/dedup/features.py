@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -78,6 +82,39 @@ def compute(batch: Batch, params: DedupParams) -> Features:
     if raw is not None:
         feats.emb, feats.emb_ok = clean_embeddings(raw, n)
     return feats
+
+
+def compute_ahead(batch: Batch, params: DedupParams, rows: int) -> Iterator[tuple[int, int, Features]]:
+    """``(first row, end row, features)`` of consecutive slices of about ``rows`` rows, in order.
+
+    While the caller works on one slice (the matcher, on the calling thread), the next slice's features are
+    computed on a helper thread (its chunks on the text pool: numpy, hashlib and rensa release the GIL), so
+    both cores stay busy. Only text-only batches are cut (no pictures, no artifacts); others come whole.
+    Features do not depend on the cut: each row's come from that row alone.
+    """
+    n = batch.num_rows
+    if n <= rows or batch.images is not None or batch.artifacts:
+        yield 0, n, compute(batch, params)
+        return
+    bounds = [*range(0, n, rows), n]
+    slices = list(itertools.pairwise(bounds))
+    pool = _ahead_pool()
+
+    def part(lo: int, hi: int) -> Features:
+        return compute(Batch(records=batch.records.slice(lo, hi - lo)), params)
+
+    pending = pool.submit(part, *slices[0])
+    for k, (lo, hi) in enumerate(slices):
+        feats = pending.result()
+        if k + 1 < len(slices):
+            pending = pool.submit(part, *slices[k + 1])
+        yield lo, hi, feats
+
+
+@cache
+def _ahead_pool() -> ThreadPoolExecutor:
+    """One long-lived helper thread for :func:`compute_ahead` (see ``textbytes._pool`` on per-thread heaps)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="dedup-ahead")
 
 
 def _text_features(feats: Features, texts: pa.Array, params: DedupParams) -> None:

@@ -69,28 +69,38 @@ class KeyIndex:
         reps = np.ascontiguousarray(reps, dtype=np.int64)
         self.keys.append(keys)
         self.reps.append(reps)
-        order = np.lexsort((reps, keys))
+        ascending = len(reps) < 2 or bool((reps[1:] >= reps[:-1]).all())
+        order = _key_rep_order(keys, reps, ascending)
         self._runs.append((keys[order], reps[order]))
         while len(self._runs) > 1 and len(self._runs[-1][0]) * 2 >= len(self._runs[-2][0]):
             (k2, r2), (k1, r1) = self._runs.pop(), self._runs.pop()
             k, r = np.concatenate([k1, k2]), np.concatenate([r1, r2])
-            order = np.lexsort((r, k))
+            # both runs are sorted by (key, rep): when every rep of the older run is <= every rep of the newer
+            # one (the matcher appends growing representatives), equal keys are already in rep order
+            order = _key_rep_order(k, r, int(r1.max()) <= int(r2.min()))
             self._runs.append((k[order], r[order]))
 
     def lookup(self, queries: U64) -> tuple[I64, I64]:
         """All ``(query position, representative)`` pairs whose key equals the query, sorted, unique."""
         found_q: list[I64] = []
         found_r: list[I64] = []
+        if not self._runs or len(queries) == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty.copy()
+        # Binary searches for sorted queries walk the keys in order (cache-friendly; several times faster than
+        # searching in query order on runs of millions of keys); ``order`` maps them back to query positions.
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        order = np.argsort(queries)
+        sorted_queries = queries[order]
         for keys, reps in self._runs:
-            lo = np.searchsorted(keys, queries, side="left")
-            hi = np.searchsorted(keys, queries, side="right")
+            lo = np.searchsorted(keys, sorted_queries, side="left")
+            hi = np.searchsorted(keys, sorted_queries, side="right")
             counts = hi - lo
             hit = np.flatnonzero(counts)
             if len(hit) == 0:
                 continue
             c = counts[hit]
-            qpos = np.repeat(hit, c)
+            qpos = np.repeat(order[hit], c)
             starts = np.repeat(lo[hit] - np.cumsum(c) + c, c)
             found_q.append(qpos.astype(np.int64))
             found_r.append(reps[starts + np.arange(len(qpos))])
@@ -98,6 +108,17 @@ class KeyIndex:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty.copy()
         return unique_pairs(np.concatenate(found_q), np.concatenate(found_r))
+
+
+def _key_rep_order(keys: U64, reps: I64, reps_in_order: bool) -> I64:
+    """The permutation that sorts by ``(key, rep)``; ``reps_in_order``: equal keys already come in rep order.
+
+    Then a stable sort by key alone gives it (timsort merges the sorted runs it finds: near linear), instead
+    of a two-key ``lexsort``.
+    """
+    if reps_in_order:
+        return np.argsort(keys, kind="stable")
+    return np.lexsort((reps, keys))
 
 
 def unique_pairs(first: I64, second: I64) -> tuple[I64, I64]:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from datahygiene.core.stage import Batch
-from datahygiene.stages.dedup.features import Features, compute
+from datahygiene.stages.dedup.features import Features, compute, compute_ahead
 from datahygiene.stages.dedup.inherit import Amendments, InheritedColumn, inherit
 from datahygiene.stages.dedup.keep import priority, visit_order
 from datahygiene.stages.dedup.params import DedupParams
@@ -26,6 +26,8 @@ from datahygiene.stages.dedup.params import DedupParams
 #: Rows resolved per matcher call: bounds the matcher's per-call structures (Python dicts of band keys),
 #: which made 32k-row batches slower and larger in memory; decisions do not depend on it.
 CHUNK_ROWS = 8192
+#: Rows per slice with ``keep: first``: features of the next slice are computed while one is resolved.
+AHEAD_ROWS = 2048
 Match = tuple[str, str, float]  # (dup_of id, kind, similarity), as the stage writes it
 
 
@@ -135,14 +137,13 @@ class ShardLook:
                 column = batch.column(name)
                 if column is not None:
                     self.values.setdefault(name, []).append(column)
-        feats = compute(batch, self.params)
         if self.params.keep == "first":
-            for start in range(0, len(ids), CHUNK_ROWS):
-                stop = min(start + CHUNK_ROWS, len(ids))
+            # the next slice's features are computed while this one is resolved (see ``compute_ahead``)
+            for start, stop, part in compute_ahead(batch, self.params, AHEAD_ROWS):
                 rows = np.arange(self.rows + start, self.rows + stop, dtype=np.int64)
-                part = feats if stop - start == len(ids) else take_features(feats, np.arange(start, stop))
                 self._resolve(part, rows, ids[start:stop])
         else:
+            feats = compute(batch, self.params)
             self.features.append(feats)
             self.priorities.append(priority(batch.records, batch.images, self.params.keep, self.params.keep_score))
         self.ids.extend(ids)
