@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from datahygiene.stages.likeness import retina
 from datahygiene.stages.likeness.faces import Face
 from datahygiene.stages.likeness.retina import WEIGHTS_SHA256, RetinaFaceDetector
 from datahygiene.stages.likeness.stage import LikenessParams, make_detector
-from datahygiene.stages.likeness.tiles import Scales, nms, tile_origins
+from datahygiene.stages.likeness.tiles import Scales, nms
 from tests.stages.likeness.conftest import face_image, scene_photos
 
 #: Width of the face box in the 160 px test crop (as RetinaFace boxes it: brow to chin, ear to ear).
@@ -121,14 +120,10 @@ def test_painted_portrait_on_a_cd_cover_is_a_face(detector: RetinaFaceDetector) 
     assert 170 < found.y + found.h / 2 < 230
 
 
-def test_tiles_cover_the_image_with_overlap() -> None:
-    assert tile_origins(500, 640, 96) == [0]
-    starts = tile_origins(2000, 640, 96)
-    assert starts[0] == 0
-    assert starts[-1] == 2000 - 640
-    assert all(b - a <= 640 - 96 for a, b in pairwise(starts))
-    assert Scales().tiles(2000, 1500) == 1.6  # 20 px faces enlarged to the 32 px the network finds
-    assert Scales(min_face=40, max_scale=1.0).tiles(2000, 1500) == 0.8
+def test_tile_scale() -> None:
+    assert Scales().tiles(2000, 1500) == 1.25  # 20 px faces enlarged to the 25 px the network proposes
+    assert Scales(min_face=10, max_scale=1.6).tiles(2000, 1500) == 1.6
+    assert Scales(min_face=50).tiles(2000, 1500) == 0.5
     assert Scales(min_face=64).tiles(640, 480) is None  # the whole-image pass already sees 64 px faces
 
 

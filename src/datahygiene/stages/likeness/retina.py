@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from datahygiene.core.config import ConfigError
 from datahygiene.stages.likeness.faces import Face, _to_original
 from datahygiene.stages.likeness.tiles import Box, Scales, detect_scaled, resized
 
@@ -36,6 +38,9 @@ PRIORS = ((8, (16, 32)), (16, (64, 128)), (32, (256, 512)))
 VARIANCE = (0.1, 0.2)
 #: BGR means the network was trained with.
 MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+#: onnxruntime's names of its CUDA and CPU execution providers; a provider, alone or with its options.
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+Provider = str | tuple[str, dict[str, Any]]
 #: Confirmation: crop side as a multiple of the box side, and the face side the crop is scaled to.
 CONFIRM_CROP, CONFIRM_FACE = 3.0, 64
 
@@ -61,18 +66,45 @@ def priors(height: int, width: int) -> npt.NDArray[np.float32]:
     return np.vstack(rows).astype(np.float32)
 
 
+def cuda_device_present() -> bool:
+    """True when torch (if installed) sees a CUDA device; imported only when onnxruntime offers CUDA."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def execution_providers(
+    device: str, available: Sequence[str], has_cuda: Callable[[], bool] = cuda_device_present
+) -> list[Provider]:
+    """onnxruntime providers for the run's ``models.device``: CUDA first when asked for, or (``auto``) when
+    onnxruntime offers it and a CUDA device is present; the CPU otherwise (and as onnxruntime's fallback)."""
+    kind, _, index = device.partition(":")
+    if kind == "cuda" or (kind == "auto" and CUDA in available and has_cuda()):
+        if CUDA not in available:
+            raise ConfigError(
+                f"likeness: models.device={device} needs onnxruntime's {CUDA} (pip install onnxruntime-gpu); "
+                f"this onnxruntime offers {', '.join(available)}"
+            )
+        return [(CUDA, {"device_id": int(index or 0)}), CPU]
+    return [CPU]
+
+
 class RetinaFaceNet:
     """One forward pass: RGB ``uint8`` array in, ``(x, y, w, h, score)`` boxes above ``score`` out."""
 
-    def __init__(self, model: bytes, *, score: float = 0.6, threads: int = 0) -> None:
+    def __init__(self, model: bytes, *, score: float = 0.6, threads: int = 0, device: str = "auto") -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        # onnxruntime-gpu offers CUDA; the onnxruntime wheel this project installs runs on the CPU
-        gpu = [p for p in ("CUDAExecutionProvider",) if p in ort.get_available_providers()]
-        self.session = ort.InferenceSession(model, options, providers=[*gpu, "CPUExecutionProvider"])
+        # the onnxruntime wheel this project installs offers the CPU only; onnxruntime-gpu adds CUDA
+        providers = execution_providers(device, ort.get_available_providers())
+        self.session = ort.InferenceSession(model, options, providers=providers)
         self.provider = self.session.get_providers()[0]
+        if device.startswith("cuda") and self.provider != CUDA:
+            raise ConfigError(f"likeness: models.device={device}: onnxruntime could not start {CUDA}")
         self.input = self.session.get_inputs()[0].name
         self.score = score
 
@@ -102,11 +134,17 @@ class RetinaFaceDetector:
     name = "retinaface"
 
     def __init__(
-        self, *, scales: Scales | None = None, score: float = 0.3, confirm: float = 0.95, threads: int = 0
+        self,
+        *,
+        scales: Scales | None = None,
+        score: float = 0.2,
+        confirm: float = 0.97,
+        threads: int = 0,
+        device: str = "auto",
     ) -> None:
         model = packaged_weights()
         self.sha256 = hashlib.sha256(model).hexdigest()
-        self.net = RetinaFaceNet(model, score=score, threads=threads)
+        self.net = RetinaFaceNet(model, score=score, threads=threads, device=device)
         self.scales = scales or Scales()
         self.score = score
         self.confirm = confirm

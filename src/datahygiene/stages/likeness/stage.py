@@ -68,8 +68,8 @@ class LikenessParams(StageParams):
     retina_max_side: int = Field(default=640, ge=64)
     min_face_px: int = Field(default=20, ge=0)
     max_scale: float = Field(default=1.6, gt=0.0, le=4.0)
-    retina_score: float = Field(default=0.3, gt=0.0, lt=1.0)
-    retina_confirm: float = Field(default=0.95, gt=0.0, lt=1.0)
+    retina_score: float = Field(default=0.2, gt=0.0, lt=1.0)
+    retina_confirm: float = Field(default=0.97, gt=0.0, lt=1.0)
     #: onnxruntime threads for RetinaFace (0: onnxruntime's default, one per core).
     retina_threads: int = Field(default=0, ge=0)
     haar_cascade: str = "haarcascade_frontalface_alt2.xml"
@@ -101,7 +101,7 @@ def make_detector(params: LikenessParams, context: StageContext) -> FaceDetector
         log.info("likeness: using the YuNet face detector %s", weights)
         return YuNetDetector(weights, max_side=params.max_side, score_threshold=params.yunet_score)
     if params.detector in ("auto", "retinaface"):
-        retina = make_retinaface(params, required=params.detector == "retinaface")
+        retina = make_retinaface(params, context, required=params.detector == "retinaface")
         if retina is not None:
             return retina
     return HaarDetector(
@@ -113,8 +113,9 @@ def make_detector(params: LikenessParams, context: StageContext) -> FaceDetector
     )
 
 
-def make_retinaface(params: LikenessParams, *, required: bool) -> FaceDetector | None:
-    """RetinaFace with the stage's settings; ``None`` (or an error when ``required``) without its wheel."""
+def make_retinaface(params: LikenessParams, context: StageContext, *, required: bool) -> FaceDetector | None:
+    """RetinaFace with the stage's settings on the run's device; ``None`` (or an error when ``required``) without
+    its wheel."""
     from datahygiene.stages.likeness.retina import PACKAGE, RetinaFaceDetector
 
     scales = Scales(
@@ -124,7 +125,11 @@ def make_retinaface(params: LikenessParams, *, required: bool) -> FaceDetector |
     )
     try:
         return RetinaFaceDetector(
-            scales=scales, score=params.retina_score, confirm=params.retina_confirm, threads=params.retina_threads
+            scales=scales,
+            score=params.retina_score,
+            confirm=params.retina_confirm,
+            threads=params.retina_threads,
+            device=context.device,
         )
     except ImportError as exc:
         if required:
