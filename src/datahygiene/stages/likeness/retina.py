@@ -11,6 +11,9 @@ times the box's side around it, scaled so the face is ``CONFIRM_FACE`` pixels: a
 faces from face-like texture (leaves, fur, gravel) far better than at 20-30 pixels, so a candidate is kept only
 when the crop scores at least ``confirm``. On the real photographs without people in the evaluation this
 removed every false face the tile pass proposed, and no real face.
+
+The session runs on onnxruntime's CUDA provider when the run's ``models.device`` is ``cuda[:N]``, or ``auto``
+with ``onnxruntime-gpu`` installed and a CUDA device present (:func:`execution_providers`); on the CPU otherwise.
 """
 
 from __future__ import annotations
