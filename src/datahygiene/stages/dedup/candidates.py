@@ -8,6 +8,8 @@ at once, so the walk only looks up the few pairs above the threshold.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -59,16 +61,25 @@ def similar_earlier_rows(
     pair_codes = np.sort(i_rows[keep].astype(np.int64) * len(ok) + j_rows[keep])
     pair_codes = pair_codes[np.r_[True, pair_codes[1:] != pair_codes[:-1]]]  # a pair may share several bands
     i_rows, j_rows = pair_codes // len(ok), pair_codes % len(ok)
-    equal = np.empty(len(pair_codes), dtype=np.int64)
-    for lo in range(0, len(pair_codes), VERIFY_CHUNK):
-        sl = slice(lo, lo + VERIFY_CHUNK)
-        equal[sl] = np.count_nonzero(sigs[i_rows[sl]] == sigs[j_rows[sl]], axis=1)
-    sims = equal / sigs.shape[1]
+    sims = signature_agreement(sigs, i_rows, sigs, j_rows)
     hit = sims >= threshold
     out: Pairs = {}
     for i, j, sim in zip(i_rows[hit].tolist(), j_rows[hit].tolist(), sims[hit].tolist(), strict=True):
         out.setdefault(i, []).append((j, sim))  # pair codes are sorted: j ascending within each i
     return out
+
+
+def signature_agreement(
+    left: npt.NDArray[Any], left_rows: npt.NDArray[np.int64], right: npt.NDArray[Any], right_rows: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Share of equal MinHash slots of each pair ``(left[left_rows[k]], right[right_rows[k]])``, in chunks of
+    :data:`VERIFY_CHUNK` pairs (cache-sized temporaries, reused by the allocator)."""
+    equal = np.empty(len(left_rows), dtype=np.int64)
+    for lo in range(0, len(left_rows), VERIFY_CHUNK):
+        sl = slice(lo, lo + VERIFY_CHUNK)
+        equal[sl] = np.count_nonzero(left[left_rows[sl]] == right[right_rows[sl]], axis=1)
+    agreement: npt.NDArray[np.float64] = equal / left.shape[1]
+    return agreement
 
 
 def near_image_rows(

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from datahygiene.stages.dedup import phash
-from datahygiene.stages.dedup.candidates import VERIFY_CHUNK, Pairs, near_image_rows, similar_earlier_rows
+from datahygiene.stages.dedup.candidates import Pairs, near_image_rows, signature_agreement, similar_earlier_rows
 from datahygiene.stages.dedup.features import Features, any_ok
 from datahygiene.stages.dedup.index import group_pairs, unique_pairs
 from datahygiene.stages.dedup.params import DedupParams
@@ -173,12 +173,8 @@ class _Matcher:
         if len(qpos) == 0:
             return {}
         pairs = np.stack(unique_pairs(qpos // nb, reps), axis=1)
-        sims = np.empty(len(pairs), dtype=np.float64)
-        stored = st.sigs.view()
         positions = np.searchsorted(st.sig_reps.view(), pairs[:, 1])
-        for start in range(0, len(pairs), VERIFY_CHUNK):  # cache-sized temporaries, reused by the allocator
-            sl = slice(start, start + VERIFY_CHUNK)
-            sims[sl] = np.count_nonzero(f.sigs[pairs[sl, 0]] == stored[positions[sl]], axis=1) / f.sigs.shape[1]
+        sims = signature_agreement(f.sigs, pairs[:, 0], st.sigs.view(), positions)
         keep = sims >= self.params.near_text.threshold
         pairs, sims = pairs[keep], sims[keep]
         order = np.lexsort((pairs[:, 1], -sims, pairs[:, 0]))  # per row: most similar, then earliest
