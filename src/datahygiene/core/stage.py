@@ -72,6 +72,21 @@ class Batch:
         index = self.records.schema.get_field_index(name)
         return None if index < 0 else self.records.column(index)
 
+    def amended(self, rows_by_column: Mapping[str, Mapping[int, Any]]) -> dict[str, pa.Array]:
+        """The batch's columns with new values at some rows: ``{column: {batch row: value}}`` -> ``{column: array}``
+        (same type; a stage that amends earlier stages' columns returns these). Each named column must exist."""
+        import pyarrow as pa
+
+        out = {}
+        for name, rows in rows_by_column.items():
+            column = self.column(name)
+            assert column is not None  # amendments exist only for columns the batch has
+            values = column.to_pylist()
+            for row, value in rows.items():
+                values[row] = value
+            out[name] = pa.array(values, type=column.type)
+        return out
+
     def texts(self) -> list[str | None]:
         """The ``text`` column as Python strings (``None`` where absent or invalid)."""
         column = self.column("text")
@@ -269,6 +284,16 @@ def tell_upstream(stage: object, columns: frozenset[str]) -> None:
     declare = getattr(stage, "upstream_columns", None)
     if callable(declare):
         declare(columns)
+
+
+def rows_between(rows_by_column: Mapping[str, Mapping[int, Any]], start: int, stop: int) -> dict[str, dict[int, Any]]:
+    """The amended rows in ``[start, stop)`` of a shard's ``{column: {row: value}}``, numbered from ``start``;
+    columns with none there are left out."""
+    inside = {
+        column: {row - start: value for row, value in rows.items() if start <= row < stop}
+        for column, rows in rows_by_column.items()
+    }
+    return {column: rows for column, rows in inside.items() if rows}
 
 
 def amended_columns(stage: object) -> tuple[str, ...]:

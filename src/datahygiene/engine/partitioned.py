@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from datahygiene.core.config import RunConfig
-from datahygiene.core.stage import Batch, ChainSummary, Stage, StageContext
+from datahygiene.core.stage import Batch, ChainSummary, Stage, StageContext, rows_between
 from datahygiene.engine.commit import (
     PARTITIONED_MARK,
     ShardTally,
@@ -117,15 +117,8 @@ class SuppliedStage:
             raise RuntimeError(f"stage {self.name!r}: the supplied columns end before the shard's rows do")
         start, self._at = self._at, self._at + batch.num_rows
         out = {spec.name: part.column(spec.name).combine_chunks() for spec in self.spec.schema}
-        for name, rows in self._amendments.items():
-            mine = {row - start: value for row, value in rows.items() if start <= row < self._at}
-            column = batch.column(name)
-            if mine and column is not None:
-                values = column.to_pylist()
-                for row, value in mine.items():
-                    values[row] = value
-                out[name] = pa.array(values, type=column.type)
-        return out
+        mine = rows_between(self._amendments, start, self._at)
+        return out | batch.amended({name: rows for name, rows in mine.items() if batch.column(name) is not None})
 
     def release(self) -> None:
         """Forget the shard's columns."""

@@ -99,14 +99,7 @@ class DedupStage(StageBase[DedupParams]):
             "dup_kind": pa.array([m[1] if m else None for m in matches], type=pa.string()),
             "dup_similarity": pa.array([m[2] if m else None for m in matches], type=pa.float32()),
         }
-        for name, rows in amended.items():
-            column = batch.column(name)
-            assert column is not None  # amendments exist only for columns the batch has
-            values = column.to_pylist()
-            for row, value in rows.items():
-                values[row] = value
-            out[name] = pa.array(values, type=column.type)
-        return out
+        return out | batch.amended(amended)
 
     # -- a shard at a time ---------------------------------------------------------------------------
     def upstream_columns(self, columns: frozenset[str]) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from datahygiene.core.stage import Batch
+from datahygiene.core.stage import Batch, rows_between
 from datahygiene.stages.dedup.features import Features, compute, compute_ahead
 from datahygiene.stages.dedup.inherit import Amendments, InheritedColumn, inherit
 from datahygiene.stages.dedup.keep import priority, visit_order
@@ -95,11 +95,7 @@ class ShardDecisions:
         if self.ids[start:stop] != ids:
             raise RuntimeError("dedup: the batches to decide are not the ones it looked at (order or ids differ)")
         self.cursor = stop
-        amended = {
-            column: {row - start: value for row, value in rows.items() if start <= row < stop}
-            for column, rows in self.amendments.items()
-        }
-        return self.matches[start:stop], {column: rows for column, rows in amended.items() if rows}
+        return self.matches[start:stop], rows_between(self.amendments, start, stop)
 
 
 class ShardLook:
