@@ -86,10 +86,10 @@ class ShardRunner:
         Returns the commit record, or an error record when anything failed (the
         shard's files and the stages' state are then rolled back).
         """
+        started = time.perf_counter()  # the CLI's scoring thread starts on the shard as this is called
         fingerprint = shard.fingerprint()
         writer = ShardWriter(self.run_dir, shard.index, file_metadata(self.pipeline, self.models, shard, fingerprint))
         tally = ShardTally()
-        started = time.perf_counter()
         spool: Path | None = None
         self._ids_staged = False
         try:

@@ -24,13 +24,17 @@ from datahygiene.engine.commit import ShardRunner, failure_record
 from datahygiene.engine.manifest import build_manifest
 from datahygiene.engine.pipeline import Pipeline, score_batches
 from datahygiene.engine.plan import OutputBusyError, OutputPathError, RunPlan, plan_run, start_output
-from datahygiene.engine.progress import ProgressListener, Silent
+from datahygiene.engine.prefetch import Prefetch
+from datahygiene.engine.progress import LockedListener, ProgressListener, Silent
 from datahygiene.io.sink import NotARunError, RunLock
 from datahygiene.io.sources import ShardSource
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.verify import check_invariants
 
 log = logging.getLogger(__name__)
+
+#: Scored batches that may wait for the ordered stages (one more is being scored): memory stays bounded.
+PREFETCH_DEPTH = 1
 
 
 @dataclass
@@ -218,12 +222,15 @@ def run(
         return finished
     pipeline = Pipeline(config, plan.context)
     assert pipeline.scoring is not None  # built here, not on workers
-    committer = Committer(plan, listener)
+    locked = LockedListener(listener or Silent())
+    committer = Committer(plan, locked)
     try:
         committer.attach(pipeline)
         with progress.reporting(committer.listener.batch_scoring):
             for shard in plan.pending:
-                committer.commit(shard, score_batches(shard, config, pipeline.scoring, committer.listener))
+                scored = score_batches(shard, config, pipeline.scoring, locked)
+                with Prefetch(scored, depth=PREFETCH_DEPTH, name=f"score-{shard.index:05d}") as ahead:
+                    committer.commit(shard, ahead)
         return committer.finish(write_documents=write_documents)
     finally:
         committer.close()
