@@ -148,3 +148,29 @@ def test_rows_keep_their_order_and_duplicates_their_first_copy_with_a_slow_scori
     kept = pq.read_table(next((tmp_path / "out" / "kept").glob("*")))  # no rule: every row is kept
     assert kept.column("id").to_pylist() == [f"r{i:02d}" for i in range(23)]  # written in input order
     assert kept.column("dup_of").to_pylist() == [None if i < 7 else f"r{i % 7:02d}" for i in range(23)]
+
+
+def test_many_shards_commit_in_order_with_a_failed_one_between(tmp_path: Path) -> None:
+    inputs = []
+    for name in "abcde":
+        path = tmp_path / f"{name}.jsonl"
+        texts = ["boom" if name == "c" and i == 3 else f"{name} text {i}" for i in range(5)]
+        path.write_text("".join(f'{{"id": "{name}{i}", "text": "{text}"}}\n' for i, text in enumerate(texts)))
+        inputs.append(str(path))
+    slow: dict[str, object] = {"name": "test.fail_on_text", "params": {"text": "boom", "seconds": 0.01}}
+    result = run(_config([slow, {"name": "dedup"}]), inputs, tmp_path / "out")
+    assert result.exit_code == 1
+    assert [Path(shard).name for shard in result.failed_shards] == ["c.jsonl"]
+    committed = RunDir(tmp_path / "out").committed()
+    assert [Path(committed[index]["shard"]).name for index in sorted(committed)] == [
+        "a.jsonl",
+        "b.jsonl",
+        "d.jsonl",
+        "e.jsonl",
+    ]
+    for index, record in committed.items():
+        steps = {step["stage"]: step for step in record["stages"]}
+        assert steps["read"]["rows"] == record["rows_read"] == 5
+        kept = pq.read_table(tmp_path / "out" / record["files"]["kept"][0]["path"]).column("id").to_pylist()
+        assert kept == [f"{Path(record['shard']).stem}{i}" for i in range(5)], index
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("score-")]

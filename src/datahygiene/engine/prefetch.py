@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
@@ -36,6 +37,8 @@ class Prefetch(Generic[T], Iterator[T]):
         if depth < 1:
             raise ValueError("depth must be at least 1")
         self._source = source
+        #: ``time.perf_counter()`` when the producer started (a shard's scoring may start before its commit).
+        self.started = time.perf_counter()
         self._queue: queue.Queue[T | _Done] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._finished = False
