@@ -33,8 +33,12 @@ class RunProgress:
         self.sizes: dict[int, int] = {}
         self.rows_known: dict[int, int | None] = {}
         self.finished: set[int] = set()
-        self.current: int | None = None
-        self.rows_in_shard = 0  # rows of the current shard whose batches are scored
+        self.current: int | None = None  # the shard being read (and scored)
+        self.rows_in: dict[int, int] = {}  # rows decided per shard not yet committed
+        #: Per shard not yet committed, the largest fraction shown: scoring runs ahead of the commit (the next
+        #: batch, the next shard), so a fraction computed later may be smaller; the bar never goes back.
+        self.fractions: dict[int, float] = {}
+        self.high_scored = 0
         self.batch_rows = 0
         self.batch_fraction = 0.0
         self.position = (0, 0)  # bytes read before and after the current batch
@@ -67,31 +71,34 @@ class RunProgress:
         """The whole run in progress units (bytes, or shards when no file has a size)."""
         return sum(self._weight(shard.index) for shard in self.shards) or 1.0
 
-    def _shard_fraction(self) -> float:
-        if self.current is None:
-            return 0.0
-        scored = self.rows_in_shard + self.batch_rows * self.batch_fraction
-        rows = self.rows_known.get(self.current)
+    def _shard_fraction(self, index: int) -> float:
+        reading = index == self.current
+        scored = self.rows_in.get(index, 0) + (self.batch_rows * self.batch_fraction if reading else 0)
+        rows = self.rows_known.get(index)
+        fraction = 0.0
         if rows:
-            return min(1.0, scored / rows)
-        size = self.sizes.get(self.current, 0)
-        before, after = self.position
-        if size and after:
-            return min(1.0, (before + (after - before) * self.batch_fraction) / size)
-        return 0.0
+            fraction = min(1.0, scored / rows)
+        elif reading and self.sizes.get(index, 0) and self.position[1]:
+            before, after = self.position
+            fraction = min(1.0, (before + (after - before) * self.batch_fraction) / self.sizes[index])
+        fraction = max(fraction, self.fractions.get(index, 0.0))
+        self.fractions[index] = fraction
+        return fraction
 
     @property
     def completed(self) -> float:
         """Progress units done, the current shard's part included."""
         done = sum(self._weight(index) for index in self.finished)
-        if self.current is not None and self.current not in self.finished:
-            done += self._weight(self.current) * self._shard_fraction()
+        started = {*self.rows_in, *self.fractions, *([] if self.current is None else [self.current])}
+        for index in started - self.finished:
+            done += self._weight(index) * self._shard_fraction(index)
         return done
 
     @property
     def scored(self) -> int:
         """Rows scored so far, the current batch's scored part included."""
-        return self.rows_scored + int(self.batch_rows * self.batch_fraction)
+        self.high_scored = max(self.high_scored, self.rows_scored + int(self.batch_rows * self.batch_fraction))
+        return self.high_scored
 
     @property
     def rate(self) -> float:
@@ -101,7 +108,7 @@ class RunProgress:
     def read(self, shard: ShardSource, rows: int, bytes_read: int | None) -> None:
         """A batch of ``shard`` was read: it is now being scored."""
         if shard.index != self.current:
-            self.current, self.rows_in_shard, self.position = shard.index, 0, (0, 0)
+            self.current, self.position = shard.index, (0, 0)
         self.position = (self.position[1], bytes_read if bytes_read is not None else self.position[1])
         self.batch_rows, self.batch_fraction = rows, 0.0
 
@@ -112,15 +119,16 @@ class RunProgress:
 
     def rows_done(self, shard: ShardSource, rows: int) -> None:
         """A batch of ``rows`` is scored and decided."""
-        if shard.index != self.current:
-            self.read(shard, rows, None)
-        self.rows_in_shard += rows
+        self.rows_in[shard.index] = self.rows_in.get(shard.index, 0) + rows
         self.rows_scored += rows
-        self.batch_rows, self.batch_fraction = 0, 0.0
+        if shard.index == self.current:
+            self.batch_rows, self.batch_fraction = 0, 0.0
 
     def shard_done(self, shard: ShardSource) -> None:
         """``shard`` was committed (or failed): all of its weight is done."""
         self.finished.add(shard.index)
+        self.rows_in.pop(shard.index, None)
+        self.fractions.pop(shard.index, None)
 
     def rows_text(self) -> str:
         """``1,234/3,000 rows`` (``1,234 rows`` when the total is not known up front)."""

@@ -5,8 +5,10 @@ spooled shard's images again for its ordered stages: a flow's, or a whole-shard 
 ``duplicate_ids``, ``policy`` and ``write`` (route, filter and hand rows to the Parquet writer, finish and hash
 the files); every configured stage is timed under its registry name (a whole-shard stage's ``look`` and
 ``decide`` are added to its seconds, with no rows). ``bytes`` is the size of the Arrow data the step received.
-Each interval is measured with ``time.perf_counter`` around one batch, so a shard's steps never overlap and sum
-to at most its wall time.
+Each interval is measured with ``time.perf_counter`` around one batch. The order-free steps (``read``,
+``decode``, the stages before dedup) run on one thread and the ordered ones (the rest) on another in the CLI
+(see :mod:`datahygiene.engine.prefetch`): each group's steps never overlap and sum to at most the shard's wall
+time, while the two groups run side by side (together they may exceed it).
 """
 
 from __future__ import annotations

@@ -80,16 +80,20 @@ class ShardRunner:
                 empty.mkdir(parents=True, exist_ok=True)
                 stage.load_state(empty)
 
-    def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
+    def commit(
+        self, shard: ShardSource, batches: Iterable[ScoredBatch], started: float | None = None
+    ) -> dict[str, Any]:
         """Run the ordered stages and the policy over a shard's scored batches, in order, and commit it.
 
         Returns the commit record, or an error record when anything failed (the
-        shard's files and the stages' state are then rolled back).
+        shard's files and the stages' state are then rolled back). ``started``: when the shard's scoring
+        began, if before this call (the CLI reads a shard ahead while the last one commits); the record's
+        ``seconds`` count from then.
         """
+        started = time.perf_counter() if started is None else min(started, time.perf_counter())
         fingerprint = shard.fingerprint()
         writer = ShardWriter(self.run_dir, shard.index, file_metadata(self.pipeline, self.models, shard, fingerprint))
         tally = ShardTally()
-        started = time.perf_counter()
         spool: Path | None = None
         self._ids_staged = False
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 from datahygiene.io.sources import ShardSource
@@ -45,3 +46,31 @@ class Silent:
 
     def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
         pass
+
+
+class LockedListener:
+    """Passes every event on to ``inner`` one at a time (scoring runs on its own thread, the commit on the main one)."""
+
+    def __init__(self, inner: ProgressListener) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+
+    def run_started(self, shards: list[ShardSource], skipped: int) -> None:
+        with self._lock:
+            self.inner.run_started(shards, skipped)
+
+    def batch_read(self, shard: ShardSource, rows: int, bytes_read: int | None) -> None:
+        with self._lock:
+            self.inner.batch_read(shard, rows, bytes_read)
+
+    def batch_scoring(self, done: int, total: int) -> None:
+        with self._lock:
+            self.inner.batch_scoring(done, total)
+
+    def rows_done(self, shard: ShardSource, rows: int) -> None:
+        with self._lock:
+            self.inner.rows_done(shard, rows)
+
+    def shard_done(self, shard: ShardSource, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.inner.shard_done(shard, record)

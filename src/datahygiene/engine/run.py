@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,17 @@ from datahygiene.engine.commit import ShardRunner, failure_record
 from datahygiene.engine.manifest import build_manifest
 from datahygiene.engine.pipeline import Pipeline, score_batches
 from datahygiene.engine.plan import OutputBusyError, OutputPathError, RunPlan, plan_run, start_output
-from datahygiene.engine.progress import ProgressListener, Silent
+from datahygiene.engine.prefetch import Prefetch
+from datahygiene.engine.progress import LockedListener, ProgressListener, Silent
 from datahygiene.io.sink import NotARunError, RunLock
 from datahygiene.io.sources import ShardSource
 from datahygiene.reports.datasheet import write_datasheet
 from datahygiene.reports.verify import check_invariants
 
 log = logging.getLogger(__name__)
+
+#: Scored batches that may wait for the ordered stages (one more is being scored): memory stays bounded.
+PREFETCH_DEPTH = 1
 
 
 @dataclass
@@ -119,11 +123,16 @@ class Committer:
         else:
             start_output(plan.run_dir, plan.identity, plan.config)
 
-    def commit(self, shard: ShardSource, batches: Iterable[ScoredBatch]) -> dict[str, Any]:
-        """Commit one shard (the next one in input order); returns its commit or error record."""
+    def commit(
+        self, shard: ShardSource, batches: Iterable[ScoredBatch], started: float | None = None
+    ) -> dict[str, Any]:
+        """Commit one shard (the next one in input order); returns its commit or error record.
+
+        ``started``: when the shard's scoring began, if before this call (``time.perf_counter()``).
+        """
         if shard.index in self.committed:
             raise RuntimeError(f"shard {shard.shard_id} is already committed")
-        record = self.runner.commit(shard, batches)
+        record = self.runner.commit(shard, batches, started)
         self._record(shard, record)
         return record
 
@@ -175,6 +184,50 @@ class Committer:
         )
 
 
+class ScoringAhead:
+    """The pending shards' scored batches, each made on its own thread (:class:`Prefetch`) ahead of the commit.
+
+    When the committer has taken a shard's last batch, the next shard's scoring starts, so it reads while the
+    last one's files are finished and committed. A shard the committer stops early (it failed) has its thread
+    stopped before the next shard's is started; leaving the ``with`` block stops whatever still runs.
+    """
+
+    def __init__(self, shards: list[ShardSource], score: Callable[[ShardSource], Iterator[ScoredBatch]]) -> None:
+        self.shards = shards
+        self.score = score
+        self._running: dict[int, Prefetch[ScoredBatch]] = {}
+
+    def _start(self, position: int) -> Prefetch[ScoredBatch]:
+        shard = self.shards[position]
+        made = Prefetch(self.score(shard), depth=PREFETCH_DEPTH, name=f"score-{shard.index:05d}")
+        self._running[position] = made
+        return made
+
+    def shard(self, position: int) -> tuple[Iterator[ScoredBatch], float]:
+        """The scored batches of the shard at ``position`` (in order) and when its scoring started."""
+        for earlier in [p for p in self._running if p < position]:
+            self._running.pop(earlier).close()  # committed, or stopped early: its thread ends here
+        made = self._running.get(position) or self._start(position)
+        return self._handing_over(made, position), made.started
+
+    def _handing_over(self, made: Prefetch[ScoredBatch], position: int) -> Iterator[ScoredBatch]:
+        yield from made
+        if position + 1 < len(self.shards) and position + 1 not in self._running:
+            self._start(position + 1)
+
+    def close(self) -> None:
+        """Stop every shard's thread still running."""
+        for made in self._running.values():
+            made.close()
+        self._running.clear()
+
+    def __enter__(self) -> ScoringAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def completed_result(plan: RunPlan) -> RunResult | None:
     """The result of a run that already finished with every shard committed (a rerun then does nothing).
 
@@ -218,12 +271,18 @@ def run(
         return finished
     pipeline = Pipeline(config, plan.context)
     assert pipeline.scoring is not None  # built here, not on workers
-    committer = Committer(plan, listener)
+    locked = LockedListener(listener or Silent())
+    committer = Committer(plan, locked)
     try:
         committer.attach(pipeline)
-        with progress.reporting(committer.listener.batch_scoring):
-            for shard in plan.pending:
-                committer.commit(shard, score_batches(shard, config, pipeline.scoring, committer.listener))
+        scoring = pipeline.scoring
+        with (
+            progress.reporting(committer.listener.batch_scoring),
+            ScoringAhead(plan.pending, lambda shard: score_batches(shard, config, scoring, locked)) as ahead,
+        ):
+            for position, shard in enumerate(plan.pending):
+                batches, started = ahead.shard(position)
+                committer.commit(shard, batches, started)
         return committer.finish(write_documents=write_documents)
     finally:
         committer.close()

@@ -156,16 +156,14 @@ def _image_features(feats: Features, batch: Batch, images: list[Image.Image | No
     if not ok.any():
         return  # no usable picture: no image feature can match or be kept
     raw: list[bytes | None] = _image_bytes(batch) if (params.exact.image_bytes or params.near_image.from_bytes) else []
+    rows = np.flatnonzero(ok).tolist()
+    pool = decode_pool()  # Pillow and hashlib release the GIL: one picture per core
     if params.exact.image_bytes:
         feats.bytes_key = np.zeros(n, dtype=np.uint64)
         feats.bytes_ok = np.zeros(n, dtype=np.bool_)
-        for i in np.flatnonzero(ok).tolist():
-            data = raw[i]
-            if data:
-                feats.bytes_key[i] = _digest(data)
-                feats.bytes_ok[i] = True
-    rows = np.flatnonzero(ok).tolist()
-    pool = decode_pool()  # Pillow and hashlib release the GIL: one picture per core
+        with_bytes = [i for i in rows if raw[i]]
+        feats.bytes_key[with_bytes] = list(pool.map(_digest, [raw[i] for i in with_bytes]))
+        feats.bytes_ok[with_bytes] = True
     if params.exact.image_pixels:
         feats.pixel_key = np.zeros(n, dtype=np.uint64)
         feats.pixel_key[rows] = list(pool.map(_pixel_key, [images[i] for i in rows]))
