@@ -29,7 +29,7 @@ each in a fresh process:
 * ``exe-run`` and ``exe-part-N``: the whole command, ``datahygiene run`` or
   ``datahygiene run-partitioned --workers N``, as a user starts it (start,
   imports, read, score, write): wall time measured from outside, peak RSS the
-  largest of the command's processes (``wait4``).
+  largest of the command's processes (GNU ``time``'s ``%M``).
 
 The number that matters is the *committing process*: for ``cli`` the run's
 process, for ``dask-N`` the flow's process (the Dask workers are other
@@ -197,14 +197,20 @@ def measure_command(mode: str, inputs: list[str], scratch: Path, output: str) ->
     if mode.startswith("exe-part-"):
         command = [*command[:-1], "run-partitioned", "--workers", mode.removeprefix("exe-part-")]
     command += [*itertools.chain.from_iterable(("-i", path) for path in inputs), "-o", output, str(config)]
+    # GNU time reports the command's own peak (the largest of its processes); this process's ``wait4`` would not:
+    # a forked child's maximum RSS starts from the parent's size at the fork, which holds the generated rows.
     started = time.perf_counter()
-    process = subprocess.Popen([*command, "--no-datasheet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    completed = subprocess.run(
+        ["/usr/bin/time", "-f", "peak_kib=%M", *command, "--no-datasheet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if process.returncode != 0:
-        raise RuntimeError(stderr[-3000:])
+    if completed.returncode != 0:
+        raise RuntimeError(completed.stderr[-3000:])
+    peak = next(line for line in reversed(completed.stderr.splitlines()) if line.startswith("peak_kib="))
     manifest = json.loads((Path(output) / "manifest.json").read_text())
     duplicates = sum(v for k, v in manifest["reject_reasons"].items() if k.startswith("duplicate:"))
     return {
@@ -212,7 +218,7 @@ def measure_command(mode: str, inputs: list[str], scratch: Path, output: str) ->
         "duplicates": duplicates,
         "seconds": seconds,
         "setup_seconds": 0.0,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "peak_rss_mib": int(peak.removeprefix("peak_kib=")) / 1024,
     }
 
 
