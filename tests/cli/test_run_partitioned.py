@@ -137,3 +137,23 @@ def test_worker_processes_write_the_same_files(inputs: list[str], tmp_path: Path
     assert result.exit_code == reference.exit_code == 0
     assert output_files(tmp_path / "pool") == output_files(tmp_path / "run")
     assert comparable_manifest(tmp_path / "pool") == comparable_manifest(tmp_path / "run")
+
+
+def test_a_shard_that_fails_its_commit_is_committed_by_the_resumed_run(inputs: list[str], tmp_path: Path) -> None:
+    """The resumed run keeps the phase's decisions (``OUTPUT/_tmp/phase``) and commits only the failed shard."""
+    counter = tmp_path / "calls"
+    config = {**config_dict(), "plugins": ["tests.flows.data"]}
+    config["stages"].append({"name": "test.flaky", "params": {"counter": str(counter), "error": "bug"}})
+    parsed = parse_config(config)
+    counter.write_text("1")  # the reference run's stage is past its one failure
+    reference = run(parsed, inputs, tmp_path / "run", write_documents=False)
+    assert reference.exit_code == 0
+    counter.unlink()
+    first = run_partitioned(parsed, inputs, tmp_path / "part", write_documents=False)
+    assert len(first.failed_shards) == 1  # the first commit task's first batch failed (after dedup)
+    assert (tmp_path / "part" / "_tmp" / "phase" / "phase.json").exists()
+    resumed = run_partitioned(parsed, inputs, tmp_path / "part", resume=True, write_documents=False)
+    assert resumed.exit_code == 0
+    assert output_files(tmp_path / "part") == output_files(tmp_path / "run")
+    assert comparable_manifest(tmp_path / "part") == comparable_manifest(tmp_path / "run")
+    assert not (tmp_path / "part" / "_tmp" / "phase").exists()
