@@ -11,7 +11,7 @@ import typer
 from datahygiene.cli.calibrate import calibrate
 from datahygiene.cli.common import console
 from datahygiene.cli.datasheet import datasheet
-from datahygiene.cli.dedup import dedup_distributed_command
+from datahygiene.cli.dedup import run_partitioned_command
 from datahygiene.cli.demo import make_demo_command
 from datahygiene.cli.inspect import inspect_command, verify_command
 from datahygiene.cli.lean import LeanCommand, LeanGroup
@@ -34,7 +34,11 @@ app.command("verify", cls=LeanCommand)(verify_command)
 app.command("trace", cls=LeanCommand)(trace_command)
 app.command("datasheet", cls=LeanCommand)(datasheet)
 app.command("calibrate", cls=LeanCommand)(calibrate)
-app.command("dedup-distributed", cls=LeanCommand)(dedup_distributed_command)
+app.command("run-partitioned", cls=LeanCommand)(run_partitioned_command)
+# the old name: it ran a text/image-only dedup of its own; it is now this command, the flow's partitioned phase
+app.command("dedup-distributed", cls=LeanCommand, help="Alias of run-partitioned (its old name).")(
+    run_partitioned_command
+)
 app.command("make-demo", cls=LeanCommand)(make_demo_command)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -22,13 +24,30 @@ def run_command(
     no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
+    execute(inputs, output, config_path, overrides, resume, dedup_index, offline, no_datasheet)
+
+
+def execute(
+    inputs: list[str],
+    output: str,
+    config_path: Path | None,
+    overrides: list[str] | None,
+    resume: bool,
+    dedup_index: str | None,
+    offline: bool,
+    no_datasheet: bool,
+    *,
+    partitions: int | None = None,
+    workers: int | None = None,
+) -> None:
+    """Validate the options, run (with dedup as the partitioned phase when ``workers`` is given), print the summary."""
     from pydantic import ValidationError
 
     from datahygiene.cli.progress import RichProgress
     from datahygiene.core.config import ConfigError
     from datahygiene.engine.options import RunOptions
     from datahygiene.engine.plan import OutputExistsError, OutputPathError, ResumeMismatchError
-    from datahygiene.engine.run import run
+    from datahygiene.engine.run import RunResult, run
     from datahygiene.io.rundir import RunDir
     from datahygiene.io.sources import InputError
     from datahygiene.io.storage import StorageError
@@ -55,7 +74,12 @@ def run_command(
     progress = RichProgress.bar()
     try:
         with progress:
-            result = run(
+            driver: Callable[..., RunResult] = run
+            if workers is not None:
+                from datahygiene.engine.phase_local import run_partitioned
+
+                driver = functools.partial(run_partitioned, partitions=partitions, workers=workers)
+            result = driver(
                 config,
                 options.inputs,
                 options.output_path,

@@ -7,7 +7,6 @@ Driven as the flow drives it (a spiller per shard, ``decide`` as tasks, then per
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from datahygiene.core.stage import Batch
-from datahygiene.io.workarea import WorkArea
-from datahygiene.stages.dedup.params import DedupParams
-from datahygiene.stages.dedup.phase import DedupPhase
 from datahygiene.stages.rights.copyright import EVIDENCE_TYPE
 
-from .test_distributed import COLUMNS, SHARD_SIZES, corpus, shard_tables, stage_by_shard
+from .phase_driver import COLUMNS, decide
+from .test_phase_text import SHARD_SIZES, corpus, shard_tables, stage_by_shard
 
 SIGNALS = ("copyright_signals", "copyright_evidence", "synthetic_signals", "synthetic_evidence")
-
-
-class InProcess:
-    """A task client that runs each task at once, here."""
-
-    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return func(*args)
-
-    def gather(self, futures: Any) -> Any:
-        return list(futures)
 
 
 def signal_tables(seed: int) -> list[pa.Table]:
@@ -61,28 +47,9 @@ def signal_tables(seed: int) -> list[pa.Table]:
 
 def phase_columns(tables: list[pa.Table], params: dict[str, Any], work: Path) -> dict[str, list[Any]]:
     """The phase's columns per row, and the signal columns with its amendments applied, in input order."""
-    phase = DedupPhase(DedupParams.model_validate(params), WorkArea(work), partitions=3)
-    rows = []
-    for index, table in enumerate(tables):
-        spiller = phase.spiller(index)
-        for records in table.to_batches(max_chunksize=300):
-            spiller.add(Batch(records=records))
-        rows.append(spiller.close())
-    phase.decide(InProcess(), [], rows)
-    assert len(phase.work.names("decisions/00002")) > 1  # a shard's clusters were resolved in several partitions
-    out: dict[str, list[Any]] = {c: [] for c in (*COLUMNS, *SIGNALS)}
-    for index, table in enumerate(tables):
-        decided = phase.columns(index, rows[index])
-        for c in COLUMNS:
-            out[c] += decided.column(c).to_pylist()
-        values = {name: table.column(name) for name in phase.amends if name in table.column_names}
-        amended = phase.amendments(index, rows[index], values)
-        for c in SIGNALS:
-            column = table.column(c).to_pylist()
-            for row, value in amended.get(c, {}).items():
-                column[row] = value
-            out[c] += column
-    return out
+    decided = decide(tables, params, work, 3, signals=SIGNALS)
+    assert len(decided.phase.work.names("decisions/00002")) > 1  # a shard's clusters were resolved in several parts
+    return decided.columns
 
 
 @pytest.fixture(scope="module")

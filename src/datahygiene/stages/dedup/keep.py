@@ -14,7 +14,7 @@ Ties keep input order (a stable sort), so every rule is deterministic. Shards ar
 a representative committed in an earlier shard (or an earlier run) stays the representative, since committed
 shards are never rewritten; a better copy in a later shard is its duplicate. The streaming stage visits each
 shard in this order once it has seen all of the shard's rows (``DedupStage.look``); the partitioned path
-(:mod:`datahygiene.stages.dedup.distributed`) sorts each component's rows by (shard, this order). Both call
+(:mod:`datahygiene.stages.dedup.partition_steps`) sorts each component's rows by (shard, this order). Both call
 :func:`priority` and :func:`visit_order`, so they decide alike.
 """
 

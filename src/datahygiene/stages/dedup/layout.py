@@ -1,4 +1,4 @@
-"""Names and numbering shared by the steps of the partitioned dedup path (see :mod:`.distributed`).
+"""Names and numbering shared by the steps of the partitioned dedup path (see :mod:`.partition_steps`).
 
 A *source* is an input shard (``00000``, ``00001`` ...) or a segment of the cross-run index (``i00000`` ...).
 :class:`Layout` numbers every row of every source in one global order: the index's representatives first

@@ -24,7 +24,7 @@ _Found = tuple[int, str, float]  # (representative's state index, kind, similari
 def resolve_rows(state: DedupState, params: DedupParams, feats: Features, ids: list[str]) -> list[Match | None]:
     """Match one batch's rows in input order against ``state`` and each other (the stage's own decision rule).
 
-    ``dedup.distributed`` resolves whole connected components of candidate rows at once with :func:`resolve`.
+    ``dedup.partition_steps`` resolves whole connected components of candidate rows at once with :func:`resolve`.
     """
     return resolve(state, params, feats, ids).matches
 

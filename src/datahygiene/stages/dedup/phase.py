@@ -3,7 +3,7 @@
 The engine builds the phase the stage class names (``DedupStage.phase``: :func:`dedup_phase`) and
 drives it without knowing dedup: each shard's scored rows are spilled (:meth:`DedupPhase.spiller`, one
 task per shard), the segments of ``--dedup-index`` too (:meth:`DedupPhase.spill_segment`), then
-:meth:`DedupPhase.decide` runs the steps of :mod:`.distributed` as tasks; each commit task reads its
+:meth:`DedupPhase.decide` runs the steps of :mod:`.partition_steps` as tasks; each commit task reads its
 shard's three columns (:meth:`DedupPhase.columns`). Once every shard is committed,
 :meth:`DedupPhase.segment` (per shard) and :meth:`DedupPhase.publish` add this run's representatives to
 the index. The decisions are the streaming stage's, row for row, ``keep`` rules included (each shard's rows
@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from datahygiene.core.stage import ColumnRole, StageParams
 from datahygiene.io.workarea import WorkArea
-from datahygiene.stages.dedup import distributed, partition_index
+from datahygiene.stages.dedup import partition_index, partition_steps
 from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA, DedupStage, describe
 from datahygiene.stages.dedup.inherit import Amendments, InheritedColumn, inherit
 from datahygiene.stages.dedup.layout import Layout, shard_name
@@ -110,13 +110,13 @@ class DedupPhase:
         return partition_index.spill_segment(self.dedup_index, segment, name, self.work, self.params, self.partitions)
 
     # -- steps 2-5, then per shard -------------------------------------------------------------------
-    def decide(self, client: distributed.TaskClient, segments: list[int], shards: list[int]) -> dict[str, int]:
+    def decide(self, client: partition_steps.TaskClient, segments: list[int], shards: list[int]) -> dict[str, int]:
         """Every decision, as tasks on ``client``; ``segments``/``shards``: rows per index segment / shard."""
-        return distributed.decide(client, self.work, Layout.of(segments, shards), self.params, self.partitions)
+        return partition_steps.decide(client, self.work, Layout.of(segments, shards), self.params, self.partitions)
 
     def columns(self, shard: int, rows: int) -> pa.Table:
         """``dup_of``, ``dup_kind``, ``dup_similarity`` for each of the shard's ``rows`` rows, in input order."""
-        return distributed.shard_decisions(self.work, shard_name(shard), rows)
+        return partition_steps.shard_decisions(self.work, shard_name(shard), rows)
 
     # -- the cross-run index ---------------------------------------------------------------------------
     def representatives(self, shard: int) -> int:

@@ -16,7 +16,6 @@ numbers, in index order), then the shards' rows in input order. A source's files
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -138,14 +137,6 @@ class SourceSpill:
             inserts = np.concatenate(self.inserts[p]) if self.inserts[p] else np.zeros(0, RECORD)
             work.save_array(insert_file(self.name, p), inserts)
         return self.rows
-
-
-def spill_batches(batches: Iterable[Batch], name: str, work: WorkArea, params: DedupParams, partitions: int) -> int:
-    """Step 1 for one source given as batches; returns its rows."""
-    spill = SourceSpill(work, name, params, partitions)
-    for batch in batches:
-        spill.add(batch)
-    return spill.close()
 
 
 def _ids(batch: Batch) -> pa.Array:

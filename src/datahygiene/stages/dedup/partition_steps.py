@@ -1,21 +1,20 @@
-"""Exact and near-duplicate text and images beyond one machine's memory, as tasks over files.
+"""The steps of the partitioned dedup phase (``DedupPhase``, :mod:`.phase`): decisions beyond one process's memory.
 
-signatures -> buckets (+ image edges) -> clusters -> scatter -> resolve -> decisions per shard.
+spill (per shard) -> buckets (+ image edges) -> clusters -> scatter -> resolve -> decisions per shard.
 
 Every step is a plain function over files in a :class:`~datahygiene.io.workarea.WorkArea` (a local folder
-every worker sees, or a prefix in an object store), so each call can be a Dask task (or Ray, or a batch
-job, or a Prefect task: the flow runs them as its dedup phase, see ``flows/partitioned.py``). :func:`run`
-chains them over Parquet files or tables, in-process or through a ``dask.distributed.Client``. The
-decisions are the ``dedup`` stage's exactly (same ``dup_of``, ``dup_kind``, ``dup_similarity`` for every row;
-text and image kinds, ``text_on_image_rows`` included; semantic is off here), also against the representatives
-of earlier runs (``--dedup-index``, :mod:`.partition_index`). Sources and global row numbers:
-:mod:`.layout`.
+every worker sees, or a prefix in an object store), so each call can be a task on any worker: the flow runs
+them as Prefect tasks, ``datahygiene run-partitioned`` in its process or a process pool
+(``datahygiene.engine.phase_local``). The decisions are the ``dedup`` stage's exactly (same ``dup_of``,
+``dup_kind``, ``dup_similarity`` for every row; text and image kinds, ``text_on_image_rows`` included; semantic
+is not partitioned), also against the representatives of earlier runs (``--dedup-index``,
+:mod:`.partition_index`). Sources and global row numbers: :mod:`.layout`.
 
-1. ``signatures`` (one task per source, :mod:`.spill`): the stage's features per row, spilled; every exact
-   key a row carries (text, image bytes, pixels) and its band keys are written as ``(key, local row)`` (12 B)
-   into one of K partition files by key hash, and its pHash substrings into K insert files
-   (:mod:`.partition_images`). The index's segments are sources too: their representatives' keys are
-   partitioned the same way, numbered before every row of the run.
+1. spill (one task per shard, ``DedupPhase.spiller``, :mod:`.spill`): the stage's features per row of the
+   shard's scored rows, spilled; every exact key a row carries (text, image bytes, pixels) and its band keys
+   are written as ``(key, local row)`` (12 B) into one of K partition files by key hash, and its pHash
+   substrings into K insert files (:mod:`.partition_images`). The index's segments are sources too: their
+   representatives' keys are partitioned the same way, numbered before every row of the run.
 2. ``buckets`` (one task per partition): rows that share a key form a bucket; every member gets an edge to the
    bucket's earliest member. ``image_edges`` (one task per group of shards and partition): each picture's
    pHash probes (the stage's own multi-index search) looked up in the partition's inserts; every hit is an
@@ -35,9 +34,8 @@ of earlier runs (``--dedup-index``, :mod:`.partition_index`). Sources and global
    only member -> earliest edges would not be: with A ~/~ B (band collision, J < threshold) and B ~ C, C is a
    duplicate of B, an edge the star lacks. Decisions go to ``decisions/NAME/PPPP.parquet`` (duplicates only).
 6. :func:`shard_decisions` (per shard, in the task that commits it): the three columns for every row of the
-   shard, aligned with its input. :func:`filter_shard` (``run``'s last step) also writes the shard's ``inherit``
-   columns with the kept rows' inherited signals (:mod:`datahygiene.stages.dedup.inherit`, within the shard, as
-   the stage does); the flow's phase does the same in each commit task (``DedupPhase.amendments``).
+   shard, aligned with its input; the commit task also gives kept rows their same-shard duplicates' signals
+   (``DedupPhase.amendments``, :mod:`.inherit`), as the stage does.
 
 Memory: a task holds one shard (features, scatter), one partition's keys (buckets), one partition's inserts
 plus one shard's probes in chunks (image edges), the candidate edges (clusters: 16 B per edge, only rows that
@@ -46,86 +44,35 @@ share a key with another row) or one partition's candidate rows (resolve).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import Any, Protocol, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from datahygiene.core.config import InputLimits
-from datahygiene.core.reasons import Reasons
-from datahygiene.core.stage import Batch
-from datahygiene.io.decode import decode_images
 from datahygiene.io.workarea import WorkArea
 from datahygiene.stages.dedup import partition_images as images
 from datahygiene.stages.dedup.dedup_stage import OUTPUT_SCHEMA
-from datahygiene.stages.dedup.inherit import InheritedColumn, inherit
-from datahygiene.stages.dedup.keep import PRIORITY_COLUMNS, visit_rank
+from datahygiene.stages.dedup.keep import visit_rank
 from datahygiene.stages.dedup.layout import Layout, key_file, partition_of, partition_params
 from datahygiene.stages.dedup.lookahead import take_features
 from datahygiene.stages.dedup.matcher import Match
 from datahygiene.stages.dedup.matcher import resolve as match_rows
 from datahygiene.stages.dedup.params import DedupParams
 from datahygiene.stages.dedup.partition_index import committed_state
-from datahygiene.stages.dedup.spill import duplicates_of, load_candidates, scatter, spill_batches
+from datahygiene.stages.dedup.spill import duplicates_of, load_candidates, scatter
 from datahygiene.stages.dedup.state import DedupState
 
-Source: TypeAlias = Path | str | pa.Table  # a Parquet file or an in-memory table
 I64 = npt.NDArray[np.int64]
-_COLUMNS = ("id", "text", "image")
-#: What a step leaves in the work area (removed by :func:`cleanup`).
-SPILL = ("shards", "keys", "inserts", "edges", "members", "cands", "decisions")
 
 
 class TaskClient(Protocol):
-    """What ``run`` needs of a scheduler (a ``dask.distributed.Client`` fits)."""
+    """Where the steps run (``datahygiene.engine.phase_local.LocalTasks``, the flow's Prefect tasks, Dask)."""
 
     def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
     def gather(self, futures: Any) -> Any: ...
-
-
-def text_params(params: DedupParams) -> DedupParams:
-    """The text kinds of ``params`` only (image and semantic kinds off)."""
-    data = params.model_dump()
-    data["exact"].update(image_bytes=False, image_pixels=False)
-    data["near_image"]["enabled"] = False
-    data["semantic"]["enabled"] = False
-    return DedupParams.model_validate(data)
-
-
-def _batches(source: Source, batch_rows: int, params: DedupParams) -> Iterator[pa.RecordBatch]:
-    """The columns the text and image kinds and the ``keep`` rule read."""
-    wanted = dict.fromkeys((*_COLUMNS, *PRIORITY_COLUMNS, *((params.keep_score,) if params.keep_score else ())))
-    if isinstance(source, pa.Table):
-        yield from source.select([c for c in wanted if c in source.column_names]).to_batches(batch_rows)
-        return
-    parquet = pq.ParquetFile(str(source))
-    columns = [c for c in wanted if c in parquet.schema_arrow.names]
-    yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
-
-
-def _decoded(source: Source, params: DedupParams) -> Iterator[Batch]:
-    """A source's rows as batches, pictures decoded as the runner decodes them (same function, default limits)."""
-    limits = InputLimits()
-    for records in _batches(source, 8192, params):
-        decoded = None
-        if "image" in records.schema.names and records.column("image").null_count < records.num_rows:
-            decoded = decode_images(
-                records.column("image"),
-                Reasons(records.num_rows),
-                max_pixels=limits.max_image_pixels,
-                max_bytes=limits.max_image_bytes,
-            )
-        yield Batch(records=records, images=decoded)
-
-
-def signatures(source: Source, shard: int, work: WorkArea, params: DedupParams, partitions: int) -> int:
-    """Step 1 (per shard of Parquet or a table): features, keys and inserts of its rows; returns rows."""
-    return spill_batches(_decoded(source, params), f"{shard:05d}", work, params, partitions)
 
 
 def buckets(work: WorkArea, part: int, layout: Layout) -> int:
@@ -235,49 +182,6 @@ def shard_decisions(work: WorkArea, name: str, rows: int) -> pa.Table:
     return pa.table(columns)
 
 
-def _inherited_values(source: Source, params: DedupParams) -> tuple[list[InheritedColumn], dict[str, pa.ChunkedArray]]:
-    """The ``inherit`` columns (and their evidence) that ``source`` has, read whole (one shard)."""
-    specs = [InheritedColumn.named(name) for name in params.inherit]
-    wanted = list(dict.fromkeys(name for spec in specs for name in spec.names))
-    if isinstance(source, pa.Table):
-        table = source.select([c for c in wanted if c in source.column_names])
-    else:
-        present = pq.ParquetFile(str(source)).schema_arrow.names
-        table = pq.read_table(str(source), columns=[c for c in wanted if c in present])
-    return specs, {name: table.column(name) for name in table.column_names}
-
-
-def filter_shard(
-    work: WorkArea, shard: int, rows: int, source: Source | None = None, params: DedupParams | None = None
-) -> str:
-    """``out/NNNNN.parquet``: ``id`` and the stage's three columns, one row per input row; returns its name.
-
-    With ``source`` and ``params``, also the source's ``params.inherit`` columns (and their evidence columns),
-    each kept row extended with the signals of its duplicates in the same shard, as the stage does
-    (:mod:`datahygiene.stages.dedup.inherit`).
-    """
-    name = f"{shard:05d}"
-    ids = work.read_table(f"shards/{name}/ids.parquet").column("id")
-    table = shard_decisions(work, name, rows).add_column(0, "id", ids)
-    if source is not None and params is not None and params.inherit:
-        found = duplicates_of(work, name)
-        rep_local = np.full(rows, -1, dtype=np.int64)
-        rep_local[np.asarray(found.column("row").to_numpy(), dtype=np.int64)] = found.column("rep_row").to_numpy()
-        specs, inherited = _inherited_values(source, params)
-        amended = inherit(ids.to_pylist(), rep_local, inherited, specs)
-        for column_name, column in inherited.items():
-            changed = amended.get(column_name, {})
-            if changed:
-                items = column.to_pylist()
-                for row, value in changed.items():
-                    items[row] = value
-                column = pa.chunked_array([pa.array(items, type=column.type)])
-            table = table.append_column(column_name, column)
-    out = f"out/{name}.parquet"
-    work.write_table(out, table)
-    return out
-
-
 def _map(client: TaskClient | None, func: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
     """Run ``func(*args)`` for every call, as tasks on ``client`` when given, else here in order."""
     if client is None:
@@ -313,36 +217,3 @@ def _size(work: WorkArea, prefix: str) -> int:
     if work.remote:
         return sum(work.store.size(name) for name in work.names(prefix))
     return sum(work.path(name).stat().st_size for name in work.names(prefix))
-
-
-def cleanup(work: WorkArea) -> None:
-    """Remove every step's files (the outputs of :func:`run`, ``out/``, stay)."""
-    for name in SPILL:
-        work.remove(name)
-
-
-def run(
-    sources: Sequence[Source],
-    work: Path | str | WorkArea,
-    params: DedupParams | None = None,
-    *,
-    partitions: int = 4,
-    client: TaskClient | None = None,
-    keep_spill: bool = False,
-) -> tuple[list[Path | str], dict[str, Any]]:
-    """All steps over ``sources`` (Parquet files or tables with ``id`` and ``text`` / ``image``, in input order).
-
-    Returns the per-shard output files (``work/out``: local paths, or URLs for a store) and a summary (rows,
-    spilled bytes, edges, duplicates). The spill is removed afterwards unless ``keep_spill``.
-    """
-    params = params or DedupParams()
-    area = work if isinstance(work, WorkArea) else WorkArea(work)
-    counts = _map(client, signatures, [(s, i, area, params, partitions) for i, s in enumerate(sources)])
-    layout = Layout.of([], counts)
-    summary = decide(client, area, layout, params, partitions)
-    calls = [(area, i, n, source, params) for i, (n, source) in enumerate(zip(counts, sources, strict=True))]
-    names = _map(client, filter_shard, calls)
-    if not keep_spill:
-        cleanup(area)
-    outputs: list[Path | str] = [f"{area.location}/{n}" if area.remote else area.path(n) for n in names]
-    return outputs, {"rows": sum(counts), **summary}

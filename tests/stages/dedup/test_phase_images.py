@@ -1,4 +1,4 @@
-"""The partitioned path on pictures (and captions) decides like the streaming stage, row for row."""
+"""The dedup phase on pictures (and captions) decides like the streaming stage, row for row."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageOps
 
@@ -15,12 +14,10 @@ from datahygiene.core.columns import IMAGE_TYPE
 from datahygiene.core.reasons import Reasons
 from datahygiene.core.stage import Batch
 from datahygiene.io.decode import decode_images
-from datahygiene.stages.dedup import distributed
-from datahygiene.stages.dedup.params import DedupParams
 
 from .helpers import jpeg, make_stage, scene
+from .phase_driver import COLUMNS, decide
 
-COLUMNS = ("dup_of", "dup_kind", "dup_similarity")
 SHARDS = (70, 0, 55, 45)
 
 
@@ -61,16 +58,12 @@ def _table(ids: list[str], chunk: list[tuple[bytes | None, str | None]]) -> pa.T
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[pa.Table], list[Path]]:
-    planted, tables, paths, start = rows(), [], [], 0
-    folder = tmp_path_factory.mktemp("images")
-    for k, size in enumerate(SHARDS):
-        table = _table([f"r{start + i}" for i in range(size)], planted[start : start + size])
-        tables.append(table)
-        paths.append(folder / f"in-{k}.parquet")
-        pq.write_table(table, paths[-1])
+def tables() -> list[pa.Table]:
+    planted, out, start = rows(), [], 0
+    for size in SHARDS:
+        out.append(_table([f"r{start + i}" for i in range(size)], planted[start : start + size]))
         start += size
-    return tables, paths
+    return out
 
 
 def stage_columns(tables: list[pa.Table], params: dict[str, Any]) -> dict[str, list[Any]]:
@@ -92,18 +85,14 @@ def stage_columns(tables: list[pa.Table], params: dict[str, Any]) -> dict[str, l
     [(1, {}), (3, {}), (2, {"near_image": {"radius": 12, "mirror": False}, "text_on_image_rows": True})],
 )
 def test_pictures_decided_like_the_stage(
-    tmp_path: Path, data: tuple[list[pa.Table], list[Path]], partitions: int, params: dict[str, Any]
+    tmp_path: Path, tables: list[pa.Table], partitions: int, params: dict[str, Any]
 ) -> None:
-    tables, paths = data
     expected = stage_columns(tables, params)
     kinds = expected["dup_kind"]
     assert kinds.count("exact") > 10
     assert kinds.count("near") > 20
-    outputs, summary = distributed.run(
-        paths, tmp_path / "work", DedupParams.model_validate(params), partitions=partitions
-    )
-    table = pa.concat_tables([pq.read_table(p) for p in outputs])
-    assert table.column("id").to_pylist() == [f"r{i}" for i in range(sum(SHARDS))]
+    decided = decide(tables, params, tmp_path / "work", partitions, batch_rows=40)
+    assert decided.columns["id"] == [f"r{i}" for i in range(sum(SHARDS))]
     for c in COLUMNS:
-        assert table.column(c).to_pylist() == expected[c], c
-    assert summary["duplicates"] == len(kinds) - kinds.count(None)
+        assert decided.columns[c] == expected[c], c
+    assert decided.summary["duplicates"] == len(kinds) - kinds.count(None)

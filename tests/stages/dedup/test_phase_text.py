@@ -1,24 +1,20 @@
-"""The partitioned text path (signatures -> buckets -> clusters -> resolve -> filter) decides like the stage."""
+"""The dedup phase on text (spill -> buckets -> clusters -> resolve -> columns) decides like the stage."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from datahygiene.core.stage import Batch
-from datahygiene.stages.dedup import distributed
-from datahygiene.stages.dedup.params import DedupParams
+from datahygiene.stages.dedup import partition_steps
 
 from .helpers import make_stage, text_batch
+from .phase_driver import COLUMNS, decide
 
-COLUMNS = ("dup_of", "dup_kind", "dup_similarity")
 SHARD_SIZES = (900, 0, 1300, 17, 783)
 
 
@@ -55,15 +51,15 @@ def corpus(seed: int = 7) -> list[str | None]:
     return texts[: sum(SHARD_SIZES)]
 
 
-def write_shards(tmp: Path, texts: list[str | None]) -> list[Path]:
-    paths, start = [], 0
-    for k, size in enumerate(SHARD_SIZES):
+def text_tables(texts: list[str | None], sizes: tuple[int, ...] = SHARD_SIZES) -> list[pa.Table]:
+    """The texts as shards of ``sizes`` rows, ids ``r0, r1 ...``."""
+    tables, start = [], 0
+    for size in sizes:
         chunk = texts[start : start + size]
-        table = pa.table({"id": [f"r{start + i}" for i in range(size)], "text": pa.array(chunk, type=pa.string())})
-        paths.append(tmp / f"in-{k}.parquet")
-        pq.write_table(table, paths[-1])
+        ids = [f"r{start + i}" for i in range(size)]
+        tables.append(pa.table({"id": ids, "text": pa.array(chunk, type=pa.string())}))
         start += size
-    return paths
+    return tables
 
 
 def stage_columns(texts: list[str | None], params: dict[str, Any]) -> dict[str, list[Any]]:
@@ -78,19 +74,14 @@ def stage_columns(texts: list[str | None], params: dict[str, Any]) -> dict[str, 
     return out
 
 
-def distributed_columns(outputs: Sequence[Path | str]) -> dict[str, list[Any]]:
-    table = pa.concat_tables([pq.read_table(p) for p in outputs])
-    return {c: table.column(c).to_pylist() for c in ("id", *COLUMNS)}
-
-
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str | None], list[Path]]:
+def data() -> tuple[list[str | None], list[pa.Table]]:
     texts = corpus()
-    return texts, write_shards(tmp_path_factory.mktemp("shards"), texts)
+    return texts, text_tables(texts)
 
 
 @pytest.fixture(scope="module")
-def expected(data: tuple[list[str | None], list[Path]]) -> dict[str, list[Any]]:
+def expected(data: tuple[list[str | None], list[pa.Table]]) -> dict[str, list[Any]]:
     return stage_columns(data[0], {})
 
 
@@ -103,26 +94,24 @@ def test_planted_cases_are_present(expected: dict[str, list[Any]]) -> None:
 
 @pytest.mark.parametrize("partitions", [1, 4])
 def test_same_columns_as_the_stage_in_process(
-    tmp_path: Path, data: tuple[list[str | None], list[Path]], expected: dict[str, list[Any]], partitions: int
+    tmp_path: Path, data: tuple[list[str | None], list[pa.Table]], expected: dict[str, list[Any]], partitions: int
 ) -> None:
-    texts, paths = data
-    outputs, summary = distributed.run(paths, tmp_path / "work", DedupParams(), partitions=partitions)
-    got = distributed_columns(outputs)
+    texts, tables = data
+    decided = decide(tables, {}, tmp_path / "work", partitions)
+    got = decided.columns
     assert got["id"] == [f"r{i}" for i in range(len(texts))]
     for c in COLUMNS:
         assert got[c] == expected[c], c
-    assert summary["rows"] == len(texts)
-    assert summary["duplicates"] == len(texts) - expected["dup_kind"].count(None)
-    assert summary["spilled_bytes"] > 0
-    assert not (tmp_path / "work" / "shards").exists()  # spill removed
+    assert decided.summary["duplicates"] == len(texts) - expected["dup_kind"].count(None)
+    assert decided.summary["spilled_bytes"] > 0
 
 
-def test_resolve_matters_beyond_member_to_earliest(data: tuple[list[str | None], list[Path]], tmp_path: Path) -> None:
+def test_resolve_matters_beyond_member_to_earliest(
+    data: tuple[list[str | None], list[pa.Table]], tmp_path: Path
+) -> None:
     """Some duplicates point at a representative that is not their component's earliest row (chains)."""
-    _texts, paths = data
     work = tmp_path / "work"
-    outputs, _ = distributed.run(paths, work, DedupParams(), partitions=2, keep_spill=True)
-    got = distributed_columns(outputs)
+    got = decide(data[1], {}, work, 2).columns
     starts = np.cumsum([0, *SHARD_SIZES[:-1]])
     members = np.concatenate(
         [
@@ -133,7 +122,7 @@ def test_resolve_matters_beyond_member_to_earliest(data: tuple[list[str | None],
     edges = np.concatenate([np.load(work / "edges" / f"{p:04d}.npy") for p in range(2)])
     nodes = np.unique(edges.reshape(-1))
     roots = nodes[
-        distributed.components(np.searchsorted(nodes, edges[:, 0]), np.searchsorted(nodes, edges[:, 1]), len(nodes))
+        partition_steps.components(np.searchsorted(nodes, edges[:, 0]), np.searchsorted(nodes, edges[:, 1]), len(nodes))
     ]
     root_of = dict(zip(nodes.tolist(), roots.tolist(), strict=True))
     assert sorted(members.tolist()) == nodes.tolist()
@@ -146,63 +135,33 @@ def test_resolve_matters_beyond_member_to_earliest(data: tuple[list[str | None],
 def test_components_label_propagation() -> None:
     a = np.array([5, 1, 3, 7, 6], dtype=np.int64)
     b = np.array([4, 2, 4, 6, 8], dtype=np.int64)
-    labels = distributed.components(a, b, 10)
+    labels = partition_steps.components(a, b, 10)
     assert labels.tolist() == [0, 1, 1, 3, 3, 3, 6, 6, 6, 9]
 
 
-def test_char_shingles_and_tables_as_sources(tmp_path: Path) -> None:
+def test_char_shingles_decide_like_the_stage(tmp_path: Path) -> None:
     texts = corpus(seed=3)[:1200]
     params = {"near_text": {"shingle": "char", "ngram": 9, "threshold": 0.7}}
     expected = stage_columns(texts, params)
-    tables = [pa.table({"id": [f"r{i}" for i in range(s, s + 400)], "text": texts[s : s + 400]}) for s in (0, 400, 800)]
-    outputs, _ = distributed.run(tables, tmp_path, DedupParams.model_validate(params), partitions=3)
-    got = distributed_columns(outputs)
+    got = decide(text_tables(texts, (400, 400, 400)), params, tmp_path, 3).columns
     for c in COLUMNS:
         assert got[c] == expected[c], c
 
 
 def test_dask_local_cluster_gives_the_same_columns(
-    tmp_path: Path, data: tuple[list[str | None], list[Path]], expected: dict[str, list[Any]]
+    tmp_path: Path, data: tuple[list[str | None], list[pa.Table]], expected: dict[str, list[Any]]
 ) -> None:
+    """The phase's steps as tasks of a Dask cluster (the ``flows`` extra brings Dask; CI installs it)."""
     distributed_dask = pytest.importorskip("dask.distributed")
-    _texts, paths = data
     with (
         distributed_dask.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
         ) as cluster,
         distributed_dask.Client(cluster) as client,
     ):
-        outputs, _ = distributed.run(paths, tmp_path / "work", DedupParams(), partitions=4, client=client)
-    got = distributed_columns(outputs)
+        got = decide(data[1], {}, tmp_path / "work", 4, client=client).columns
     for c in COLUMNS:
         assert got[c] == expected[c], c
-
-
-def test_cli_runs_the_partitioned_path(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from datahygiene.cli.main import app
-
-    texts = corpus(seed=5)[:600]
-    paths = []
-    for k, start in enumerate((0, 300)):
-        paths.append(tmp_path / f"{k}.parquet")
-        ids = [f"r{i}" for i in range(start, start + 300)]
-        pq.write_table(pa.table({"id": ids, "text": pa.array(texts[start : start + 300], pa.string())}), paths[-1])
-    params = "{near_text: {threshold: 0.9}}"
-    result = CliRunner().invoke(
-        app, ["dedup-distributed", *map(str, paths), "--work", str(tmp_path / "w"), "--params", params]
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
-    got = distributed_columns([Path(p) for p in summary["outputs"]])
-    expected = stage_columns(texts, {"near_text": {"threshold": 0.9}})
-    assert got["dup_of"] == expected["dup_of"]
-    assert summary["duplicates"] == 600 - expected["dup_kind"].count(None) > 0
-    bad = CliRunner().invoke(
-        app, ["dedup-distributed", str(paths[0]), "--work", str(tmp_path), "--params", "{bands: x}"]
-    )
-    assert bad.exit_code == 2
 
 
 def test_components_match_union_find_on_random_graphs() -> None:
@@ -214,7 +173,7 @@ def test_components_match_union_find_on_random_graphs() -> None:
         for x, y in zip(a.tolist(), b.tolist(), strict=True):
             rx, ry = _find(parent, x), _find(parent, y)
             parent[max(rx, ry)] = min(rx, ry)
-        assert distributed.components(a, b, nodes).tolist() == [_find(parent, x) for x in range(nodes)]
+        assert partition_steps.components(a, b, nodes).tolist() == [_find(parent, x) for x in range(nodes)]
 
 
 def _find(parent: list[int], x: int) -> int:
@@ -263,28 +222,9 @@ def stage_by_shard(
     return out
 
 
-@pytest.mark.parametrize(
-    "keep", [{"keep": "largest"}, {"keep": "most_metadata"}, {"keep": "score", "keep_score": "quality"}]
-)
-def test_keep_rules_decide_alike_streaming_and_partitioned(tmp_path: Path, keep: dict[str, Any]) -> None:
-    texts = corpus(seed=11)
-    rng = np.random.default_rng(3)
-    signals = [["notice"] * int(rng.random() < 0.2) + ["license:nc"] * int(rng.random() < 0.1) for _ in texts]
-    scores = [None if rng.random() < 0.1 else float(rng.integers(0, 5)) for _ in texts]  # many ties
-    tables = shard_tables(texts, signals, scores)
-    expected = stage_by_shard(tables, {**keep, "inherit": []})
-    first = stage_by_shard(tables, {"inherit": []})
-    changed = sum(a != b for a, b in zip(expected["dup_of"], first["dup_of"], strict=True))
-    assert changed > 20  # the rule picks other representatives than input order
-    outputs, _ = distributed.run(tables, tmp_path / "work", DedupParams.model_validate(keep), partitions=3)
-    got = distributed_columns(outputs)
-    for c in COLUMNS:
-        assert got[c] == expected[c], c
-
-
 @pytest.mark.parametrize("rows", [700, 1_000_000])
 def test_chunked_resolution_decides_like_batches(
-    data: tuple[list[str | None], list[Path]],
+    data: tuple[list[str | None], list[pa.Table]],
     expected: dict[str, list[Any]],
     monkeypatch: pytest.MonkeyPatch,
     rows: int,
@@ -298,32 +238,3 @@ def test_chunked_resolution_decides_like_batches(
     out = make_stage().process(text_batch([f"r{i}" for i in range(len(texts))], texts))
     for c in COLUMNS:
         assert out[c].to_pylist() == expected[c], c
-
-
-INHERITED = ("copyright_signals", "copyright_evidence")
-
-
-def test_partitioned_path_inherits_rights_like_the_stage(tmp_path: Path) -> None:
-    """Kept rows carry their same-shard duplicates' signals and evidence, as the streaming stage writes them."""
-    texts = corpus(seed=5)
-    rng = np.random.default_rng(9)
-    signals = [["notice"] * int(rng.random() < 0.15) + ["license:nc"] * int(rng.random() < 0.1) for _ in texts]
-    tables = [
-        table.append_column(
-            "copyright_evidence",
-            pa.array(
-                [[f"{s}: row {i}" for s in row] for i, row in enumerate(table.column("copyright_signals").to_pylist())],
-                pa.list_(pa.string()),
-            ),
-        )
-        for table in shard_tables(texts, signals, [None] * len(texts))
-    ]
-    expected = stage_by_shard(tables, {"keep": "largest"}, (*COLUMNS, *INHERITED))
-    before = [v for table in tables for v in table.column("copyright_signals").to_pylist()]
-    amended = sum(a != b for a, b in zip(expected["copyright_signals"], before, strict=True))
-    assert amended > 10  # kept copies that gained a duplicate's signals
-    assert any("from duplicate r" in e for row in expected["copyright_evidence"] for e in row)
-    outputs, _ = distributed.run(tables, tmp_path / "work", DedupParams(keep="largest"), partitions=3)
-    got = pa.concat_tables([pq.read_table(p) for p in outputs])
-    for c in expected:
-        assert got.column(c).to_pylist() == expected[c], c
