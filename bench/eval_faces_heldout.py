@@ -58,9 +58,7 @@ def _hit(faces: list[Face], x: int, y: int, side: int) -> tuple[bool, int]:
     return bool(inside), len(faces) - len(inside)
 
 
-def evaluate(
-    detector: FaceDetector, data: Path, side: int, places: int, seed: int, split: slice
-) -> dict[str, object]:
+def evaluate(detector: FaceDetector, data: Path, side: int, places: int, seed: int, split: slice) -> dict[str, object]:
     """The three measurements above for one detector, on the LFW faces and non-face patches in ``split``."""
     lfw = np.load(data / "lfw_subset.npy")
     faces, others = lfw[:100][split], lfw[100:][split]
@@ -111,9 +109,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--split", default="0:100", help="LFW faces and non-face patches START:STOP (of 100)")
     parser.add_argument("--haar", action=argparse.BooleanOptionalAction, default=True, help="also the Haar cascade")
+    parser.add_argument("--recheck", type=float, default=0.5, help="RetinaFace's recheck threshold (1: none)")
     args = parser.parse_args()
     start, stop = (int(n) for n in args.split.split(":"))
-    detectors: list[FaceDetector] = [RetinaFaceDetector(threads=1)] + ([HaarDetector()] if args.haar else [])
+    detectors: list[FaceDetector] = [RetinaFaceDetector(threads=1, recheck=args.recheck)] + (
+        [HaarDetector()] if args.haar else []
+    )
     report: dict[str, object] = {"split": f"LFW {start}-{stop - 1}"}
     for detector in detectors:
         report[detector.name] = evaluate(detector, args.data, args.side, args.places, args.seed, slice(start, stop))

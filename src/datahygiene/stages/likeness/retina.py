@@ -174,7 +174,7 @@ class RetinaFaceDetector:
         boxes = []
         for box in detect_scaled(self.net, pixels, self.scales):
             score = self.confirmed(pixels, box)
-            if score < self.confirm and max(score, box[4]) >= self.recheck:
+            if score < self.confirm and self.recheck < 1.0 and max(score, box[4]) >= self.recheck:
                 score = max(score, self.confirmed(pixels, box, RECHECK_FACE))
             if score >= self.confirm:
                 boxes.append(((box[0], box[1], box[2], box[3]), score))
