@@ -82,7 +82,9 @@ def detectors() -> list[tuple[str, FaceDetector]]:
         ("retinaface, 640 px pass only", RetinaFaceDetector(scales=Scales(min_face=10**9), threads=1)),
         (
             "retinaface, previous default (1.6x, 640 px tiles, score 0.3, confirm 0.95)",
-            RetinaFaceDetector(scales=Scales(net_face=32, tile=640, flat=0), score=0.3, confirm=0.95, threads=1),
+            RetinaFaceDetector(
+                scales=Scales(net_face=32, tile=640, flat=0), score=0.3, confirm=0.95, recheck=1.0, threads=1
+            ),
         ),
         ("retinaface (default: 1.25x, 1,024 px tiles, flat skipped)", RetinaFaceDetector(threads=1)),
     ]

@@ -110,9 +110,10 @@ def main() -> None:
     parser.add_argument("--split", default="0:100", help="LFW faces and non-face patches START:STOP (of 100)")
     parser.add_argument("--haar", action=argparse.BooleanOptionalAction, default=True, help="also the Haar cascade")
     parser.add_argument("--recheck", type=float, default=0.5, help="RetinaFace's recheck threshold (1: none)")
+    parser.add_argument("--score", type=float, default=0.2, help="RetinaFace's candidate score")
     args = parser.parse_args()
     start, stop = (int(n) for n in args.split.split(":"))
-    detectors: list[FaceDetector] = [RetinaFaceDetector(threads=1, recheck=args.recheck)] + (
+    detectors: list[FaceDetector] = [RetinaFaceDetector(threads=1, recheck=args.recheck, score=args.score)] + (
         [HaarDetector()] if args.haar else []
     )
     report: dict[str, object] = {"split": f"LFW {start}-{stop - 1}"}

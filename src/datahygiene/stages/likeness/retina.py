@@ -10,11 +10,11 @@ Every candidate box (score above ``score``) is confirmed by running the network 
 times the box's side around it, scaled so the face is ``CONFIRM_FACE`` pixels: at that size the network tells
 faces from face-like texture (leaves, fur, gravel) far better than at 20-30 pixels, so a candidate is kept only
 when the crop scores at least ``confirm``. On the real photographs without people in the evaluation this
-removed every false face the tile pass proposed, and no real face. A candidate that looked likely (its own
-score or the 64 px crop's at least ``recheck``) but is not confirmed gets a second look with the face at
-``RECHECK_FACE`` pixels: a face that fills a small image (a thumbnail, a tight crop) has no context around it and
-shrunk to 64 px the network often loses it, and a small face without hair or neck scores 0.7-0.96 at 64 px;
-at 128 px real faces score 0.99-1.0 while the face-like texture of photos without people stayed below 0.93.
+removed every false face the tile pass proposed, and no real face. A candidate of at least 32 px that looked
+likely (its own score or the 64 px crop's at least ``recheck``) but is not confirmed gets a second look with the
+face at ``RECHECK_FACE`` pixels: a face that fills a small image (a thumbnail, a tight crop) has no context
+around it, and shrunk to 64 px the network often loses it; at 128 px such faces scored 0.99-1.0, face-like
+texture in photos without people at most 0.93.
 
 The session runs on onnxruntime's CUDA provider when the run's ``models.device`` is ``cuda[:N]``, or ``auto``
 with ``onnxruntime-gpu`` installed and a CUDA device present (:func:`execution_providers`); on the CPU otherwise.
@@ -50,8 +50,10 @@ CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 Provider = str | tuple[str, dict[str, Any]]
 #: Confirmation: crop side as a multiple of the box side, and the face side the crop is scaled to.
 CONFIRM_CROP, CONFIRM_FACE = 3.0, 64
-#: The face side of the second look at strong candidates the first crop does not confirm.
-RECHECK_FACE = 128
+#: The face side of the second look at likely candidates the first crop does not confirm, and the most it may
+#: enlarge a candidate (smaller boxes get no second look: blown up further they are mostly interpolation blur,
+#: and gravel-like texture then scored up to 0.974).
+RECHECK_FACE, RECHECK_ZOOM = 128, 4.0
 
 
 def packaged_weights() -> bytes:
@@ -174,11 +176,16 @@ class RetinaFaceDetector:
         boxes = []
         for box in detect_scaled(self.net, pixels, self.scales):
             score = self.confirmed(pixels, box)
-            if score < self.confirm and self.recheck < 1.0 and max(score, box[4]) >= self.recheck:
+            if score < self.confirm and self.rechecks(box, score):
                 score = max(score, self.confirmed(pixels, box, RECHECK_FACE))
             if score >= self.confirm:
                 boxes.append(((box[0], box[1], box[2], box[3]), score))
         return _to_original(boxes, 1.0, image)
+
+    def rechecks(self, box: Box, score: float) -> bool:
+        """Whether a candidate the first crop scored ``score`` gets the second look (see the module's docstring)."""
+        likely = self.recheck < 1.0 and max(score, box[4]) >= self.recheck
+        return likely and max(box[2], box[3]) * RECHECK_ZOOM >= RECHECK_FACE
 
     def confirmed(self, pixels: npt.NDArray[np.uint8], box: Box, face: int = CONFIRM_FACE) -> float:
         """The network's score for the face at ``box`` on a crop around it scaled so the face is ``face`` pixels
