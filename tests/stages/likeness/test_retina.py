@@ -154,21 +154,24 @@ def test_face_filling_a_small_image_is_found_on_the_second_look(
     assert RetinaFaceDetector(recheck=1.0).detect(image) == []
 
 
-#: Pieces of the photos without people (photo index, left, top at 640 px; shrunk side) that become strong face
-#: candidates once enlarged to 100 px, out of 675 such pieces searched: they get the second look and must fail it.
-FACE_LIKE_PIECES = [(2, 384, 192, 25), (10, 320, 192, 25), (2, 192, 0, 40), (2, 256, 0, 40)]
+#: Pieces of the photos without people (photo index, left, top at 640 px; shrunk side) that become likely face
+#: candidates of 32 px or more once enlarged to 100 px: of 675 pieces searched at 25, 40 and 60 px, the one that
+#: gets the second look (it scores 0.93 there) must fail it; one that does not gets none.
+FACE_LIKE_PIECES = [(10, 320, 192, 25), (2, 384, 192, 25)]
 
 
 @pytest.mark.parametrize(("index", "left", "top", "side"), FACE_LIKE_PIECES)
 def test_no_face_in_face_like_pieces_of_photos_without_people(
     detector: RetinaFaceDetector, index: int, left: int, top: int, side: int
 ) -> None:
-    """A 96 px piece of a real photo, shrunk and enlarged like the faces above: a candidate, rechecked, no face."""
+    """A 96 px piece of a real photo, shrunk and enlarged like the faces above: a candidate, but no face."""
     piece = photo(640, index).crop((left, top, left + 96, top + 96)).resize((side, side), Image.Resampling.LANCZOS)
     image = piece.resize((100, 100), Image.Resampling.BICUBIC)
     pixels = np.asarray(image)
     candidates = detect_scaled(detector.net, pixels, detector.scales)
-    assert any(detector.rechecks(box, detector.confirmed(pixels, box)) for box in candidates)
+    rechecked = any(detector.rechecks(box, detector.confirmed(pixels, box)) for box in candidates)
+    assert candidates
+    assert rechecked == (index == 10)
     assert detector.detect(image) == []
 
 
