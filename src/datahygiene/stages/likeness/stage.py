@@ -70,6 +70,9 @@ class LikenessParams(StageParams):
     max_scale: float = Field(default=1.6, gt=0.0, le=4.0)
     retina_score: float = Field(default=0.2, gt=0.0, lt=1.0)
     retina_confirm: float = Field(default=0.97, gt=0.0, lt=1.0)
+    #: RetinaFace: a candidate not confirmed whose own or crop score reaches this gets a second look with the face
+    #: at 128 px (1: never).
+    retina_recheck: float = Field(default=0.5, gt=0.0, le=1.0)
     #: onnxruntime threads for RetinaFace (0: onnxruntime's default, one per core).
     retina_threads: int = Field(default=0, ge=0)
     haar_cascade: str = "haarcascade_frontalface_alt2.xml"
@@ -128,6 +131,7 @@ def make_retinaface(params: LikenessParams, context: StageContext, *, required: 
             scales=scales,
             score=params.retina_score,
             confirm=params.retina_confirm,
+            recheck=params.retina_recheck,
             threads=params.retina_threads,
             device=context.device,
         )

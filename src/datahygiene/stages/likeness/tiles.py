@@ -147,6 +147,6 @@ def detect_scaled(net: Net, pixels: npt.NDArray[np.uint8], scales: Scales) -> li
     if tile_scale is not None:
         big = resized(pixels, tile_scale)
         for left, top, right, bottom in tile_regions(pixels, scales, tile_scale):
-            for x, y, w, h, s in net(np.ascontiguousarray(big[top:bottom, left:right])):
+            for x, y, w, h, s in net(big[top:bottom, left:right]):
                 found.append(((x + left) / tile_scale, (y + top) / tile_scale, w / tile_scale, h / tile_scale, s))
     return nms(found)
