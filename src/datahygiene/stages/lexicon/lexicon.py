@@ -48,10 +48,9 @@ def shipped_root() -> Path:
     return Path(str(resources.files("datahygiene.data") / "lexicons"))
 
 
-def everyday_words() -> frozenset[str]:
+def everyday_path() -> Path:
     """Everyday English words (SCOWL levels 10-20, shipped with the name lists) that inflection matching spares."""
-    path = Path(str(resources.files("datahygiene.data") / "names" / "common_words.txt"))
-    return frozenset(w for w in _lines(path) if w and not w.startswith("#"))
+    return Path(str(resources.files("datahygiene.data") / "names" / "common_words.txt"))
 
 
 @dataclass
@@ -75,13 +74,15 @@ class Lexicon:
         if spec.ambiguous:
             lines = _lines(self.root / "ambiguous_en.txt")
             self.ambiguous = frozenset(" ".join(normalise_tokens(t.text)) for t in read_flat(lines, "", 1.0, ""))
-        self.english = TokenIndex(everyday_words())
+        everyday = everyday_path()
+        self.english = TokenIndex(frozenset(w for w in _lines(everyday) if w and not w.startswith("#")))
         self.latin: dict[str, TokenIndex] = {}
         self.script: dict[str, ScriptIndex] = {}
         self.counts: dict[str, int] = {}
         self.sources: list[Path] = []
         for name in spec.lists:
             self._load(name)
+        self.sources.append(everyday)
         for path in spec.files:
             self._index("en", read_flat(_lines(path), path.stem, spec.file_severity, "user"))
             self.sources.append(path)
