@@ -31,11 +31,12 @@ SEVERE = 2.5
 #: Severity from which an unambiguous hit outside a self-reference or quotation sets the toxicity floor: Surge AI's
 #: "strong" terms (2.0-2.4: ``fucking``, ``hoe``, ``slut``, ``jigaboo``...) as well as the severe ones.
 FLOOR = 2.0
-#: Words before a hit that make it a self-reference (reclaimed use: "we call ourselves ...", "my ...").
-_SELF = frozenset({"i", "im", "me", "my", "we", "us", "our", "ourselves", "myself", "proud"})
-#: Words after a hit that make it one: only reflexives. ``I``/``me`` after a hit mostly open a new clause and the
-#: term addresses someone else (``bitch I told you``, ``nigga I was there``).
-_SELF_AFTER = frozenset({"myself", "ourselves"})
+#: Words before a hit that make it a self-reference (reclaimed use: "we call ourselves ...", "my ..."); ``ima`` is
+#: "I'm a" once its single letters are re-joined.
+_SELF = frozenset({"i", "im", "ima", "me", "my", "we", "us", "our", "ourselves", "myself", "proud"})
+#: Words after a hit that make it one: reflexives and ``proud``, or ``like me`` / ``like us``. A bare ``I``/``me``
+#: after a hit mostly opens a new clause and the term addresses someone else (``bitch I told you``).
+_SELF_AFTER = frozenset({"myself", "ourselves", "proud"})
 #: Words whose canonical form :class:`TokenIndex` remembers before starting over (bounds memory on big corpora).
 _CANON_CACHE = 200_000
 
@@ -102,11 +103,13 @@ def _junk_key(key: tuple[str, ...], surface: str) -> bool:
 
 
 def _mitigated(tokens: list[str], i: int, quoted: frozenset[int]) -> bool:
-    """A self-reference within three tokens before (or a reflexive two after) position ``i``, or ``i`` in quotes."""
+    """A self-reference within three tokens before (or a reflexive or ``proud`` three after, or ``like me``) position
+    ``i``, or ``i`` in quotes."""
     return (
         i in quoted
         or any(t in _SELF for t in tokens[max(0, i - 3) : i])
-        or any(t in _SELF_AFTER for t in tokens[i + 1 : i + 3])
+        or any(t in _SELF_AFTER for t in tokens[i + 1 : i + 4])
+        or (tokens[i + 1 : i + 2] == ["like"] and tokens[i + 2 : i + 3] in (["me"], ["us"]))
     )
 
 
