@@ -84,7 +84,8 @@ def test_self_reference_needs_the_self_word_before_the_term(lexicon: Lexicon) ->
     assert not lexicon.match("I call myself faggot all the time").floor
     assert not lexicon.match("faggot myself, and proud").floor  # a reflexive after still counts
     assert lexicon.match("nigga I was there at 5").floor  # "I" after the term opens a new clause
-    assert lexicon.match("hoe I told you so").floor
+    assert lexicon.match("hoe I told you so").floor  # Surge AI files hoe under gender too
+    assert not lexicon.match("Fuck, I missed the bus again.").floor  # not a slur: the wider window stays
     assert not lexicon.match("I'm a fag, I can say it").floor  # "I'm a" re-joins to "ima"
     assert not lexicon.match("Fags like me are out there").floor
     assert not lexicon.match("a faggot and proud!").floor

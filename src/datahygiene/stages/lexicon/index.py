@@ -34,8 +34,8 @@ FLOOR = 2.0
 #: Words before a hit that make it a self-reference (reclaimed use: "we call ourselves ...", "my ..."); ``ima`` is
 #: "I'm a" once its single letters are re-joined.
 _SELF = frozenset({"i", "im", "ima", "me", "my", "we", "us", "our", "ourselves", "myself", "proud"})
-#: Words after a hit that make it one: reflexives and ``proud``, or ``like me`` / ``like us``. A bare ``I``/``me``
-#: after a hit mostly opens a new clause and the term addresses someone else (``bitch I told you``).
+#: Words after a slur that make it one: reflexives and ``proud``, or ``like me`` / ``like us``. A bare ``I``/``me``
+#: after a slur mostly opens a new clause and the slur addresses someone else (``nigga I was there``).
 _SELF_AFTER = frozenset({"myself", "ourselves", "proud"})
 #: Words whose canonical form :class:`TokenIndex` remembers before starting over (bounds memory on big corpora).
 _CANON_CACHE = 200_000
@@ -102,14 +102,18 @@ def _junk_key(key: tuple[str, ...], surface: str) -> bool:
     return token.isdigit() or len(token) < 3 or (len(token) == 3 and token != fold(surface).strip())
 
 
-def _mitigated(tokens: list[str], i: int, quoted: frozenset[int]) -> bool:
-    """A self-reference within three tokens before (or a reflexive or ``proud`` three after, or ``like me``) position
-    ``i``, or ``i`` in quotes."""
-    return (
-        i in quoted
-        or any(t in _SELF for t in tokens[max(0, i - 3) : i])
-        or any(t in _SELF_AFTER for t in tokens[i + 1 : i + 4])
-        or (tokens[i + 1 : i + 2] == ["like"] and tokens[i + 2 : i + 3] in (["me"], ["us"]))
+def _mitigated(tokens: list[str], i: int, quoted: frozenset[int], term: Term) -> bool:
+    """Position ``i`` in quotes, or a self-reference near it: any :data:`_SELF` word within three tokens before.
+
+    After the term, an identity-category term (a slur) needs a reflexive, ``proud`` (three tokens) or ``like me/us``;
+    any other term keeps the wider window (a :data:`_SELF` word within two after: "fuck, I missed the bus").
+    """
+    if i in quoted or any(t in _SELF for t in tokens[max(0, i - 3) : i]):
+        return True
+    if not IDENTITY_CATEGORIES.intersection(term.categories):
+        return any(t in _SELF for t in tokens[i + 1 : i + 3])
+    return any(t in _SELF_AFTER for t in tokens[i + 1 : i + 4]) or (
+        tokens[i + 1 : i + 2] == ["like"] and tokens[i + 2 : i + 3] in (["me"], ["us"])
     )
 
 
@@ -180,8 +184,8 @@ class TokenIndex:
     def scan(self, tokens: list[str], hits: Hits, quoted: frozenset[int] = frozenset()) -> None:
         """Add every entry whose token sequence occurs in ``tokens``, each token read by :meth:`canonical`.
 
-        A hit is mitigated (it sets no floor) when a self-reference stands within three tokens before it (or a
-        reflexive two after), or when it is inside a quotation (``quoted`` positions).
+        A hit is mitigated (it sets no floor) by a self-reference near it (see :func:`_mitigated`) or when it is
+        inside a quotation (``quoted`` positions).
         """
         entries, first, longest, count = self.entries, self.first, self.longest, len(tokens)
         canon = self._canon
@@ -191,7 +195,7 @@ class TokenIndex:
                 continue
             for k in range(1, min(longest, count - i) + 1):
                 for term in entries.get(tuple(keyed[i : i + k]), ()):
-                    hits.add(term, _mitigated(tokens, i, quoted))
+                    hits.add(term, _mitigated(tokens, i, quoted, term))
 
     def starred(self, word: str) -> list[Term]:
         """Entries of the least severe one-token key that ``word``'s starred-out letters (``f*ck``) can spell.
