@@ -34,6 +34,23 @@ from datahygiene.stages.toxicity.detoxify import DetoxifyParams, DetoxifyStage
 TWEETLIKE = re.compile(r"&amp;|&#\d+;|(?:^|\s)@\w|(?:^|\s)#\w|http://t\.co|\bRT\b|[\U0001F300-\U0001FAFF]")
 
 
+def read_labelled(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Texts, ``is_offensive`` labels and the tweet-like mask of ``clean_data.csv``."""
+    table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+    texts = [str(t) for t in table.column("text").to_pylist()]
+    labels = np.asarray(table.column("is_offensive").to_pylist(), dtype=np.int64)
+    return texts, labels, np.asarray([bool(TWEETLIKE.search(t)) for t in texts])
+
+
+def seeded_samples(tweetlike: np.ndarray, seed: int, tweets: int, other: int) -> dict[str, np.ndarray]:
+    """Row indices of the measured samples: ``tweet-like`` first, then ``other``, from one seeded generator."""
+    rng = np.random.default_rng(seed)
+    chosen: dict[str, np.ndarray] = {}
+    for part, mask, size in (("tweet-like", tweetlike, tweets), ("other", ~tweetlike, other)):
+        chosen[part] = rng.choice(np.flatnonzero(mask), size=min(size, int(mask.sum())), replace=False)
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", type=Path)
@@ -44,17 +61,13 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.metrics import roc_auc_score
 
-    table = pacsv.read_csv(args.path, parse_options=pacsv.ParseOptions(newlines_in_values=True))
-    texts = [str(t) for t in table.column("text").to_pylist()]
-    labels = np.asarray(table.column("is_offensive").to_pylist(), dtype=np.int64)
-    tweetlike = np.asarray([bool(TWEETLIKE.search(t)) for t in texts])
-    rng = np.random.default_rng(args.seed)
+    texts, labels, tweetlike = read_labelled(args.path)
+    samples = seeded_samples(tweetlike, args.seed, args.tweets, args.other)
     context = StageContext(offline=True, device="cpu")
     toxicity = DetoxifyStage(DetoxifyParams(), context)
     blocklist = BlocklistStage(BlocklistParams(), context)
     report = {}
-    for part, mask, size in (("tweet-like", tweetlike, args.tweets), ("other", ~tweetlike, args.other)):
-        chosen = rng.choice(np.flatnonzero(mask), size=min(size, int(mask.sum())), replace=False)
+    for part, chosen in samples.items():
         records = pa.RecordBatch.from_pydict({"text": [texts[i] for i in chosen]})
         scores = np.asarray(toxicity.process(Batch(records=records))["toxicity"].to_pylist(), dtype=np.float64)
         severity = np.asarray(blocklist.process(Batch(records=records))["blocklist_severity"].to_pylist())

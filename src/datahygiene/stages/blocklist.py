@@ -102,7 +102,10 @@ class BlocklistStage(StageBase[BlocklistParams]):
         return {
             "name": self.name,
             "version": self.version,
-            "model": "lexicons: Surge AI profanity_en (MIT), LDNOOBW (CC-BY-4.0), datahygiene lists (CC0)",
+            "model": (
+                "lexicons: Surge AI profanity_en (MIT), LDNOOBW (CC-BY-4.0), datahygiene lists (CC0); inflections "
+                "spare SCOWL's everyday words (SCOWL licence)"
+            ),
             "lists": dict(sorted(self.lexicon.counts.items())),
             "languages": self.params.languages or "guessed per text (script, function words); English always",
             "files": {str(path): sha256_file(path) for path in self.lexicon.sources},

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datahygiene.stages.lexicon.normalise import fold, normalise_tokens
+from datahygiene.stages.lexicon.normalise import fold, normalise_tokens, stems, unelongated
 
 #: Surge AI category names -> the short names used in ``blocklist_categories``.
 SURGE_CATEGORIES = {
@@ -31,8 +31,14 @@ SEVERE = 2.5
 #: Severity from which an unambiguous hit outside a self-reference or quotation sets the toxicity floor: Surge AI's
 #: "strong" terms (2.0-2.4: ``fucking``, ``hoe``, ``slut``, ``jigaboo``...) as well as the severe ones.
 FLOOR = 2.0
-#: Words near a hit that make it a self-reference (reclaimed use: "we call ourselves ...", "my ...").
-_SELF = frozenset({"i", "im", "me", "my", "we", "us", "our", "ourselves", "myself", "proud"})
+#: Words before a hit that make it a self-reference (reclaimed use: "we call ourselves ...", "my ..."); ``ima`` is
+#: "I'm a" once its single letters are re-joined.
+_SELF = frozenset({"i", "im", "ima", "me", "my", "we", "us", "our", "ourselves", "myself", "proud"})
+#: Words after a slur that make it one: reflexives and ``proud``, or ``like me`` / ``like us``. A bare ``I``/``me``
+#: after a slur mostly opens a new clause and the slur addresses someone else (``nigga I was there``).
+_SELF_AFTER = frozenset({"myself", "ourselves", "proud"})
+#: Words whose canonical form :class:`TokenIndex` remembers before starting over (bounds memory on big corpora).
+_CANON_CACHE = 200_000
 
 
 @dataclass(frozen=True)
@@ -96,18 +102,35 @@ def _junk_key(key: tuple[str, ...], surface: str) -> bool:
     return token.isdigit() or len(token) < 3 or (len(token) == 3 and token != fold(surface).strip())
 
 
-def _mitigated(tokens: list[str], i: int, quoted: frozenset[int]) -> bool:
-    """A self-reference within three tokens before or two after position ``i``, or ``i`` inside quotes."""
-    return i in quoted or any(t in _SELF for t in tokens[max(0, i - 3) : i + 3])
+def _mitigated(tokens: list[str], i: int, quoted: frozenset[int], term: Term) -> bool:
+    """Position ``i`` in quotes, or a self-reference near it: any :data:`_SELF` word within three tokens before.
+
+    After the term, an identity-category term (a slur) needs a reflexive, ``proud`` (three tokens) or ``like me/us``;
+    any other term keeps the wider window (a :data:`_SELF` word within two after: "fuck, I missed the bus").
+    """
+    if i in quoted or any(t in _SELF for t in tokens[max(0, i - 3) : i]):
+        return True
+    if not IDENTITY_CATEGORIES.intersection(term.categories):
+        return any(t in _SELF for t in tokens[i + 1 : i + 3])
+    return any(t in _SELF_AFTER for t in tokens[i + 1 : i + 4]) or (
+        tokens[i + 1 : i + 2] == ["like"] and tokens[i + 2 : i + 3] in (["me"], ["us"])
+    )
 
 
 class TokenIndex:
-    """Normalised token sequences -> entries; one entry per list and key (the most severe surface form wins)."""
+    """Normalised token sequences -> entries; one entry per list and key (the most severe surface form wins).
 
-    def __init__(self) -> None:
+    ``everyday``: ordinary words of the index's language; with them, English inflections are undone (``bitches``,
+    ``fuckin``, ``trannies``) unless the word or another reading of its stem is an ordinary word (``spiked``).
+    Without them only a plural ``-s`` is.
+    """
+
+    def __init__(self, everyday: frozenset[str] | None = None) -> None:
         self.entries: dict[tuple[str, ...], list[Term]] = {}
         self.first: set[str] = set()
         self.longest = 1
+        self.everyday = everyday
+        self._canon: dict[str, str] = {}
 
     def add(self, term: Term, ambiguous: frozenset[str] = frozenset()) -> None:
         """Index ``term`` under its normalised tokens; its display form becomes the normalised key."""
@@ -127,22 +150,71 @@ class TokenIndex:
         self.first.add(key[0])
         self.longest = max(self.longest, len(key))
 
-    def scan(self, tokens: list[str], hits: Hits, quoted: frozenset[int] = frozenset()) -> None:
-        """Add every entry whose token sequence occurs in ``tokens``; a plural ``-s`` also finds the singular.
+    def canonical(self, token: str) -> str:
+        """``token``, or the reading of it that starts an entry: letters un-elongated, then an inflection undone."""
+        if token in self.first:
+            return token
+        known = self._canon.get(token)
+        if known is not None:
+            return known
+        found = token
+        for reading in (token, *unelongated(token)):
+            if reading in self.first:
+                found = reading
+                break
+            stem = self._stem(reading)
+            if stem:
+                found = stem
+                break
+        if len(self._canon) >= _CANON_CACHE:
+            self._canon.clear()
+        self._canon[token] = found
+        return found
 
-        A hit is mitigated (it sets no floor) when a self-reference stands within three tokens before or two after
-        it, or when it is inside a quotation (``quoted`` positions).
+    def _stem(self, token: str) -> str | None:
+        if self.everyday is None:
+            return token[:-1] if len(token) > 4 and token[-1] == "s" and token[:-1] in self.first else None
+        if token in self.everyday:
+            return None
+        readings = stems(token)
+        if any(r in self.everyday and r not in self.first for r in readings):
+            return None
+        return next((r for r in readings if r in self.first), None)
+
+    def scan(self, tokens: list[str], hits: Hits, quoted: frozenset[int] = frozenset()) -> None:
+        """Add every entry whose token sequence occurs in ``tokens``, each token read by :meth:`canonical`.
+
+        A hit is mitigated (it sets no floor) by a self-reference near it (see :func:`_mitigated`) or when it is
+        inside a quotation (``quoted`` positions).
         """
         entries, first, longest, count = self.entries, self.first, self.longest, len(tokens)
-        for i, token in enumerate(tokens):
+        canon = self._canon
+        keyed = [t if t in first else canon.get(t) or self.canonical(t) for t in tokens]
+        for i, token in enumerate(keyed):
             if token not in first:
-                singular = entries.get((token[:-1],)) if len(token) > 4 and token[-1] == "s" else None
-                for term in singular or ():
-                    hits.add(term, _mitigated(tokens, i, quoted))
                 continue
             for k in range(1, min(longest, count - i) + 1):
-                for term in entries.get(tuple(tokens[i : i + k]), ()):
-                    hits.add(term, _mitigated(tokens, i, quoted))
+                for term in entries.get(tuple(keyed[i : i + k]), ()):
+                    hits.add(term, _mitigated(tokens, i, quoted, term))
+
+    def starred(self, word: str) -> list[Term]:
+        """Entries of the least severe one-token key that ``word``'s starred-out letters (``f*ck``) can spell.
+
+        Keys with vowels under the stars are preferred (``f*cking`` is ``fucking``, not the variant ``fvcking``).
+        """
+        if len(word) < 4 or word.count("*") > len(word) - 2:
+            return []
+        pattern = re.compile(word.replace("*", "[a-z]"))
+        keys = [
+            key
+            for key in self.entries
+            if len(key) == 1 and len(key[0]) == len(word) and key[0][0] == word[0] and pattern.fullmatch(key[0])
+        ]
+        stars = [i for i, ch in enumerate(word) if ch == "*"]
+        vowels = [key for key in keys if all(key[0][i] in "aeiou" for i in stars)]  # people star out vowels
+        if not keys:
+            return []
+        return self.entries[min(vowels or keys, key=lambda key: max(t.weight for t in self.entries[key]))]
 
 
 class ScriptIndex:

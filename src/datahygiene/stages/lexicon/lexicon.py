@@ -7,6 +7,10 @@ Shipped lists (``src/datahygiene/data/lexicons/``, see PROVENANCE.md there):
 - ``profanity``, ``sexual``: the project's own short CC0 lists (severity 1).
 - ``ambiguous_en.txt``: entries that are also ordinary words (``peter``, ``nonce``, ``hoar``, ``spook``...); they are
   still reported but count severity 1 at most.
+
+English matching also reads elongated letters (``biiitch``), inflections (``bitches``, ``fuckin``; not where the word
+or another reading of its stem is an everyday word of SCOWL's ``names/common_words.txt``, e.g. ``spiked``), camel-case
+joins (``#FuckThisShit``) and letters starred out between letters (``f*ck``: the least severe entry it can spell).
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ from datahygiene.stages.lexicon.index import (
     read_surge,
 )
 from datahygiene.stages.lexicon.language import guess_language
-from datahygiene.stages.lexicon.normalise import clean_text, fold, normalise_tokens, tokens_and_quotes
+from datahygiene.stages.lexicon.normalise import (
+    camel_parts,
+    clean_text,
+    fold,
+    normalise_tokens,
+    starred_words,
+    tokens_and_quotes,
+)
 
 #: Languages whose scripts do not separate words with spaces: their entries match as substrings.
 _UNSPACED = frozenset({"ja", "zh", "th"})
@@ -35,6 +46,11 @@ SHIPPED_LISTS: tuple[str, ...] = ("surge_ai", "ldnoobw")
 def shipped_root() -> Path:
     """Folder of the vendored lexicons."""
     return Path(str(resources.files("datahygiene.data") / "lexicons"))
+
+
+def everyday_path() -> Path:
+    """Everyday English words (SCOWL levels 10-20, shipped with the name lists) that inflection matching spares."""
+    return Path(str(resources.files("datahygiene.data") / "names" / "common_words.txt"))
 
 
 @dataclass
@@ -58,13 +74,15 @@ class Lexicon:
         if spec.ambiguous:
             lines = _lines(self.root / "ambiguous_en.txt")
             self.ambiguous = frozenset(" ".join(normalise_tokens(t.text)) for t in read_flat(lines, "", 1.0, ""))
-        self.english = TokenIndex()
+        everyday = everyday_path()
+        self.english = TokenIndex(frozenset(w for w in _lines(everyday) if w and not w.startswith("#")))
         self.latin: dict[str, TokenIndex] = {}
         self.script: dict[str, ScriptIndex] = {}
         self.counts: dict[str, int] = {}
         self.sources: list[Path] = []
         for name in spec.lists:
             self._load(name)
+        self.sources.append(everyday)
         for path in spec.files:
             self._index("en", read_flat(_lines(path), path.stem, spec.file_severity, "user"))
             self.sources.append(path)
@@ -120,6 +138,11 @@ class Lexicon:
         """Every entry of the applicable lists in a text prepared by :meth:`prepare` (``languages``: known already)."""
         hits = Hits()
         self.english.scan(tokens, hits, quoted)
+        for parts in camel_parts(cleaned):
+            self.english.scan(parts, hits)
+        for word in starred_words(fold(cleaned)) if "*" in cleaned else ():
+            for term in self.english.starred(word):
+                hits.add(term, mitigated=bool(quoted))  # no token position: any quotation in the text mitigates
         for lang in self.languages_for(cleaned) if languages is None else languages:
             if lang in self.latin:
                 self.latin[lang].scan(tokens, hits, quoted)

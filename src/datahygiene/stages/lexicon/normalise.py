@@ -1,4 +1,5 @@
-"""Text normalisation for lexicon matching: entities, URLs, handles, case, accents, leetspeak, split letters."""
+"""Text normalisation for lexicon matching: entities, URLs, handles, case, accents, leetspeak, split letters,
+elongated letters, English inflections, camel-case joins and starred-out letters."""
 
 from __future__ import annotations
 
@@ -15,6 +16,24 @@ _URL = re.compile(r"(?:https?://|www\.)\S+")
 _MENTION = re.compile(r"(?<![\w@])@[a-z0-9_]{4,15}", re.IGNORECASE)
 _QUOTE = re.compile(r'"[^"\n]{1,200}"|\u201c[^\u201d\n]{1,200}\u201d')
 _EDGE = "!|+"
+_ELONGATED = re.compile(r"(.)\1{2,}")
+#: English inflectional endings and what may replace them on the stem (``bitches`` -> ``bitch``, ``fuckin`` ->
+#: ``fuck``, ``raped`` -> ``rape``, ``trannies`` -> ``tranny``, ``niggaz`` -> ``nigga``).
+_SUFFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ies", ("y",)),
+    ("es", ("", "e")),
+    ("s", ("",)),
+    ("z", ("",)),
+    ("ing", ("", "e")),
+    ("in", ("", "e")),
+    ("ed", ("", "e")),
+)
+#: Stems shorter than this are not looked up (``cumin`` is not ``cum`` + ``in``, ``spiked`` not ``spik`` + ``ed``).
+MIN_STEM = 4
+_CAMEL = re.compile(r"(?<![A-Za-z])[A-Za-z]*[a-z][A-Z][A-Za-z]*")
+_CAMEL_HINT = re.compile(r"[a-z][A-Z]")
+_CAMEL_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_STARRED = re.compile(r"(?<![\w*])[a-z]+\*+[a-z][a-z*]*(?![\w*])")
 
 
 def clean_text(text: str) -> str:
@@ -75,3 +94,37 @@ def tokens_and_quotes(text: str) -> tuple[list[str], frozenset[int]]:
         last = found.end()
     tokens += normalise_tokens(text[last:])
     return tokens, frozenset(quoted)
+
+
+def unelongated(token: str) -> list[str]:
+    """Readings of a token with a letter repeated three or more times (``nigggaaa``), most likely first.
+
+    Runs of a vowel cut to one and of a consonant to two (``nigga``), then every run to one, then to two.
+    """
+    if not _ELONGATED.search(token):
+        return []
+    mixed = _ELONGATED.sub(lambda m: m.group(1) * (1 if m.group(1) in "aeiouy" else 2), token)
+    readings = [mixed, _ELONGATED.sub(r"\1", token), _ELONGATED.sub(r"\1\1", token)]
+    return list(dict.fromkeys(readings))
+
+
+def stems(token: str) -> list[str]:
+    """Candidate stems of an inflected English token, longest ending first, each at least :data:`MIN_STEM` long."""
+    found: list[str] = []
+    for ending, replacements in _SUFFIXES:
+        if token.endswith(ending) and len(token) - len(ending) >= MIN_STEM:
+            base = token[: -len(ending)]
+            found += [base + r for r in replacements if base + r != token]
+    return found
+
+
+def camel_parts(text: str) -> list[list[str]]:
+    """Normalised tokens of each camel-case join in ``text`` (``#TurnThatShitUp`` -> ``turn that shit up``)."""
+    if not _CAMEL_HINT.search(text):
+        return []
+    return [normalise_tokens(" ".join(_CAMEL_PART.findall(word))) for word in _CAMEL.findall(text)]
+
+
+def starred_words(folded: str) -> list[str]:
+    """Words of folded text with letters starred out between letters (``f*ck``, ``s**t``, ``n*****r``)."""
+    return _STARRED.findall(folded)
