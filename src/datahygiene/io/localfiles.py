@@ -1,8 +1,9 @@
-"""Read files named by relative paths under one local folder, on a few threads, refusing paths that leave it.
+"""Read files named by relative paths under one local folder, refusing paths that leave it.
 
 The folder is resolved once. A plain relative path (no ``..``, no doubled or trailing separators) is checked by
 ``lstat`` of its own components only; any symlink on the way, or any other path, is checked by resolving it in
-full, as :func:`os.path.realpath` does. File reads release the GIL, so a small pool overlaps them.
+full, as :func:`os.path.realpath` does. A batch's files are read on the image decoders' threads (reads release
+the GIL, so the threads overlap them).
 """
 
 # ruff: noqa: PTH117, PTH118, PTH123, PTH206  (str paths: no Path object per file read)
@@ -12,17 +13,17 @@ import os
 import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from pathlib import Path
 
-#: Files read at once (reads wait on the disk more than on the CPU).
-READ_THREADS = 4
+#: Runs of files per reading thread (a future per run, not per file).
+RUNS_PER_THREAD = 2
 
 
-@cache
 def read_pool() -> ThreadPoolExecutor:
-    """The long-lived pool that reads image files."""
-    return ThreadPoolExecutor(READ_THREADS, thread_name_prefix="file-read")
+    """The pool that reads image files: the image decoders' own (their threads' heaps are already warm)."""
+    from datahygiene.io.decode import decode_pool  # Pillow: only a run that reads image files needs it
+
+    return decode_pool()
 
 
 class Folder:
@@ -63,9 +64,12 @@ class Folder:
         if len(relatives) < 2:
             return [self._read_or_error(relative) for relative in relatives]
         # A few runs of files per thread, not one future per file (a future costs more than a small read).
-        size = -(-len(relatives) // (READ_THREADS * 2))
+        from datahygiene.io.decode import DECODE_THREADS
+
+        pool = read_pool()
+        size = -(-len(relatives) // (DECODE_THREADS * RUNS_PER_THREAD))
         runs = [relatives[start : start + size] for start in range(0, len(relatives), size)]
-        return [result for run in read_pool().map(self._read_run, runs) for result in run]
+        return [result for run in pool.map(self._read_run, runs) for result in run]
 
     def _read_run(self, relatives: Sequence[str]) -> list[bytes | Exception]:
         return [self._read_or_error(relative) for relative in relatives]
