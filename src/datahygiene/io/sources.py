@@ -30,6 +30,7 @@ from datahygiene.io.batches import ByteMeter as ByteMeter
 from datahygiene.io.batches import RowFailure as RowFailure
 from datahygiene.io.batches import SourceBatch as SourceBatch
 from datahygiene.io.batches import parse_json_line as parse_json_line
+from datahygiene.io.localfiles import Folder
 from datahygiene.io.readers import READERS
 from datahygiene.io.storage import is_url, open_binary
 
@@ -284,10 +285,11 @@ def discover(
                 else:
                     entries = [(kind, str(match), match, match.parent, (match,))]
             for kind, shard_id, path, root, files in entries:
-                resolved = {f.resolve() for f in files}
-                if kind != "images" and resolved <= seen:
-                    continue
-                seen |= resolved
+                if kind != "images":  # an image file is never a data file: its shard needs no resolved paths
+                    resolved = {f.resolve() for f in files}
+                    if resolved <= seen:
+                        continue
+                    seen |= resolved
                 shards.append(ShardSource(len(shards), kind, shard_id, path, root, files, fingerprint_mode=fingerprint))
     if not shards:
         raise InputError("no input shards found")
@@ -298,9 +300,4 @@ def file_bytes(root: Path | str, relative: str) -> bytes:
     """Read an image path found in the data, refusing paths that leave ``root`` (a folder or a folder URL)."""
     if isinstance(root, str):
         return remote.member_bytes(root, relative)
-    base = root.resolve()
-    target = (base / relative).resolve()
-    if not target.is_relative_to(base):
-        raise PermissionError(relative)
-    with target.open("rb") as handle:
-        return handle.read()
+    return Folder(root).read(relative)
