@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from datahygiene.cli.run import execute
-from datahygiene.engine.option_specs import default, describe
+from datahygiene.cli.run import (
+    OFFLINE_DEFAULT,
+    RESUME_DEFAULT,
+    ConfigArgument,
+    DedupIndexOption,
+    InputsOption,
+    NoDatasheetOption,
+    OfflineOption,
+    OutputOption,
+    OverridesOption,
+    ResumeOption,
+    execute,
+)
 
 
 def run_partitioned_command(
-    inputs: Annotated[list[str], typer.Option("--input", "-i", help=describe("inputs"))],
-    output: Annotated[str, typer.Option("--output", "-o", help=describe("output"))],
-    config_path: Annotated[Path | None, typer.Argument(help=describe("config_path"))] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help=describe("overrides"))] = None,
-    resume: Annotated[bool, typer.Option("--resume", help=describe("resume"))] = default("resume"),
-    dedup_index: Annotated[str | None, typer.Option("--dedup-index", help=describe("dedup_index"))] = None,
-    offline: Annotated[bool, typer.Option("--offline", help=describe("offline"))] = default("offline"),
-    no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
+    inputs: InputsOption,
+    output: OutputOption,
+    config_path: ConfigArgument = None,
+    overrides: OverridesOption = None,
+    resume: ResumeOption = RESUME_DEFAULT,
+    dedup_index: DedupIndexOption = None,
+    offline: OfflineOption = OFFLINE_DEFAULT,
+    no_datasheet: NoDatasheetOption = False,
     partitions: Annotated[
         int | None, typer.Option(min=1, help="Key partitions of the dedup phase (default: 2 per worker, at least 4).")
     ] = None,

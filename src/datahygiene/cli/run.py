@@ -12,16 +12,28 @@ import typer
 from datahygiene.cli.common import console, fail
 from datahygiene.engine.option_specs import default, describe
 
+# The options ``run`` and ``run-partitioned`` share (one declaration each, so their help cannot drift apart).
+InputsOption = Annotated[list[str], typer.Option("--input", "-i", help=describe("inputs"))]
+OutputOption = Annotated[str, typer.Option("--output", "-o", help=describe("output"))]
+ConfigArgument = Annotated[Path | None, typer.Argument(help=describe("config_path"))]
+OverridesOption = Annotated[list[str] | None, typer.Option("--set", help=describe("overrides"))]
+ResumeOption = Annotated[bool, typer.Option("--resume", help=describe("resume"))]
+DedupIndexOption = Annotated[str | None, typer.Option("--dedup-index", help=describe("dedup_index"))]
+OfflineOption = Annotated[bool, typer.Option("--offline", help=describe("offline"))]
+NoDatasheetOption = Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))]
+RESUME_DEFAULT = default("resume")
+OFFLINE_DEFAULT = default("offline")
+
 
 def run_command(
-    inputs: Annotated[list[str], typer.Option("--input", "-i", help=describe("inputs"))],
-    output: Annotated[str, typer.Option("--output", "-o", help=describe("output"))],
-    config_path: Annotated[Path | None, typer.Argument(help=describe("config_path"))] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help=describe("overrides"))] = None,
-    resume: Annotated[bool, typer.Option("--resume", help=describe("resume"))] = default("resume"),
-    dedup_index: Annotated[str | None, typer.Option("--dedup-index", help=describe("dedup_index"))] = None,
-    offline: Annotated[bool, typer.Option("--offline", help=describe("offline"))] = default("offline"),
-    no_datasheet: Annotated[bool, typer.Option("--no-datasheet", help=describe("write_datasheet"))] = False,
+    inputs: InputsOption,
+    output: OutputOption,
+    config_path: ConfigArgument = None,
+    overrides: OverridesOption = None,
+    resume: ResumeOption = RESUME_DEFAULT,
+    dedup_index: DedupIndexOption = None,
+    offline: OfflineOption = OFFLINE_DEFAULT,
+    no_datasheet: NoDatasheetOption = False,
 ) -> None:
     """Score, deduplicate and filter the inputs; write kept/rejected Parquet and a manifest."""
     execute(inputs, output, config_path, overrides, resume, dedup_index, offline, no_datasheet)
