@@ -33,7 +33,6 @@ from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field
 
 from datahygiene.core.config import ConfigError
-from datahygiene.core.stage import ChainSummary
 from datahygiene.engine import phase_run
 from datahygiene.engine import workers as orchestrate
 from datahygiene.engine.options import RunOptions, add_run_arguments, run_values
@@ -202,33 +201,14 @@ def commit_partitioned(
     scored: list[ScoredShard],
 ) -> tuple[PartitionedCommitter, list[int]] | None:
     """Decide with the phase's tasks, commit the shards as tasks, records in input order (None: no phase)."""
-    summary = scored[0].scoring if scored else None
-    phase = phase_run.find_phase(plan, summary or ChainSummary(), settings.phase_partitions())
-    if phase is None:
-        return None
-    logger = get_run_logger()
-    tasks = PrefectTasks(runner)
-    committer = PartitionedCommitter(plan)
-    committer.attach()  # the lock first: nobody else writes into this output while the phase runs
-    try:
-        record = phase_run.run_phase(tasks, plan, scored, phase)
-    except Exception:
-        committer.close()
-        raise
-    phase_run.prepare(committer, phase, record, summary)
-    calls = phase_run.commit_calls(plan, jobs, scored, phase, record)
-    futures = [tasks.submit(phase_run.commit_task, *call) for call in calls]
-    committed_now: list[int] = []
-    for job, future in zip(jobs, futures, strict=True):
-        result = committer.record(job.shard, future.result())
-        if "error" in result:
-            logger.error("shard %s failed: %s", shard_label(job), result["error"])
-        else:
-            committed_now.append(job.shard.index)
-            orchestrate.remove_spool(plan, job)
-    if not committer.failures:
-        phase_run.publish(tasks, plan, phase, record)
-    return committer, committed_now
+    outcome = phase_run.commit_with_phase(PrefectTasks(runner), plan, jobs, scored, settings.phase_partitions())
+    if outcome is not None:
+        logger = get_run_logger()
+        for job in jobs:
+            failure = outcome[0].failures.get(job.shard.index)
+            if failure is not None:
+                logger.error("shard %s failed: %s", shard_label(job), failure["error"])
+    return outcome
 
 
 @task(name="finish-run", cache_policy=NO_CACHE, persist_result=False)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from datahygiene.core.config import ConfigError, RunConfig
-from datahygiene.core.stage import ChainSummary
 from datahygiene.engine import phase_run
 from datahygiene.engine import workers as orchestrate
 from datahygiene.engine.partitioned import PartitionedCommitter
@@ -147,25 +146,5 @@ def _commit_partitioned(
     if plan.committed and not phase_run.started(plan):
         log.warning("no partitioned phase: an earlier attempt committed shards serially; committing serially")
         return None
-    summary = scored[0].scoring if scored else None
-    phase = phase_run.find_phase(plan, summary or ChainSummary(), partitions)
-    if phase is None:
-        return None
-    committer = PartitionedCommitter(plan, listener)
-    committer.attach()  # the lock first: nobody else writes into this output while the phase runs
-    try:
-        record = phase_run.run_phase(tasks, plan, scored, phase)
-        log.info("%s phase decided over %d partitions; committing %d shard(s)", phase.name, partitions, len(jobs))
-        phase_run.prepare(committer, phase, record, summary)
-        calls = phase_run.commit_calls(plan, jobs, scored, phase, record)
-        futures = [tasks.submit(phase_run.commit_task, *call) for call in calls]
-        for job, future in zip(jobs, futures, strict=True):
-            result = committer.record(job.shard, future.result())
-            if "error" not in result:
-                orchestrate.remove_spool(plan, job)
-        if not committer.failures:
-            phase_run.publish(tasks, plan, phase, record)
-    except BaseException:
-        committer.close()
-        raise
-    return committer
+    outcome = phase_run.commit_with_phase(tasks, plan, jobs, scored, partitions, listener)
+    return None if outcome is None else outcome[0]

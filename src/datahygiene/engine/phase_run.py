@@ -45,7 +45,8 @@ from datahygiene.engine.partitioned import (
 )
 from datahygiene.engine.pipeline import StageChain, split_stages
 from datahygiene.engine.plan import RunPlan
-from datahygiene.engine.workers import ScoredShard, ShardJob, shard_key
+from datahygiene.engine.progress import ProgressListener
+from datahygiene.engine.workers import ScoredShard, ShardJob, remove_spool, shard_key
 from datahygiene.io.spool import read_spool
 from datahygiene.io.workarea import WorkArea
 
@@ -289,3 +290,40 @@ def commit_calls(
         rows = record.shard_rows[job.shard.index]
         calls.append((job, item.spool, item.scoring, spec, phase, rows, ids))
     return calls
+
+
+def commit_with_phase(
+    client: TaskClient,
+    plan: RunPlan,
+    jobs: Sequence[ShardJob],
+    scored: Sequence[ScoredShard],
+    partitions: int,
+    listener: ProgressListener | None = None,
+) -> tuple[PartitionedCommitter, list[int]] | None:
+    """Decide with the phase's tasks, commit every pending shard as a task, records in input order; then publish.
+
+    Returns the committer (its lock held; the caller finishes and closes it) and the shards committed now, or
+    ``None`` when the run's stages offer no phase (commit serially). On an error the committer is closed.
+    """
+    summary = scored[0].scoring if scored else None
+    phase = find_phase(plan, summary or ChainSummary(), partitions)
+    if phase is None:
+        return None
+    committer = PartitionedCommitter(plan, listener)
+    committer.attach()  # the lock first: nobody else writes into this output while the phase runs
+    committed_now: list[int] = []
+    try:
+        record = run_phase(client, plan, scored, phase)
+        log.info("%s phase decided over %d partitions; committing %d shard(s)", phase.name, partitions, len(jobs))
+        prepare(committer, phase, record, summary)
+        futures = [client.submit(commit_task, *call) for call in commit_calls(plan, jobs, scored, phase, record)]
+        for job, future in zip(jobs, futures, strict=True):
+            if "error" not in committer.record(job.shard, future.result()):
+                committed_now.append(job.shard.index)
+                remove_spool(plan, job)
+        if not committer.failures:
+            publish(client, plan, phase, record)
+    except BaseException:
+        committer.close()
+        raise
+    return committer, committed_now
