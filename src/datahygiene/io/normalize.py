@@ -191,11 +191,13 @@ class _Images:
             return None
         try:
             return file_bytes(self.context.root, path)
-        except PermissionError:
-            self.reasons.add_row(row, "image_path_escape")
-        except (OSError, ValueError):  # ValueError: a NUL byte in the path
-            self.reasons.add_row(row, "image_missing_file")
+        except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+            self._unreadable(row, error)
         return None
+
+    def _unreadable(self, row: int, error: Exception) -> None:
+        """The row's path could not be read: it leaves the folder (``PermissionError``), or no file is there."""
+        self.reasons.add_row(row, "image_path_escape" if isinstance(error, PermissionError) else "image_missing_file")
 
     def _read_pending(self) -> None:
         """Read the files of the rows that named a path under the local root (its reasons in row order)."""
@@ -207,9 +209,7 @@ class _Images:
             if isinstance(result, bytes):
                 self.payloads[row] = result
             else:
-                self.reasons.add_row(
-                    row, "image_path_escape" if isinstance(result, PermissionError) else "image_missing_file"
-                )
+                self._unreadable(row, result)
         self.pending = []
 
     def array(self) -> pa.Array:
