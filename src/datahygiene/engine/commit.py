@@ -90,7 +90,7 @@ class ShardRunner:
         began, if before this call (the CLI reads a shard ahead while the last one commits); the record's
         ``seconds`` count from then.
         """
-        started = time.perf_counter() if started is None else min(started, time.perf_counter())
+        started = time.perf_counter() if started is None else started
         fingerprint = shard.fingerprint()
         writer = ShardWriter(self.run_dir, shard.index, file_metadata(self.pipeline, self.models, shard, fingerprint))
         tally = ShardTally()
